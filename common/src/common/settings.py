@@ -1,0 +1,132 @@
+"""Django settings shared by every service, built from environment variables.
+
+Each service's `config/settings.py` calls `build()` with its name and its apps;
+nothing else in a service's settings should repeat what is here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from common.topology import INFRA, SERVICES
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+VAR_DIR = Path(os.environ.get("SAGA_VAR_DIR", REPO_ROOT / "var"))
+
+
+def env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    return os.environ.get(name, "1" if default else "0").lower() in ("1", "true", "yes", "on")
+
+
+def dev_password(role: str) -> str:
+    """DEVELOPMENT DEFAULT ONLY: the local platform's password for a database role."""
+    return f"{role}-dev-password"
+
+
+def build(
+    service: str,
+    *,
+    apps: list[str],
+    health_checks: list[str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Answer the settings of one service as a dict for `globals().update(...)`."""
+    svc = SERVICES[service]
+    debug = env_bool("DJANGO_DEBUG", False)
+    settings: dict[str, Any] = {
+        "SERVICE_NAME": service,
+        "BASE_DIR": REPO_ROOT / svc.package,
+        # DEVELOPMENT DEFAULT ONLY; production sets DJANGO_SECRET_KEY.
+        "SECRET_KEY": env("DJANGO_SECRET_KEY", f"dev-insecure-{service}-secret-key-change-me"),
+        "DEBUG": debug,
+        "ALLOWED_HOSTS": env("DJANGO_ALLOWED_HOSTS", "*").split(","),
+        "INSTALLED_APPS": [
+            "django.contrib.admin",
+            "django.contrib.auth",
+            "django.contrib.contenttypes",
+            "django.contrib.sessions",
+            "django.contrib.messages",
+            "django.contrib.staticfiles",
+            "rest_framework",
+            "common",
+            *apps,
+        ],
+        "MIDDLEWARE": [
+            "django.middleware.security.SecurityMiddleware",
+            "whitenoise.middleware.WhiteNoiseMiddleware",
+            "django.contrib.sessions.middleware.SessionMiddleware",
+            "django.middleware.common.CommonMiddleware",
+            "django.middleware.csrf.CsrfViewMiddleware",
+            "django.contrib.auth.middleware.AuthenticationMiddleware",
+            "django.contrib.messages.middleware.MessageMiddleware",
+            "django.middleware.clickjacking.XFrameOptionsMiddleware",
+        ],
+        "ROOT_URLCONF": f"{svc.package}.config.urls",
+        "WSGI_APPLICATION": f"{svc.package}.config.wsgi.application",
+        "TEMPLATES": [
+            {
+                "BACKEND": "django.template.backends.django.DjangoTemplates",
+                "DIRS": [],
+                "APP_DIRS": True,
+                "OPTIONS": {
+                    "context_processors": [
+                        "django.template.context_processors.request",
+                        "django.contrib.auth.context_processors.auth",
+                        "django.contrib.messages.context_processors.messages",
+                    ]
+                },
+            }
+        ],
+        "DATABASES": {
+            "default": {
+                "ENGINE": "django.db.backends.postgresql",
+                "NAME": env("DB_NAME", svc.database),
+                "USER": env("DB_USER", svc.db_role),
+                "PASSWORD": env("DB_PASSWORD", dev_password(svc.db_role)),
+                "HOST": env("DB_HOST", INFRA.pg_host),
+                "PORT": env("DB_PORT", str(INFRA.pg_port)),
+                # Persistent connections: one per worker thread, reused across requests.
+                "CONN_MAX_AGE": int(env("DB_CONN_MAX_AGE", "300")),
+                "CONN_HEALTH_CHECKS": True,
+            }
+        },
+        "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
+        "LANGUAGE_CODE": "en-us",
+        "TIME_ZONE": "UTC",
+        "USE_I18N": False,
+        "USE_TZ": True,
+        # Six services share one host behind the edge: keep their cookies and
+        # static files apart.
+        "STATIC_URL": f"/static/{service}/",
+        "STATIC_ROOT": VAR_DIR / "static" / service,
+        "SESSION_COOKIE_NAME": f"{service}_sessionid",
+        "CSRF_COOKIE_NAME": f"{service}_csrftoken",
+        "DATA_UPLOAD_MAX_MEMORY_SIZE": int(env("MAX_BODY_BYTES", str(64 * 1024))),
+        "REST_FRAMEWORK": {
+            "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+            "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+            "UNAUTHENTICATED_USER": None,
+        },
+        "HEALTH_CHECKS": ["common.health.check_database", *(health_checks or [])],
+        "KAFKA_BOOTSTRAP_SERVERS": INFRA.kafka_bootstrap,
+        "REDIS_CLUSTER_NODES": INFRA.redis_cluster_nodes,
+        "GRPC_EDGE_TARGET": INFRA.grpc_edge_target,
+        "GRPC_PORT": int(env("GRPC_PORT", str(svc.grpc_port or 0))),
+        "LOGGING": {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {
+                "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+            },
+            "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "plain"}},
+            "root": {"handlers": ["stdout"], "level": env("LOG_LEVEL", "INFO")},
+        },
+    }
+    settings.update(extra or {})
+    return settings

@@ -1,0 +1,167 @@
+"""The one description of what runs where.
+
+Everything that needs to know a port, a database, a route prefix, a topic or a
+process reads it from here: the settings of each service, the local platform
+(supervisord, Traefik, PostgreSQL, Kafka), and the platform tests. Change it here
+and every consumer follows, so the parts cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+@dataclass(frozen=True)
+class Service:
+    """One Django service: its database, its HTTP port and routes, its gRPC surface."""
+
+    name: str
+    http_port: int
+    route_prefixes: tuple[str, ...]
+    grpc_port: int | None = None
+    grpc_services: tuple[str, ...] = ()
+    # Long-running workers besides gunicorn and the gRPC server: name -> command
+    # (run from the repository root, inside the virtualenv).
+    workers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def package(self) -> str:
+        return f"{self.name}_svc"
+
+    @property
+    def database(self) -> str:
+        return f"{self.name}_db"
+
+    @property
+    def db_role(self) -> str:
+        return f"{self.name}_svc"
+
+    @property
+    def settings_module(self) -> str:
+        return f"{self.package}.config.settings"
+
+    def manage(self, *args: str) -> str:
+        return " ".join((f"python {self.package}/manage.py", *args))
+
+
+class Topic(StrEnum):
+    """Kafka topics of the saga; each has a dead-letter twin `<topic>.DLQ`."""
+
+    PURCHASE = "purchase"
+    PURCHASE_RESULT = "purchase-result"
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.value}.DLQ"
+
+
+def saga_topics() -> list[str]:
+    return [name for t in Topic for name in (t.value, t.dlq)]
+
+
+_PORT_BASE = env_int("SERVICE_PORT_BASE", 8100)
+_GRPC_PORT_BASE = env_int("GRPC_PORT_BASE", 50100)
+
+SERVICES: dict[str, Service] = {
+    s.name: s
+    for s in (
+        Service(
+            "account",
+            http_port=_PORT_BASE + 1,
+            route_prefixes=("/api/v1/account",),
+            grpc_port=_GRPC_PORT_BASE + 1,
+            grpc_services=("auth.AuthService",),
+        ),
+        Service(
+            "product",
+            http_port=_PORT_BASE + 2,
+            route_prefixes=("/api/v1/products", "/api/v1/categories"),
+            grpc_port=_GRPC_PORT_BASE + 2,
+            grpc_services=("product.ProductService",),
+        ),
+        Service(
+            "order",
+            http_port=_PORT_BASE + 3,
+            route_prefixes=("/api/v1/orders",),
+            grpc_port=_GRPC_PORT_BASE + 3,
+            grpc_services=("order.OrderService",),
+        ),
+        Service(
+            "payment",
+            http_port=_PORT_BASE + 4,
+            route_prefixes=("/api/v1/payments",),
+            grpc_port=_GRPC_PORT_BASE + 4,
+            grpc_services=("payment.PaymentService",),
+        ),
+        Service(
+            "purchase",
+            http_port=_PORT_BASE + 5,
+            route_prefixes=("/api/v1/purchases",),
+            workers={
+                "relay": "python purchase_svc/manage.py outbox_relay",
+                "consumer": "python purchase_svc/manage.py kafka_consume purchase-results",
+            },
+        ),
+        Service(
+            "orchestrator",
+            http_port=_PORT_BASE + 6,
+            route_prefixes=("/api/v1/sagas",),
+            workers={
+                "worker": "celery -A orchestrator_svc.config worker --loglevel INFO --concurrency 4",
+                "beat": "celery -A orchestrator_svc.config beat --loglevel INFO"
+                " --schedule var/run/celerybeat-schedule",
+                "relay": "python orchestrator_svc/manage.py outbox_relay",
+                "consumer": "python orchestrator_svc/manage.py kafka_consume purchases",
+            },
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Infra:
+    """Addresses of the shared infrastructure, overridable by the environment."""
+
+    edge_port: int = env_int("EDGE_PORT", 8000)
+    grpc_edge_port: int = env_int("GRPC_EDGE_PORT", 50050)
+    traefik_dashboard_port: int = env_int("TRAEFIK_DASHBOARD_PORT", 8080)
+    pg_host: str = os.environ.get("PGHOST_TCP", "127.0.0.1")
+    pg_port: int = env_int("PGPORT", 5432)
+    redis_cluster_ports: tuple[int, ...] = tuple(
+        env_int("REDIS_CLUSTER_PORT_BASE", 7000) + i for i in range(6)
+    )
+    redis_broker_port: int = env_int("REDIS_BROKER_PORT", 6380)
+    kafka_port: int = env_int("KAFKA_PORT", 9092)
+    kafka_controller_port: int = env_int("KAFKA_CONTROLLER_PORT", 9093)
+    kafka_partitions: int = env_int("KAFKA_PARTITIONS", 6)
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return os.environ.get("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{self.kafka_port}")
+
+    @property
+    def redis_cluster_nodes(self) -> str:
+        default = ",".join(f"127.0.0.1:{p}" for p in self.redis_cluster_ports)
+        return os.environ.get("REDIS_CLUSTER_NODES", default)
+
+    @property
+    def celery_broker_url(self) -> str:
+        default = f"redis://127.0.0.1:{self.redis_broker_port}/0"
+        return os.environ.get("CELERY_BROKER_URL", default)
+
+    @property
+    def grpc_edge_target(self) -> str:
+        return os.environ.get("GRPC_EDGE_TARGET", f"127.0.0.1:{self.grpc_edge_port}")
+
+    @property
+    def edge_url(self) -> str:
+        return os.environ.get("EDGE_URL", f"http://127.0.0.1:{self.edge_port}")
+
+
+INFRA = Infra()
