@@ -29,6 +29,11 @@ def dev_password(role: str) -> str:
     return f"{role}-dev-password"
 
 
+def db_password(service: str) -> str:
+    """`<SERVICE>_DB_PASSWORD`, or the development default for the local platform."""
+    return env(f"{service.upper()}_DB_PASSWORD", dev_password(f"{service}_svc"))
+
+
 def build(
     service: str,
     *,
@@ -88,7 +93,7 @@ def build(
                 "ENGINE": "django.db.backends.postgresql",
                 "NAME": env("DB_NAME", svc.database),
                 "USER": env("DB_USER", svc.db_role),
-                "PASSWORD": env("DB_PASSWORD", dev_password(svc.db_role)),
+                "PASSWORD": db_password(service),
                 "HOST": env("DB_HOST", INFRA.pg_host),
                 "PORT": env("DB_PORT", str(INFRA.pg_port)),
                 # Persistent connections: one per worker thread, reused across requests.
@@ -118,6 +123,9 @@ def build(
         "REDIS_CLUSTER_NODES": INFRA.redis_cluster_nodes,
         "GRPC_EDGE_TARGET": INFRA.grpc_edge_target,
         "GRPC_PORT": int(env("GRPC_PORT", str(svc.grpc_port or 0))),
+        # Registrars of this service's servicers (dotted paths); health covers these names.
+        "GRPC_SERVICERS": [],
+        "GRPC_HEALTH_NAMES": list(svc.grpc_services),
         "LOGGING": {
             "version": 1,
             "disable_existing_loggers": False,

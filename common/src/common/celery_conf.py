@@ -1,0 +1,31 @@
+"""Celery settings (namespace CELERY_) for a service that runs tasks.
+
+JSON only, bounded time limits, late acks with re-delivery on a lost worker: tasks
+must be idempotent (they pass ids and re-read state), so running one twice is safe.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from common.settings import env
+from common.topology import INFRA
+
+
+def celery_settings() -> dict[str, Any]:
+    return {
+        "CELERY_BROKER_URL": INFRA.celery_broker_url,
+        "CELERY_RESULT_BACKEND": None,
+        "CELERY_TASK_IGNORE_RESULT": True,
+        "CELERY_ACCEPT_CONTENT": ["json"],
+        "CELERY_TASK_SERIALIZER": "json",
+        "CELERY_TASK_ACKS_LATE": True,
+        "CELERY_TASK_REJECT_ON_WORKER_LOST": True,
+        "CELERY_WORKER_PREFETCH_MULTIPLIER": int(env("CELERY_PREFETCH", "4")),
+        "CELERY_TASK_TIME_LIMIT": int(env("CELERY_TASK_TIME_LIMIT", "60")),
+        "CELERY_TASK_SOFT_TIME_LIMIT": int(env("CELERY_TASK_SOFT_TIME_LIMIT", "45")),
+        "CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP": True,
+        # Redis visibility timeout: an unacked task is re-delivered after this long.
+        "CELERY_BROKER_TRANSPORT_OPTIONS": {"visibility_timeout": 300},
+        "CELERY_WORKER_HIJACK_ROOT_LOGGER": False,
+    }

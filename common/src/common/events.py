@@ -1,0 +1,112 @@
+"""The saga's Kafka messages, shared by their producers and consumers.
+
+JSON bodies, keyed by purchase id. `parse_*` raise PoisonMessage for a body that can
+never be handled, so the consumer sends it to the dead-letter topic with the reason.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+from common.kafka.messages import PoisonMessage
+
+
+class Step(StrEnum):
+    """The seed's step vocabulary."""
+
+    UPDATE_PRODUCT_INVENTORY = "UPDATE_PRODUCT_INVENTORY"
+    CREATE_ORDER = "CREATE_ORDER"
+    CREATE_PAYMENT = "CREATE_PAYMENT"
+
+
+class StepStatus(StrEnum):
+    """The seed's status vocabulary for one step."""
+
+    EXECUTE = "EXECUTE"
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+    ROLLBACK = "ROLLBACK"
+    ROLLBACK_FAILED = "ROLLBACK_FAILED"
+
+
+@dataclass(frozen=True)
+class PurchaseItem:
+    product_id: int
+    quantity: int
+
+
+@dataclass(frozen=True)
+class PurchaseCreated:
+    purchase_id: str
+    customer_id: int
+    items: tuple[PurchaseItem, ...]
+    amount: int
+    currency_code: str
+
+    def to_json(self) -> dict[str, Any]:
+        body = asdict(self)
+        body["items"] = [asdict(i) for i in self.items]
+        return body
+
+
+@dataclass(frozen=True)
+class PurchaseResult:
+    purchase_id: str
+    step: Step
+    status: StepStatus
+    error: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "step": self.step.value, "status": self.status.value}
+
+
+def _require(body: Any, key: str, kind: type) -> Any:
+    if not isinstance(body, dict) or key not in body:
+        raise PoisonMessage(f"missing field {key!r}")
+    value = body[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise PoisonMessage(f"field {key!r} must be {kind.__name__}")
+    return value
+
+
+def _purchase_id(body: Any) -> str:
+    raw = _require(body, "purchase_id", str)
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError as exc:
+        raise PoisonMessage(f"purchase_id is not a UUID: {raw!r}") from exc
+
+
+def parse_purchase_created(body: Any) -> PurchaseCreated:
+    items_raw = _require(body, "items", list)
+    if not items_raw:
+        raise PoisonMessage("items is empty")
+    items = []
+    for raw in items_raw:
+        product_id, quantity = _require(raw, "product_id", int), _require(raw, "quantity", int)
+        if product_id < 1 or quantity < 1:
+            raise PoisonMessage("product_id and quantity must be positive")
+        items.append(PurchaseItem(product_id, quantity))
+    amount = _require(body, "amount", int)
+    if amount < 0:
+        raise PoisonMessage("amount must not be negative")
+    return PurchaseCreated(
+        purchase_id=_purchase_id(body),
+        customer_id=_require(body, "customer_id", int),
+        items=tuple(items),
+        amount=amount,
+        currency_code=_require(body, "currency_code", str),
+    )
+
+
+def parse_purchase_result(body: Any) -> PurchaseResult:
+    try:
+        step = Step(_require(body, "step", str))
+        status = StepStatus(_require(body, "status", str))
+    except ValueError as exc:
+        raise PoisonMessage(str(exc)) from exc
+    error = body.get("error", "")
+    return PurchaseResult(_purchase_id(body), step, status, error if isinstance(error, str) else "")

@@ -1,0 +1,108 @@
+"""Long-lived gRPC channels to the edge, one per target per process.
+
+A channel is expensive (a TCP+HTTP/2 connection with its own threads) and safe
+to share across threads, so every caller in a process reuses one per target.
+Traefik balances each call across the service's replicas, so one connection to
+the edge is enough. Channels do not survive fork (Celery prefork, gunicorn), so
+the cache is keyed by pid: a child builds its own on first use and never
+touches its parent's.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, TypeVar
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from common.topology import INFRA
+
+StubT = TypeVar("StubT")
+
+CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
+    # Modest keepalive: find a dead edge connection within ~40s without pinging
+    # an idle channel (Go's HTTP/2 server in Traefik tolerates this rate).
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 0),
+    # Reconnect quickly after the edge restarts instead of backing off for minutes.
+    ("grpc.initial_reconnect_backoff_ms", 500),
+    ("grpc.max_reconnect_backoff_ms", 5_000),
+)
+
+_lock = threading.Lock()
+_owner_pid: int | None = None
+_channels: dict[tuple[int, str], grpc.Channel] = {}
+_stubs: dict[tuple[int, str, type], Any] = {}
+
+
+def default_target() -> str:
+    """The gRPC edge: settings.GRPC_EDGE_TARGET under Django, else the topology's."""
+    from django.conf import settings
+
+    if settings.configured:
+        return str(getattr(settings, "GRPC_EDGE_TARGET", INFRA.grpc_edge_target))
+    return INFRA.grpc_edge_target
+
+
+def _forget_other_processes(pid: int) -> None:
+    """Drop (without closing) entries a parent process made; closing them here
+    would act on connection state this process does not own. Call with _lock held."""
+    global _owner_pid
+    if _owner_pid != pid:
+        _channels.clear()
+        _stubs.clear()
+        _owner_pid = pid
+
+
+def channel(target: str | None = None) -> grpc.Channel:
+    """The process's shared insecure (h2c) channel to `target` (default: the edge)."""
+    target = target or default_target()
+    pid = os.getpid()
+    with _lock:
+        _forget_other_processes(pid)
+        found = _channels.get((pid, target))
+        if found is None:
+            found = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+            _channels[(pid, target)] = found
+        return found
+
+
+def stub(stub_class: type[StubT], target: str | None = None) -> StubT:
+    """A cached `stub_class` bound to the shared channel for `target`."""
+    target = target or default_target()
+    ch = channel(target)
+    pid = os.getpid()
+    with _lock:
+        found = _stubs.get((pid, target, stub_class))
+        if found is None:
+            found = stub_class(ch)  # type: ignore[call-arg]
+            _stubs[(pid, target, stub_class)] = found
+        return found
+
+
+def health_check(service: str, target: str | None = None, timeout: float = 2.0) -> bool:
+    """True when `service` answers SERVING through `target` within `timeout`.
+
+    Through the edge, the answer comes from whichever replica Traefik routes the
+    health path to; pass a process's own address to ask that process.
+    """
+    health = stub(health_pb2_grpc.HealthStub, target)
+    try:
+        reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+    except grpc.RpcError:
+        return False
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def close_channels() -> None:
+    """Close this process's channels (shutdown, tests); later calls open new ones."""
+    pid = os.getpid()
+    with _lock:
+        _forget_other_processes(pid)
+        for ch in _channels.values():
+            ch.close()
+        _channels.clear()
+        _stubs.clear()

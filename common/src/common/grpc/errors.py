@@ -1,0 +1,66 @@
+"""What a saga client must do when a gRPC call fails: compensate or retry.
+
+The split follows one question: did the callee look at this request and
+deliberately refuse it, so that the same request will be refused again?
+
+- BUSINESS (compensate): INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS,
+  FAILED_PRECONDITION, OUT_OF_RANGE, PERMISSION_DENIED, UNAUTHENTICATED.
+  Repeating the call cannot change the answer, so the saga undoes what it did.
+  ALREADY_EXISTS is here because commands are idempotent on purchase id: a repeat
+  answers success, so ALREADY_EXISTS can only mean a conflicting request.
+- TRANSIENT (retry with backoff, within the step's budget): everything else.
+  UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED and ABORTED are the textbook
+  cases. INTERNAL, UNKNOWN, CANCELLED, UNIMPLEMENTED and DATA_LOSS are retried too:
+  a Python servicer that raises (say, the database restarting) answers UNKNOWN,
+  a proxy that drops a stream answers INTERNAL, and a route missing at the edge
+  during a deploy answers UNIMPLEMENTED. Retrying those costs a bounded delay;
+  compensating them could undo a step that would have succeeded. A genuine bug
+  still ends safely: a forward step whose budget is spent compensates, and a
+  compensation whose budget is spent leaves the saga in NEEDS_ATTENTION.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import grpc
+
+
+class Outcome(StrEnum):
+    """The saga's next move after a failed call."""
+
+    COMPENSATE = "compensate"
+    RETRY = "retry"
+
+
+BUSINESS_CODES: frozenset[grpc.StatusCode] = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.ALREADY_EXISTS,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.OUT_OF_RANGE,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.UNAUTHENTICATED,
+    }
+)
+
+TRANSIENT_CODES: frozenset[grpc.StatusCode] = (
+    frozenset(code for code in grpc.StatusCode if code is not grpc.StatusCode.OK) - BUSINESS_CODES
+)
+
+
+def classify(code: grpc.StatusCode) -> Outcome:
+    """Map a non-OK status code to COMPENSATE (business) or RETRY (transient)."""
+    if code is grpc.StatusCode.OK:
+        raise ValueError("StatusCode.OK is not a failure and has no outcome")
+    return Outcome.COMPENSATE if code in BUSINESS_CODES else Outcome.RETRY
+
+
+def classify_error(error: grpc.RpcError) -> Outcome:
+    """Classify a raised RpcError; one without a code (never sent) is transient."""
+    code_of = getattr(error, "code", None)
+    code = code_of() if callable(code_of) else None
+    if not isinstance(code, grpc.StatusCode):
+        return Outcome.RETRY
+    return classify(code)

@@ -1,0 +1,286 @@
+"""The consumer loop: at-least-once, never skipping, poison to the DLQ.
+
+Per batch from `Consumer.consume()` the loop calls the handler once per message, in
+order, and commits offsets synchronously only when every message of the batch was
+handled. So a committed offset always stands for effects already made durable by
+the handler, and a crash re-delivers at most the batch in hand.
+
+- `PoisonMessage`: the message goes to `<topic>.DLQ` with the reason and its origin
+  in headers; once that produce is flushed it counts as handled and the loop goes on.
+- any other exception: nothing is committed; each partition is rewound to its first
+  unhandled offset and the loop backs off (exponential, capped) before consuming
+  the same messages again. Messages handled before the failure are committed with
+  the next successful batch (handlers are idempotent, so a crash in between only
+  repeats them).
+- SIGTERM (via `stop_event`): the batch in hand is finished and committed, then the
+  consumer leaves the group cleanly.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, Protocol
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from common.kafka.config import consumer_config
+from common.kafka.messages import ConsumedMessage, PoisonMessage
+from common.kafka.producer import KafkaPublisher, Publisher
+from common.kafka.registry import ConsumerSpec, Handler
+from common.kafka.shutdown import stop_event_on_signals
+
+logger = logging.getLogger(__name__)
+
+DLQ_REASON = "dlq-reason"
+DLQ_SOURCE_TOPIC = "dlq-source-topic"
+DLQ_SOURCE_PARTITION = "dlq-source-partition"
+DLQ_SOURCE_OFFSET = "dlq-source-offset"
+DLQ_CONSUMER_GROUP = "dlq-consumer-group"
+
+PartitionKey = tuple[str, int]
+RebalanceCallback = Callable[[Any, list[TopicPartition]], None]
+
+
+class KafkaConsumerLike(Protocol):
+    """The part of `confluent_kafka.Consumer` the loop uses (fakes in unit tests)."""
+
+    def subscribe(
+        self,
+        topics: list[str],
+        on_assign: RebalanceCallback | None = None,
+        on_revoke: RebalanceCallback | None = None,
+        on_lost: RebalanceCallback | None = None,
+    ) -> None: ...
+    def consume(self, num_messages: int = 1, timeout: float = -1) -> list[Message]: ...
+    def commit(
+        self, *, offsets: list[TopicPartition], asynchronous: Literal[False]
+    ) -> list[TopicPartition]: ...
+    def seek(self, partition: TopicPartition) -> None: ...
+    def close(self) -> None: ...
+
+
+class Backoff:
+    """Exponential delays, capped, reset by a success."""
+
+    def __init__(self, base: float = 0.5, cap: float = 30.0) -> None:
+        self.base, self.cap = base, cap
+        self._failures = 0
+
+    def next_delay(self) -> float:
+        delay = min(self.cap, self.base * 2.0**self._failures)
+        self._failures += 1
+        return delay
+
+    def reset(self) -> None:
+        self._failures = 0
+
+
+def close_stale_db_connections() -> None:
+    """Drop DB connections that died or aged while the loop waited (Django only)."""
+    from django.conf import settings
+
+    if settings.configured:
+        from django.db import close_old_connections
+
+        close_old_connections()
+
+
+class ConsumerLoop:
+    """Runs one `ConsumerSpec` on an injected consumer; `run_consumer` builds the real one."""
+
+    def __init__(
+        self,
+        spec: ConsumerSpec,
+        *,
+        consumer: KafkaConsumerLike,
+        handler: Handler,
+        dlq_publisher: Publisher,
+        stop_event: threading.Event,
+        max_batch: int,
+        poll_timeout: float,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.spec = spec
+        self._consumer = consumer
+        self._handler = handler
+        self._dlq = dlq_publisher
+        self._stop = stop_event
+        self._max_batch = max_batch
+        self._poll_timeout = poll_timeout
+        self._backoff = backoff or Backoff()
+        # Next offset to commit per partition: handled, not yet committed.
+        self._pending: dict[PartitionKey, int] = {}
+
+    def run(self) -> None:
+        """Consume until `stop_event` is set, then commit what was handled and close."""
+        self.subscribe()
+        logger.info("consumer %s started on %s", self.spec.name, self.spec.topic.value)
+        try:
+            while not self._stop.is_set():
+                if not self.run_once():
+                    self._stop.wait(self._backoff.next_delay())
+        finally:
+            if self._pending:
+                self._commit()
+            self._consumer.close()
+            logger.info("consumer %s stopped", self.spec.name)
+
+    def subscribe(self) -> None:
+        """Join the group; rebalances commit or forget what was handled on lost partitions."""
+        self._consumer.subscribe(
+            [self.spec.topic.value], on_revoke=self._on_revoke, on_lost=self._on_lost
+        )
+
+    def run_once(self) -> bool:
+        """Consume and handle one batch; answer False when the loop should back off."""
+        records = self._consumer.consume(self._max_batch, self._poll_timeout)
+        messages = [ConsumedMessage.from_kafka(r) for r in records if self._is_message(r)]
+        if not messages:
+            return self._commit()  # leftovers of a failed batch or a failed commit
+        close_stale_db_connections()
+        try:
+            handled = self._handle_in_order(messages)
+        finally:
+            close_stale_db_connections()
+        if not handled or not self._commit():
+            return False
+        self._backoff.reset()
+        return True
+
+    def _handle_in_order(self, messages: list[ConsumedMessage]) -> bool:
+        """Handle each message; on a failure rewind to it and answer False."""
+        for index, message in enumerate(messages):
+            try:
+                self._handle(message)
+            except Exception as exc:
+                logger.exception(
+                    "consumer %s failed at %s[%s]@%s; will retry",
+                    self.spec.name,
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                )
+                self._rewind(messages[index:])
+                if getattr(self._dlq, "broken", False):
+                    # A fatal producer error: only a new process gets a new producer.
+                    raise RuntimeError(f"consumer {self.spec.name}: DLQ producer broken") from exc
+                return False
+            self._pending[(message.topic, message.partition)] = message.offset + 1
+        return True
+
+    def _handle(self, message: ConsumedMessage) -> None:
+        try:
+            self._handler(message)
+        except PoisonMessage as poison:
+            self._dead_letter(message, poison.reason)
+
+    def _dead_letter(self, message: ConsumedMessage, reason: str) -> None:
+        """Park the message on the DLQ; raises if the DLQ did not take it (retried)."""
+        logger.warning(
+            "consumer %s: poison message %s[%s]@%s to %s: %s",
+            self.spec.name,
+            message.topic,
+            message.partition,
+            message.offset,
+            self.spec.dlq,
+            reason,
+        )
+        headers: dict[str, str | bytes] = {
+            **message.headers,
+            DLQ_REASON: reason,
+            DLQ_SOURCE_TOPIC: message.topic,
+            DLQ_SOURCE_PARTITION: str(message.partition),
+            DLQ_SOURCE_OFFSET: str(message.offset),
+            DLQ_CONSUMER_GROUP: self.spec.group_id,
+        }
+        self._dlq.publish(self.spec.dlq, message.key, message.value, headers)
+        self._dlq.flush()
+
+    def _is_message(self, record: Message) -> bool:
+        error = record.error()
+        if error is None:
+            return True
+        if error.fatal():
+            raise KafkaException(error)
+        if error.code() != KafkaError._PARTITION_EOF:
+            logger.warning("consumer %s: %s", self.spec.name, error)
+        return False
+
+    def _rewind(self, unhandled: list[ConsumedMessage]) -> None:
+        """Seek each partition back to its first unhandled offset, so nothing is skipped."""
+        first: dict[PartitionKey, int] = {}
+        for message in unhandled:
+            first.setdefault((message.topic, message.partition), message.offset)
+        for (topic, partition), offset in first.items():
+            try:
+                self._consumer.seek(TopicPartition(topic, partition, offset))
+            except KafkaException as exc:
+                # Partition no longer ours: its new owner starts from the committed
+                # offset, which is not past this one.
+                logger.warning("seek %s[%s]@%s failed: %s", topic, partition, offset, exc)
+
+    def _commit(self, only: set[PartitionKey] | None = None) -> bool:
+        """Commit pending offsets synchronously; answer whether all were accepted."""
+        offsets = [
+            TopicPartition(topic, partition, offset)
+            for (topic, partition), offset in self._pending.items()
+            if only is None or (topic, partition) in only
+        ]
+        if not offsets:
+            return True
+        try:
+            result = self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            logger.warning("consumer %s: commit failed: %s", self.spec.name, exc)
+            return False
+        failed = {(tp.topic, tp.partition) for tp in result if tp.error is not None}
+        for tp in offsets:
+            key = (tp.topic, tp.partition)
+            if key not in failed and self._pending.get(key) == tp.offset:
+                del self._pending[key]
+        if failed:
+            logger.warning("consumer %s: commit failed for %s", self.spec.name, sorted(failed))
+        return not failed
+
+    def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        # Still ours during revoke: commit what was handled, then forget it.
+        revoked = {(tp.topic, tp.partition) for tp in partitions}
+        self._commit(only=revoked)
+        self._forget(revoked)
+
+    def _on_lost(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        # Already someone else's: committing could overwrite their progress.
+        self._forget({(tp.topic, tp.partition) for tp in partitions})
+
+    def _forget(self, partitions: set[PartitionKey]) -> None:
+        for key in partitions:
+            self._pending.pop(key, None)
+
+
+def run_consumer(
+    spec: ConsumerSpec,
+    *,
+    stop_event: threading.Event | None = None,
+    max_batch: int | None = None,
+    poll_timeout: float = 1.0,
+    handler: Handler | None = None,
+    consumer_overrides: Mapping[str, Any] | None = None,
+    producer_overrides: Mapping[str, Any] | None = None,
+) -> None:
+    """Run `spec` against the configured broker until `stop_event` (default: SIGTERM/SIGINT).
+
+    `handler` replaces the spec's dotted path and the overrides reach librdkafka's
+    config, so a test can run a real consumer against its own broker and group.
+    """
+    handler = handler or spec.load_handler()
+    ConsumerLoop(
+        spec,
+        consumer=Consumer(consumer_config(spec.group_id, consumer_overrides)),
+        handler=handler,
+        dlq_publisher=KafkaPublisher(config_overrides=producer_overrides),
+        stop_event=stop_event or stop_event_on_signals(),
+        max_batch=max_batch or spec.batch_size,
+        poll_timeout=poll_timeout,
+    ).run()

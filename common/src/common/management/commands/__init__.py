@@ -1,0 +1,1 @@
+"""grpcserve, and the other long-running commands the services share."""

@@ -1,0 +1,264 @@
+"""The consumer loop's guarantees, against in-memory fakes (no broker).
+
+Given a partitioned log, when the loop handles it, then offsets are committed only
+for handled messages, poison goes to the DLQ, and a failed message comes back.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, Literal
+
+import pytest
+from confluent_kafka import Message, TopicPartition
+
+from common.kafka.consumer import (
+    DLQ_REASON,
+    DLQ_SOURCE_OFFSET,
+    DLQ_SOURCE_PARTITION,
+    DLQ_SOURCE_TOPIC,
+    Backoff,
+    ConsumerLoop,
+    RebalanceCallback,
+)
+from common.kafka.messages import ConsumedMessage, PoisonMessage
+from common.kafka.producer import DeliveryError, DeliveryFailure
+from common.kafka.registry import CONSUMERS, ConsumerSpec
+from common.topology import Topic
+
+TOPIC = Topic.PURCHASE.value
+SPEC = ConsumerSpec(name="test", topic=Topic.PURCHASE, group_id="g", handler="unused.handler")
+
+
+def record(topic: str, partition: int, offset: int, value: bytes) -> Message:
+    return Message(
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        key=f"key-{offset}".encode(),
+        value=value,
+        headers=[("message-id", str(offset).encode())],
+    )
+
+
+class FakeConsumer:
+    """A broker-less consumer: a log per partition, a position per partition."""
+
+    def __init__(self, logs: dict[int, list[bytes]]) -> None:
+        self.logs = {(TOPIC, p): values for p, values in logs.items()}
+        self.position = {tp: 0 for tp in self.logs}
+        self.commits: list[dict[tuple[str, int], int]] = []
+        self.closed = False
+        self.callbacks: dict[str, RebalanceCallback | None] = {}
+
+    def subscribe(
+        self,
+        topics: list[str],
+        on_assign: RebalanceCallback | None = None,
+        on_revoke: RebalanceCallback | None = None,
+        on_lost: RebalanceCallback | None = None,
+    ) -> None:
+        self.callbacks = {"on_revoke": on_revoke, "on_lost": on_lost}
+
+    def consume(self, num_messages: int = 1, timeout: float = -1) -> list[Message]:
+        batch: list[Message] = []
+        for (topic, partition), values in sorted(self.logs.items()):
+            while self.position[(topic, partition)] < len(values) and len(batch) < num_messages:
+                offset = self.position[(topic, partition)]
+                batch.append(record(topic, partition, offset, values[offset]))
+                self.position[(topic, partition)] += 1
+        return batch
+
+    def commit(
+        self, *, offsets: list[TopicPartition], asynchronous: Literal[False]
+    ) -> list[TopicPartition]:
+        assert asynchronous is False, "offsets must be committed synchronously"
+        self.commits.append({(tp.topic, tp.partition): tp.offset for tp in offsets})
+        return offsets
+
+    def seek(self, partition: TopicPartition) -> None:
+        self.position[(partition.topic, partition.partition)] = partition.offset
+
+    def close(self) -> None:
+        self.closed = True
+
+    def committed(self) -> dict[tuple[str, int], int]:
+        merged: dict[tuple[str, int], int] = {}
+        for commit in self.commits:
+            merged.update(commit)
+        return merged
+
+
+class FakePublisher:
+    """Records DLQ messages; `fail_flushes` flushes raise DeliveryError first."""
+
+    def __init__(self, fail_flushes: int = 0) -> None:
+        self.queued: list[tuple[str, Any, bytes, dict[str, Any]]] = []
+        self.delivered: list[tuple[str, Any, bytes, dict[str, Any]]] = []
+        self.fail_flushes = fail_flushes
+
+    def publish(self, topic: str, key: Any, value: bytes, headers: Any = None) -> None:
+        self.queued.append((topic, key, value, dict(headers or {})))
+
+    def flush(self, timeout: float = 0) -> None:
+        queued, self.queued = self.queued, []
+        if self.fail_flushes:
+            self.fail_flushes -= 1
+            raise DeliveryError([DeliveryFailure(q[0], q[1], {}, "broker down") for q in queued])
+        self.delivered.extend(queued)
+
+
+class RecordingHandler:
+    """Handles messages, raising what `script` says for a given value."""
+
+    def __init__(self, consumer: FakeConsumer, script: dict[bytes, list[Exception]] | None = None):
+        self.consumer = consumer
+        self.script = script or {}
+        self.handled: list[bytes] = []
+        self.commits_seen: list[int] = []
+
+    def __call__(self, message: ConsumedMessage) -> None:
+        self.commits_seen.append(len(self.consumer.commits))
+        errors = self.script.get(message.value)
+        if errors:
+            raise errors.pop(0)
+        self.handled.append(message.value)
+
+
+def make_loop(
+    consumer: FakeConsumer,
+    handler: Callable[[ConsumedMessage], None],
+    publisher: FakePublisher | None = None,
+    stop_event: threading.Event | None = None,
+    max_batch: int = 10,
+) -> ConsumerLoop:
+    return ConsumerLoop(
+        SPEC,
+        consumer=consumer,
+        handler=handler,
+        dlq_publisher=publisher or FakePublisher(),
+        stop_event=stop_event or threading.Event(),
+        max_batch=max_batch,
+        poll_timeout=0,
+        backoff=Backoff(base=0, cap=0),
+    )
+
+
+def test_a_batch_is_committed_once_after_every_message_was_handled() -> None:
+    consumer = FakeConsumer({0: [b"a", b"b"], 1: [b"c"]})
+    handler = RecordingHandler(consumer)
+
+    assert make_loop(consumer, handler).run_once() is True
+
+    assert handler.handled == [b"a", b"b", b"c"]
+    assert handler.commits_seen == [0, 0, 0]  # nothing committed while handling
+    assert consumer.commits == [{(TOPIC, 0): 2, (TOPIC, 1): 1}]
+
+
+def test_an_empty_poll_commits_nothing() -> None:
+    consumer = FakeConsumer({0: []})
+
+    assert make_loop(consumer, RecordingHandler(consumer)).run_once() is True
+
+    assert consumer.commits == []
+
+
+def test_a_poison_message_goes_to_the_dlq_and_the_next_one_is_handled() -> None:
+    consumer = FakeConsumer({0: [b'{"n": 1}', b"{not json", b'{"n": 2}']})
+    publisher = FakePublisher()
+    handled: list[Any] = []
+
+    def handler(message: ConsumedMessage) -> None:
+        handled.append(message.json())  # raises PoisonMessage for what is not JSON
+
+    assert make_loop(consumer, handler, publisher).run_once() is True
+
+    assert handled == [{"n": 1}, {"n": 2}]
+    [(topic, key, value, headers)] = publisher.delivered
+    assert (topic, key, value) == (f"{TOPIC}.DLQ", "key-1", b"{not json")
+    assert headers[DLQ_REASON].startswith("value is not JSON")
+    assert headers[DLQ_SOURCE_TOPIC] == TOPIC
+    assert headers[DLQ_SOURCE_PARTITION] == "0"
+    assert headers[DLQ_SOURCE_OFFSET] == "1"
+    assert headers["message-id"] == b"1"  # original headers travel along
+    assert consumer.committed() == {(TOPIC, 0): 3}
+
+
+def test_a_transient_error_commits_nothing_and_redelivers_from_the_failed_message() -> None:
+    consumer = FakeConsumer({0: [b"a", b"b", b"c"], 1: [b"d"]})
+    handler = RecordingHandler(consumer, {b"b": [RuntimeError("db down")]})
+    loop = make_loop(consumer, handler)
+
+    assert loop.run_once() is False
+    assert consumer.commits == []
+    assert consumer.position == {(TOPIC, 0): 1, (TOPIC, 1): 0}  # rewound to b and d
+
+    assert loop.run_once() is True
+    assert handler.handled == [b"a", b"b", b"c", b"d"]  # a once, nothing skipped
+    assert consumer.committed() == {(TOPIC, 0): 3, (TOPIC, 1): 1}
+
+
+def test_a_dlq_that_does_not_take_the_message_is_retried_not_skipped() -> None:
+    consumer = FakeConsumer({0: [b"bad", b"good"]})
+    publisher = FakePublisher(fail_flushes=1)
+
+    def handler(message: ConsumedMessage) -> None:
+        if message.value == b"bad":
+            raise PoisonMessage("unreadable")
+
+    loop = make_loop(consumer, handler, publisher)
+
+    assert loop.run_once() is False
+    assert consumer.commits == [] and publisher.delivered == []
+
+    assert loop.run_once() is True
+    assert [d[2] for d in publisher.delivered] == [b"bad"]
+    assert consumer.committed() == {(TOPIC, 0): 2}
+
+
+def test_stop_finishes_the_batch_commits_and_closes() -> None:
+    consumer = FakeConsumer({0: [b"a", b"b", b"c"]})
+    stop = threading.Event()
+    handled: list[bytes] = []
+
+    def handler(message: ConsumedMessage) -> None:
+        stop.set()  # SIGTERM arrives while the first message is handled
+        handled.append(message.value)
+
+    make_loop(consumer, handler, stop_event=stop, max_batch=2).run()
+
+    assert handled == [b"a", b"b"]
+    assert consumer.committed() == {(TOPIC, 0): 2}
+    assert consumer.closed is True
+
+
+def test_revoked_partitions_get_their_handled_offsets_committed_lost_ones_do_not() -> None:
+    consumer = FakeConsumer({0: [b"a", b"b"], 1: [b"c", b"d"]})
+    handler = RecordingHandler(consumer, {b"d": [RuntimeError("transient")]})
+    loop = make_loop(consumer, handler)
+    loop.subscribe()
+    loop.run_once()  # a, b, c handled; d failed: nothing committed yet
+    on_lost, on_revoke = consumer.callbacks["on_lost"], consumer.callbacks["on_revoke"]
+    assert on_lost is not None and on_revoke is not None
+
+    on_lost(consumer, [TopicPartition(TOPIC, 1)])
+    on_revoke(consumer, [TopicPartition(TOPIC, 0)])
+
+    assert consumer.commits == [{(TOPIC, 0): 2}]
+
+
+def test_backoff_doubles_up_to_its_cap_and_resets() -> None:
+    backoff = Backoff(base=0.5, cap=3.0)
+
+    assert [backoff.next_delay() for _ in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+    backoff.reset()
+    assert backoff.next_delay() == 0.5
+
+
+@pytest.mark.parametrize("name", ["purchases", "purchase-results"])
+def test_registry_declares_each_consumer_with_its_dlq(name: str) -> None:
+    spec = CONSUMERS[name]
+
+    assert spec.name == name
+    assert spec.dlq == f"{spec.topic.value}.DLQ"

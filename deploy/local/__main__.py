@@ -1,0 +1,151 @@
+"""The local platform: `python -m deploy.local up|down|clean|status|logs`.
+
+`make up` runs deploy/bin/bootstrap (installs what is missing) and then `up`, which:
+renders every configuration from common.topology, starts supervisord, starts the
+infrastructure, provisions it (databases and roles, the Redis Cluster, Kafka topics),
+migrates every service, starts every service process, waits until each answers
+through Traefik, and prints what runs where. Every step is idempotent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+from common.topology import INFRA, SERVICES
+from deploy.local import health, kafka, paths, postgres, redis_cluster, render, supervisor
+from deploy.local.console import fail, step, table
+from deploy.local.programs import all_programs, app_programs, infra_programs
+
+
+def migrate() -> None:
+    procs = {
+        svc.name: subprocess.Popen(
+            [sys.executable, f"{svc.package}/manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=paths.REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for svc in SERVICES.values()
+    }
+    for name, proc in procs.items():
+        out, _ = proc.communicate()
+        if proc.returncode != 0:
+            raise fail(f"migrations of {name} failed:\n{out}")
+    step(f"migrations applied ({', '.join(procs)})")
+
+
+def collectstatic() -> None:
+    for svc in SERVICES.values():
+        target = paths.VAR / "static" / svc.name
+        if target.exists() and os.environ.get("COLLECTSTATIC") != "1":
+            continue
+        subprocess.run(
+            [sys.executable, f"{svc.package}/manage.py", "collectstatic", "--noinput", "-v", "0"],
+            cwd=paths.REPO,
+            check=True,
+        )
+    step("static files collected")
+
+
+def up() -> None:
+    started = time.monotonic()
+    changed = render.render_all()
+    postgres.ensure_initialized()
+    kafka.ensure_formatted()
+    supervisor.ensure_running()
+    supervisor.restart_if_running(sorted(changed))
+
+    infra = infra_programs()
+    step("starting infrastructure: " + ", ".join(p.name for p in infra))
+    supervisor.start([p.name for p in infra])
+    ports = {"postgres": (INFRA.pg_host, INFRA.pg_port), "kafka": ("127.0.0.1", INFRA.kafka_port)}
+    for port in INFRA.redis_cluster_ports:
+        ports[f"redis-{port}"] = ("127.0.0.1", port)
+    ports["redis-broker"] = ("127.0.0.1", INFRA.redis_broker_port)
+    ports["traefik"] = ("127.0.0.1", INFRA.grpc_edge_port)
+    health.wait_ports(infra, ports, timeout=90)
+    health.wait_programs(infra, timeout=30)
+    step("infrastructure is listening")
+
+    postgres.provision()
+    redis_cluster.ensure_cluster()
+    kafka.ensure_topics()
+    migrate()
+    collectstatic()
+
+    apps = app_programs()
+    step(f"starting {len(apps)} service processes")
+    supervisor.start([p.name for p in apps])
+    health.wait_programs(apps, timeout=60)
+    health.wait_edge(apps, timeout=90)
+    step(f"everything is up in {time.monotonic() - started:.1f}s")
+    print()
+    print_table()
+
+
+def print_table() -> None:
+    states = supervisor.status()
+    rows = [(p.name, states.get(p.name, "-"), p.address, p.log) for p in all_programs()]
+    table(rows, ("process", "state", "address", "log"))
+    print()
+    print(f"Edge (REST):        {INFRA.edge_url}   e.g. {INFRA.edge_url}/api/v1/products")
+    print(f"Edge (gRPC, h2c):   {INFRA.grpc_edge_target}")
+    print(f"Traefik dashboard:  http://127.0.0.1:{INFRA.traefik_dashboard_port}/dashboard/")
+    print(f"Admin:              {INFRA.edge_url}/admin/<service>/  (make staff EMAIL=...)")
+    print(f"Logs:               {paths.LOG}   (make logs)")
+    print(f"Data:               {paths.VAR}   (make down keeps it, make clean removes it)")
+
+
+def status() -> None:
+    if not supervisor.running():
+        print("the platform is down (make up starts it)")
+        raise SystemExit(3)
+    print_table()
+    print()
+    rows = []
+    for svc in SERVICES.values():
+        body = health.health_json(f"{INFRA.edge_url}{svc.route_prefixes[0]}/healthz")
+        rows.append((svc.name, str(body.get("status")), str(body.get("checks", body))))
+    table(rows, ("service", "health", "checks"))
+
+
+def clean() -> None:
+    supervisor.shutdown()
+    for child in paths.VAR.iterdir() if paths.VAR.exists() else []:
+        if child != paths.DEPS:
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    pg = paths.pg_data_dir()
+    if pg.exists():
+        shutil.rmtree(pg)
+    step(f"removed the platform's data (kept downloads in {paths.DEPS})")
+
+
+def logs() -> None:
+    files = sorted(str(p) for p in paths.LOG.glob("*.log"))
+    if not files:
+        raise fail(f"no logs in {paths.LOG}")
+    os.execvp("tail", ["tail", "-n", "20", "-F", *files])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m deploy.local")
+    parser.add_argument("command", choices=["up", "down", "clean", "status", "logs", "render"])
+    args = parser.parse_args()
+    {
+        "up": up,
+        "down": supervisor.shutdown,
+        "clean": clean,
+        "status": status,
+        "logs": logs,
+        "render": render.render_all,
+    }[args.command]()
+
+
+if __name__ == "__main__":
+    main()

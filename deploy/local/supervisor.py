@@ -1,0 +1,109 @@
+"""supervisord: the one process manager of the local platform.
+
+Driven through its XML-RPC interface on a unix socket: starting a program does not
+wait for it (our own health waits do), so forty processes start in parallel.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import xmlrpc.client
+from typing import Any
+
+from supervisor.xmlrpc import SupervisorTransport
+
+from deploy.local import paths
+from deploy.local.console import fail, step
+
+
+def _rpc() -> Any:
+    transport = SupervisorTransport(None, None, f"unix://{paths.RUN / 'supervisor.sock'}")
+    return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport).supervisor
+
+
+def running() -> bool:
+    try:
+        return _rpc().getState()["statename"] == "RUNNING"
+    except (OSError, xmlrpc.client.Fault):
+        return False
+
+
+def ensure_running() -> None:
+    """Start supervisord once; on later runs load the re-rendered configuration."""
+    if running():
+        added, changed, removed = _rpc().reloadConfig()[0]
+        for name in removed:
+            _rpc().stopProcessGroup(name, True)
+            _rpc().removeProcessGroup(name)
+        for name in changed:
+            _rpc().stopProcessGroup(name, True)
+            _rpc().removeProcessGroup(name)
+            _rpc().addProcessGroup(name)
+        for name in added:
+            _rpc().addProcessGroup(name)
+        if added or changed or removed:
+            step(f"supervisord: configuration reloaded (changed groups: {changed + added})")
+        return
+    step(f"starting supervisord (logs in {paths.LOG})")
+    result = subprocess.run(
+        [paths.executable("supervisord"), "-c", str(paths.SUPERVISOR_CONF)],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise fail(f"supervisord did not start: {result.stdout}{result.stderr}")
+    deadline = time.monotonic() + 15
+    while not running():
+        if time.monotonic() > deadline:
+            raise fail(f"supervisord did not start; see {paths.LOG / 'supervisord.log'}")
+        time.sleep(0.2)
+
+
+def status() -> dict[str, str]:
+    """program name -> state (RUNNING, STARTING, BACKOFF, FATAL, STOPPED, ...)."""
+    if not running():
+        return {}
+    return {info["name"]: info["statename"] for info in _rpc().getAllProcessInfo()}
+
+
+def pids() -> dict[str, int]:
+    return {info["name"]: info["pid"] for info in _rpc().getAllProcessInfo()}
+
+
+def start(names: list[str]) -> None:
+    """Ask supervisord to start each program that is not already up, without waiting."""
+    groups = {info["name"]: info["group"] for info in _rpc().getAllProcessInfo()}
+    states = status()
+    for name in names:
+        if states.get(name) in ("RUNNING", "STARTING"):
+            continue
+        try:
+            _rpc().startProcess(f"{groups[name]}:{name}", False)
+        except xmlrpc.client.Fault as exc:
+            if "ALREADY_STARTED" not in exc.faultString:
+                step(f"  {name}: {exc.faultString}")
+
+
+def restart_if_running(names: list[str]) -> None:
+    """Restart programs whose configuration file changed (those not running start later)."""
+    states = status()
+    for name in names:
+        if states.get(name) == "RUNNING":
+            step(f"restarting {name}: its configuration changed")
+            group = "infra" if name in {"postgres", "kafka", "traefik"} or name.startswith("redis") else "apps"
+            _rpc().stopProcess(f"{group}:{name}", True)
+
+
+def shutdown() -> None:
+    if not running():
+        step("the platform is not running")
+        return
+    step("stopping every process (data is kept)")
+    _rpc().stopProcessGroup("apps", True)
+    _rpc().stopProcessGroup("infra", True)
+    _rpc().shutdown()
+    deadline = time.monotonic() + 60
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    step("stopped")

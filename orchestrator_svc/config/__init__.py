@@ -1,0 +1,3 @@
+from orchestrator_svc.config.celery import app
+
+__all__ = ["app"]

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SagasConfig(AppConfig):
+    name = "orchestrator_svc.sagas"
+    label = "sagas"

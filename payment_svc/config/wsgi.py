@@ -1,0 +1,5 @@
+"""WSGI entry point for gunicorn: `gunicorn payment_svc.config.wsgi:application`."""
+
+from common.manage import wsgi_application
+
+application = wsgi_application("payment")

@@ -1,0 +1,41 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class OrderItem(_message.Message):
+    __slots__ = ("product_id", "quantity")
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    product_id: int
+    quantity: int
+    def __init__(self, product_id: _Optional[int] = ..., quantity: _Optional[int] = ...) -> None: ...
+
+class CreateOrderRequest(_message.Message):
+    __slots__ = ("purchase_id", "customer_id", "items")
+    PURCHASE_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    purchase_id: str
+    customer_id: int
+    items: _containers.RepeatedCompositeFieldContainer[OrderItem]
+    def __init__(self, purchase_id: _Optional[str] = ..., customer_id: _Optional[int] = ..., items: _Optional[_Iterable[_Union[OrderItem, _Mapping]]] = ...) -> None: ...
+
+class CancelOrderRequest(_message.Message):
+    __slots__ = ("purchase_id",)
+    PURCHASE_ID_FIELD_NUMBER: _ClassVar[int]
+    purchase_id: str
+    def __init__(self, purchase_id: _Optional[str] = ...) -> None: ...
+
+class OrderReply(_message.Message):
+    __slots__ = ("order_id", "status", "amount")
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    order_id: str
+    status: str
+    amount: int
+    def __init__(self, order_id: _Optional[str] = ..., status: _Optional[str] = ..., amount: _Optional[int] = ...) -> None: ...

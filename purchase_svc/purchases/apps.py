@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PurchasesConfig(AppConfig):
+    name = "purchase_svc.purchases"
+    label = "purchases"
