@@ -4,7 +4,7 @@ PY := .venv/bin/python
 SERVICES := account product order payment purchase orchestrator
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap up down clean status logs test lint format staff lock proto
+.PHONY: help bootstrap up restart down clean status logs test lint format staff lock proto
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -14,6 +14,9 @@ bootstrap: ## install what is missing (OS packages, .venv, Kafka jars)
 
 up: bootstrap ## install what is missing, start everything, wait until healthy
 	@$(PY) -m deploy.local up
+
+restart: ## after a code change: migrate, restart the service processes, wait until healthy
+	@$(PY) -m deploy.local restart
 
 down: ## stop every process, keep the data
 	@if [ -x $(PY) ]; then $(PY) -m deploy.local down; fi

@@ -89,6 +89,20 @@ def up() -> None:
     print_table()
 
 
+def restart() -> None:
+    """After a code change: migrate, restart every service process, wait until healthy."""
+    if not supervisor.running():
+        raise fail("the platform is down: run make up")
+    render.render_all()
+    migrate()
+    apps = app_programs()
+    step(f"restarting {len(apps)} service processes")
+    supervisor.restart([p.name for p in apps])
+    health.wait_programs(apps, timeout=60)
+    health.wait_edge(apps, timeout=90)
+    step("restarted")
+
+
 def print_table() -> None:
     states = supervisor.status()
     rows = [(p.name, states.get(p.name, "-"), p.address, p.log) for p in all_programs()]
@@ -135,11 +149,12 @@ def logs() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m deploy.local")
-    parser.add_argument("command", choices=["up", "down", "clean", "status", "logs", "render"])
+    parser.add_argument("command", choices=["up", "down", "restart", "clean", "status", "logs", "render"])
     args = parser.parse_args()
     {
         "up": up,
         "down": supervisor.shutdown,
+        "restart": restart,
         "clean": clean,
         "status": status,
         "logs": logs,

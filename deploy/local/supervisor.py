@@ -73,8 +73,7 @@ def pids() -> dict[str, int]:
 
 def start(names: list[str]) -> None:
     """Ask supervisord to start each program that is not already up, without waiting."""
-    groups = {info["name"]: info["group"] for info in _rpc().getAllProcessInfo()}
-    states = status()
+    groups, states = _groups(), status()
     for name in names:
         if states.get(name) in ("RUNNING", "STARTING"):
             continue
@@ -85,14 +84,31 @@ def start(names: list[str]) -> None:
                 step(f"  {name}: {exc.faultString}")
 
 
+def _groups() -> dict[str, str]:
+    return {info["name"]: info["group"] for info in _rpc().getAllProcessInfo()}
+
+
 def restart_if_running(names: list[str]) -> None:
-    """Restart programs whose configuration file changed (those not running start later)."""
-    states = status()
+    """Stop programs whose configuration file changed; `start` brings them back."""
+    states, groups = status(), _groups()
     for name in names:
         if states.get(name) == "RUNNING":
             step(f"restarting {name}: its configuration changed")
-            group = "infra" if name in {"postgres", "kafka", "traefik"} or name.startswith("redis") else "apps"
-            _rpc().stopProcess(f"{group}:{name}", True)
+            _rpc().stopProcess(f"{groups[name]}:{name}", True)
+
+
+def restart(names: list[str], timeout: float = 60.0) -> None:
+    """Stop the programs all at once, wait until they are down, start them again."""
+    groups = _groups()
+    for name in names:
+        if status().get(name) in ("RUNNING", "STARTING", "BACKOFF"):
+            _rpc().stopProcess(f"{groups[name]}:{name}", False)
+    deadline = time.monotonic() + timeout
+    while any(status().get(n) in ("RUNNING", "STARTING", "STOPPING") for n in names):
+        if time.monotonic() > deadline:
+            raise fail("processes did not stop within {timeout}s")
+        time.sleep(0.2)
+    start(names)
 
 
 def shutdown() -> None:
