@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 
 _START = time.monotonic()
 
@@ -17,9 +18,9 @@ def fail(message: str) -> SystemExit:
     return SystemExit(1)
 
 
-def table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> None:
+def table(rows: Sequence[tuple[str, ...]], header: tuple[str, ...]) -> None:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = "  ".join("{:<%d}" % w for w in widths)
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
     print(line.format(*header))
     print(line.format(*("-" * w for w in widths)))
     for r in rows:

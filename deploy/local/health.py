@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import socket
 import time
@@ -56,11 +57,9 @@ def edge_checks() -> dict[str, Callable[[], tuple[bool, str]]]:
     for svc in SERVICES.values():
         for prefix in svc.route_prefixes:
             url = f"{INFRA.edge_url}{prefix}/healthz"
-            checks[f"{svc.name} http {prefix}"] = lambda url=url: http_health(url)
+            checks[f"{svc.name} http {prefix}"] = functools.partial(http_health, url)
         for name in svc.grpc_services:
-            checks[f"{svc.name} grpc {name}"] = (
-                lambda s=svc.name, n=name: grpc_health(s, n)
-            )
+            checks[f"{svc.name} grpc {name}"] = functools.partial(grpc_health, svc.name, name)
     return checks
 
 

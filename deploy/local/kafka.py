@@ -20,9 +20,16 @@ def ensure_formatted() -> None:
     step(f"formatting Kafka KRaft storage (cluster id {cluster_id})")
     result = subprocess.run(
         [
-            "java", "-cp", f"{paths.KAFKA_LIBS}/*", "kafka.tools.StorageTool", "format",
-            "--standalone", "-t", cluster_id,
-            "-c", str(paths.ETC / "kafka" / "server.properties"),
+            "java",
+            "-cp",
+            f"{paths.KAFKA_LIBS}/*",
+            "kafka.tools.StorageTool",
+            "format",
+            "--standalone",
+            "-t",
+            cluster_id,
+            "-c",
+            str(paths.ETC / "kafka" / "server.properties"),
         ],
         capture_output=True,
         text=True,

@@ -46,8 +46,10 @@ def ensure_initialized() -> None:
         _as_owner(
             [
                 str(paths.PG_BIN / "initdb"),
-                "-D", str(data),
-                "-U", superuser(),
+                "-D",
+                str(data),
+                "-U",
+                superuser(),
                 "--auth-local=peer",
                 "--auth-host=scram-sha-256",
                 "--encoding=UTF8",
@@ -66,11 +68,16 @@ def psql(sql: str, *, database: str = "postgres") -> str:
         _as_owner(
             [
                 str(paths.PG_BIN / "psql"),
-                "-h", str(paths.PG_SOCKET_DIR),
-                "-p", str(INFRA.pg_port),
-                "-U", superuser(),
-                "-d", database,
-                "-v", "ON_ERROR_STOP=1",
+                "-h",
+                str(paths.PG_SOCKET_DIR),
+                "-p",
+                str(INFRA.pg_port),
+                "-U",
+                superuser(),
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
                 "-qAt",
             ]
         ),

@@ -39,7 +39,15 @@ def ensure_cluster(timeout: float = 60.0) -> None:
         step("creating the Redis Cluster: 3 masters, 3 replicas")
         nodes = [f"127.0.0.1:{p}" for p in INFRA.redis_cluster_ports]
         result = subprocess.run(
-            ["redis-cli", "--cluster", "create", *nodes, "--cluster-replicas", "1", "--cluster-yes"],
+            [
+                "redis-cli",
+                "--cluster",
+                "create",
+                *nodes,
+                "--cluster-replicas",
+                "1",
+                "--cluster-yes",
+            ],
             capture_output=True,
             text=True,
             timeout=120,

@@ -9,4 +9,6 @@ def handle_purchase_result(message: ConsumedMessage) -> None:
     """`purchase-result` topic: record the step change (idempotent on message id)."""
     if not message.message_id:
         raise PoisonMessage("no message-id header: cannot be applied exactly once")
-    purchase_step_record(message_id=message.message_id, result=parse_purchase_result(message.json()))
+    purchase_step_record(
+        message_id=message.message_id, result=parse_purchase_result(message.json())
+    )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
+from django.core.handlers.wsgi import WSGIHandler
+
 from common.topology import SERVICES
 
 
@@ -19,7 +21,7 @@ def main(service: str) -> None:
     execute_from_command_line(sys.argv)
 
 
-def wsgi_application(service: str):  # type: ignore[no-untyped-def]
+def wsgi_application(service: str) -> WSGIHandler:
     use_settings(service)
     from django.core.wsgi import get_wsgi_application
 

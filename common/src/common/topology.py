@@ -113,7 +113,8 @@ SERVICES: dict[str, Service] = {
             http_port=_PORT_BASE + 6,
             route_prefixes=("/api/v1/sagas",),
             workers={
-                "worker": "celery -A orchestrator_svc.config worker --loglevel INFO --concurrency 4",
+                "worker": "celery -A orchestrator_svc.config worker --loglevel INFO"
+                " --concurrency 4",
                 "beat": "celery -A orchestrator_svc.config beat --loglevel INFO"
                 " --schedule var/run/celerybeat-schedule",
                 "relay": "python orchestrator_svc/manage.py outbox_relay",

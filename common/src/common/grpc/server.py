@@ -41,7 +41,7 @@ SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
 )
 
 
-class CloseOldConnectionsInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
+class CloseOldConnectionsInterceptor(grpc.ServerInterceptor):
     """Give each RPC the connection hygiene Django gives each HTTP request.
 
     Servicers use the ORM from pool threads that Django's request signals never

@@ -1,0 +1,51 @@
+import json
+import uuid
+
+import pytest
+
+from common.kafka.messages import PoisonMessage
+from common.testing import kafka_message
+from orchestrator_svc.sagas.consumers import handle_purchase_created
+from orchestrator_svc.sagas.models import Saga, SagaState
+
+
+def purchase_created(purchase_id: str, **changes: object) -> bytes:
+    body = {
+        "purchase_id": purchase_id,
+        "customer_id": 42,
+        "items": [{"product_id": 1, "quantity": 4}, {"product_id": 2, "quantity": 5}],
+        "amount": 24460,
+        "currency_code": "VND",
+        **changes,
+    }
+    return json.dumps(body).encode()
+
+
+@pytest.mark.django_db
+def test_a_purchase_created_event_starts_one_saga_even_when_delivered_twice() -> None:
+    purchase_id = str(uuid.uuid4())
+
+    handle_purchase_created(kafka_message(purchase_created(purchase_id)))
+    handle_purchase_created(kafka_message(purchase_created(purchase_id), offset=1))
+
+    saga = Saga.objects.get()
+    assert str(saga.purchase_id) == purchase_id
+    assert (saga.customer_id, saga.state) == (42, SagaState.STARTED)
+    assert saga.payload["items"][1] == {"product_id": 2, "quantity": 5}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"not json",
+        purchase_created("not-a-uuid"),
+        purchase_created(str(uuid.uuid4()), items=[]),
+        purchase_created(str(uuid.uuid4()), items=[{"product_id": 1, "quantity": 0}]),
+        purchase_created(str(uuid.uuid4()), customer_id="42"),
+    ],
+)
+def test_a_malformed_event_is_poison_and_starts_nothing(value: bytes) -> None:
+    with pytest.raises(PoisonMessage):
+        handle_purchase_created(kafka_message(value))
+    assert not Saga.objects.exists()
