@@ -52,15 +52,42 @@ class PurchaseCreated:
         return body
 
 
+class PurchaseStatus(StrEnum):
+    """Where the purchase stands as a whole; the orchestrator decides, the purchase shows."""
+
+    PENDING = "PENDING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"  # every step that had run is compensated
+    NEEDS_ATTENTION = "NEEDS_ATTENTION"  # a compensation could not finish
+
+    @property
+    def is_final(self) -> bool:
+        return self is not PurchaseStatus.PENDING
+
+
 @dataclass(frozen=True)
 class PurchaseResult:
+    """One step change of a saga, published on `purchase-result` keyed by purchase id.
+
+    `step` and `status` are the seed's vocabulary; `purchase_status` is the purchase's
+    overall state after this change; `sequence` orders the changes of one saga.
+    """
+
     purchase_id: str
     step: Step
     status: StepStatus
+    purchase_status: PurchaseStatus = PurchaseStatus.PENDING
+    sequence: int = 0
+    attempt: int = 1
     error: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "step": self.step.value, "status": self.status.value}
+        return {
+            **asdict(self),
+            "step": self.step.value,
+            "status": self.status.value,
+            "purchase_status": self.purchase_status.value,
+        }
 
 
 def _require(body: Any, key: str, kind: type) -> Any:
@@ -106,7 +133,10 @@ def parse_purchase_result(body: Any) -> PurchaseResult:
     try:
         step = Step(_require(body, "step", str))
         status = StepStatus(_require(body, "status", str))
+        overall = PurchaseStatus(body.get("purchase_status", PurchaseStatus.PENDING.value))
     except ValueError as exc:
         raise PoisonMessage(str(exc)) from exc
-    error = body.get("error", "")
-    return PurchaseResult(_purchase_id(body), step, status, error if isinstance(error, str) else "")
+    sequence, attempt, error = body.get("sequence", 0), body.get("attempt", 1), body.get("error", "")
+    if not isinstance(sequence, int) or not isinstance(attempt, int) or not isinstance(error, str):
+        raise PoisonMessage("sequence and attempt must be integers, error a string")
+    return PurchaseResult(_purchase_id(body), step, status, overall, sequence, attempt, error)
