@@ -136,7 +136,11 @@ def parse_purchase_result(body: Any) -> PurchaseResult:
         overall = PurchaseStatus(body.get("purchase_status", PurchaseStatus.PENDING.value))
     except ValueError as exc:
         raise PoisonMessage(str(exc)) from exc
-    sequence, attempt, error = body.get("sequence", 0), body.get("attempt", 1), body.get("error", "")
+    sequence, attempt, error = (
+        body.get("sequence", 0),
+        body.get("attempt", 1),
+        body.get("error", ""),
+    )
     if not isinstance(sequence, int) or not isinstance(attempt, int) or not isinstance(error, str):
         raise PoisonMessage("sequence and attempt must be integers, error a string")
     return PurchaseResult(_purchase_id(body), step, status, overall, sequence, attempt, error)
