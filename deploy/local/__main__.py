@@ -17,7 +17,7 @@ import sys
 import time
 
 from common.topology import INFRA, SERVICES
-from deploy.local import health, kafka, paths, postgres, redis_cluster, render, supervisor
+from deploy.local import health, kafka, keys, paths, postgres, redis_cluster, render, supervisor
 from deploy.local.console import fail, step, table
 from deploy.local.programs import all_programs, app_programs, infra_programs
 
@@ -58,6 +58,7 @@ def up() -> None:
     changed = render.render_all()
     postgres.ensure_initialized()
     kafka.ensure_formatted()
+    keys.ensure_dev_keys()
     supervisor.ensure_running()
     supervisor.restart_if_running(sorted(changed))
 
@@ -149,7 +150,9 @@ def logs() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m deploy.local")
-    parser.add_argument("command", choices=["up", "down", "restart", "clean", "status", "logs", "render"])
+    parser.add_argument(
+        "command", choices=["up", "down", "restart", "clean", "status", "logs", "render"]
+    )
     args = parser.parse_args()
     {
         "up": up,

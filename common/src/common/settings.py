@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from common.cache.config import cache_settings
 from common.topology import INFRA, SERVICES
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -59,6 +60,7 @@ def build(
             "django.contrib.messages",
             "django.contrib.staticfiles",
             "rest_framework",
+            "drf_spectacular",
             "common",
             *apps,
         ],
@@ -115,12 +117,40 @@ def build(
         "DATA_UPLOAD_MAX_MEMORY_SIZE": int(env("MAX_BODY_BYTES", str(64 * 1024))),
         "REST_FRAMEWORK": {
             "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-            "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+            # JSON only, bounded by DATA_UPLOAD_MAX_MEMORY_SIZE (413 beyond it).
+            "DEFAULT_PARSER_CLASSES": ["common.parsers.JSONParser"],
             "UNAUTHENTICATED_USER": None,
+            # Every endpoint needs an access token unless it opts out (AllowAny).
+            "DEFAULT_AUTHENTICATION_CLASSES": ["common.auth.JWTAuthentication"],
+            "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+            "EXCEPTION_HANDLER": "common.errors.exception_handler",
+            "DEFAULT_SCHEMA_CLASS": "common.openapi.AutoSchema",
+            # Traefik is the one proxy in front: the client is the last X-Forwarded-For hop.
+            "NUM_PROXIES": int(env("NUM_PROXIES", "1")),
         },
+        "SPECTACULAR_SETTINGS": {
+            "TITLE": f"{service} service API",
+            "DESCRIPTION": f"The {service} service of the saga-orchestration e-commerce backend.",
+            "VERSION": "1.0.0",
+            "SERVE_INCLUDE_SCHEMA": False,
+            "COMPONENT_SPLIT_REQUEST": True,
+            "SCHEMA_PATH_PREFIX": r"/api/v1",
+        },
+        # Access tokens (common.auth): RS256, signed by the account service only,
+        # verified locally by every service with the public key (common.jwt_keys).
+        "JWT_ALGORITHM": "RS256",
+        "JWT_ISSUER": env("JWT_ISSUER", "saga-account"),
+        "JWT_LEEWAY_SECONDS": int(env("JWT_LEEWAY_SECONDS", "0")),
+        "JWT_ACCESS_TOKEN_LIFETIME_SECONDS": int(env("JWT_ACCESS_TOKEN_LIFETIME_SECONDS", "900")),
+        "JWT_REFRESH_TOKEN_LIFETIME_SECONDS": int(
+            env("JWT_REFRESH_TOKEN_LIFETIME_SECONDS", str(7 * 24 * 3600))
+        ),
         "HEALTH_CHECKS": ["common.health.check_database", *(health_checks or [])],
         "KAFKA_BOOTSTRAP_SERVERS": INFRA.kafka_bootstrap,
         "REDIS_CLUSTER_NODES": INFRA.redis_cluster_nodes,
+        # CACHES["default"] (django-redis on the cluster) and the CACHE_* settings that
+        # common.cache reads: key prefix = service name, short timeouts, local-level size.
+        **cache_settings(service),
         "GRPC_EDGE_TARGET": INFRA.grpc_edge_target,
         "GRPC_PORT": int(env("GRPC_PORT", str(svc.grpc_port or 0))),
         # Registrars of this service's servicers (dotted paths); health covers these names.
@@ -138,3 +168,29 @@ def build(
     }
     settings.update(extra or {})
     return settings
+
+
+def simple_jwt_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """SIMPLE_JWT for the one service that issues tokens (account): it signs with the
+    private key; the claims and lifetimes match what common.auth verifies."""
+    from datetime import timedelta
+
+    from common import jwt_keys
+
+    return {
+        "ALGORITHM": settings["JWT_ALGORITHM"],
+        "SIGNING_KEY": jwt_keys.private_key_pem(),
+        "VERIFYING_KEY": jwt_keys.public_key_pem(),
+        "ISSUER": settings["JWT_ISSUER"],
+        "LEEWAY": settings["JWT_LEEWAY_SECONDS"],
+        "ACCESS_TOKEN_LIFETIME": timedelta(seconds=settings["JWT_ACCESS_TOKEN_LIFETIME_SECONDS"]),
+        "REFRESH_TOKEN_LIFETIME": timedelta(seconds=settings["JWT_REFRESH_TOKEN_LIFETIME_SECONDS"]),
+        "ROTATE_REFRESH_TOKENS": True,
+        "BLACKLIST_AFTER_ROTATION": True,
+        "UPDATE_LAST_LOGIN": False,
+        "AUTH_HEADER_TYPES": ("Bearer",),
+        "USER_ID_FIELD": "id",
+        "USER_ID_CLAIM": "user_id",
+        "TOKEN_TYPE_CLAIM": "token_type",
+        "JTI_CLAIM": "jti",
+    }

@@ -1,4 +1,9 @@
-"""URL patterns every service shares: health, admin, and its API under its prefixes."""
+"""URL patterns every service shares: health, admin, and its API under its prefixes.
+
+A service's root urlconf also imports `handler400`, `handler403`, `handler404` and
+`handler500` from here, so that errors outside DRF views (an unknown path, say)
+answer the same JSON shape as the API.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,12 @@ from django.urls import URLPattern, URLResolver, include, path
 
 from common.health import healthz
 from common.topology import SERVICES
+
+# Django's error views as JSON (common.errors); see the module docstring.
+handler400 = "common.errors.json_bad_request"
+handler403 = "common.errors.json_permission_denied"
+handler404 = "common.errors.json_not_found"
+handler500 = "common.errors.json_server_error"
 
 
 def service_urlpatterns(api: Any = None) -> list[URLPattern | URLResolver]:
@@ -26,3 +37,39 @@ def service_urlpatterns(api: Any = None) -> list[URLPattern | URLResolver]:
     if api is not None:
         patterns.append(path("", include(api)))
     return patterns
+
+
+def openapi_urlpatterns() -> list[URLPattern | URLResolver]:
+    """The service's OpenAPI schema and docs under its first route prefix:
+    `<prefix>/schema` (YAML, or JSON with `?format=json`), `<prefix>/docs` (Swagger UI)
+    and `<prefix>/redoc`. Public: the API's shape is no secret.
+    """
+    from drf_spectacular.views import (
+        SpectacularAPIView,
+        SpectacularRedocView,
+        SpectacularSwaggerView,
+    )
+    from rest_framework.permissions import AllowAny
+
+    import common.openapi  # noqa: F401  (registers the bearer-token scheme)
+
+    svc = SERVICES[settings.SERVICE_NAME]
+    prefix = svc.route_prefixes[0].strip("/")
+    schema_name = f"{svc.name}-openapi-schema"
+    return [
+        path(
+            f"{prefix}/schema",
+            SpectacularAPIView.as_view(permission_classes=[AllowAny]),
+            name=schema_name,
+        ),
+        path(
+            f"{prefix}/docs",
+            SpectacularSwaggerView.as_view(url_name=schema_name, permission_classes=[AllowAny]),
+            name=f"{svc.name}-openapi-docs",
+        ),
+        path(
+            f"{prefix}/redoc",
+            SpectacularRedocView.as_view(url_name=schema_name, permission_classes=[AllowAny]),
+            name=f"{svc.name}-openapi-redoc",
+        ),
+    ]

@@ -1,0 +1,23 @@
+"""Reads of the account service."""
+
+from __future__ import annotations
+
+from account_svc.accounts.models import Customer, normalize_email
+from common.errors import ApplicationError, ErrorCode
+
+
+def customer_get_active(*, customer_id: int) -> Customer | None:
+    """The active customer with this id, or None."""
+    return Customer.objects.filter(pk=customer_id, is_active=True).first()
+
+
+def customer_get_by_email(*, email: str) -> Customer | None:
+    return Customer.objects.filter(email=normalize_email(email)).first()
+
+
+def customer_for_token(*, customer_id: int) -> Customer:
+    """The customer an access token names; NOT_FOUND when gone or deactivated."""
+    customer = customer_get_active(customer_id=customer_id)
+    if customer is None:
+        raise ApplicationError(ErrorCode.NOT_FOUND, "The customer does not exist.")
+    return customer
