@@ -1,0 +1,91 @@
+"""REST endpoints of orders: a customer reads their own, nothing more.
+
+Orders are written only by the saga (gRPC, grpc.py). Every endpoint needs an access
+token (401 without one); another customer's order, a tombstone and an id that is not
+a UUID all answer 404, so ids cannot be probed. Errors answer the one JSON shape of
+common.errors.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from common.auth import customer_of
+from common.errors import ApplicationError, ErrorCode
+from common.openapi import ERROR_SCHEMA
+from order_svc.orders import selectors
+from order_svc.orders.models import Order
+
+ERRORS = {
+    400: OpenApiResponse(response=ERROR_SCHEMA, description="invalid filter"),
+    401: OpenApiResponse(response=ERROR_SCHEMA, description="not authenticated"),
+    404: OpenApiResponse(response=ERROR_SCHEMA, description="no such order of yours"),
+}
+
+
+class OrderPagination(PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class OrderLineOutputSerializer(serializers.Serializer):
+    product_id = serializers.IntegerField()
+    name = serializers.CharField(help_text="the product's name when ordered")
+    unit_price = serializers.IntegerField(help_text="the price when ordered, minor unit")
+    quantity = serializers.IntegerField()
+    line_total = serializers.IntegerField(help_text="unit_price x quantity")
+
+
+class OrderOutputSerializer(serializers.Serializer):
+    """An order as selectors.order_to_dict answers it (cached or not)."""
+
+    id = serializers.UUIDField(help_text="the purchase id")
+    customer_id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Order.Status.choices)
+    amount = serializers.IntegerField(help_text="sum of the line totals, minor unit")
+    lines = OrderLineOutputSerializer(many=True)
+    created_at = serializers.CharField()
+    updated_at = serializers.CharField()
+
+
+class OrderListApi(APIView):
+    """GET: the caller's orders, newest first, paginated; `?status=` to filter."""
+
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=Order.Status.choices, required=False)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str, enum=Order.Status.values, required=False)],
+        responses={200: OrderOutputSerializer(many=True), **{c: ERRORS[c] for c in (400, 401)}},
+        summary="Your orders",
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        orders = selectors.order_list(customer_id=customer_of(request).id, **filters.validated_data)
+        paginator = OrderPagination()
+        page = paginator.paginate_queryset(orders, request, view=self) or []
+        data = [selectors.order_to_dict(order) for order in page]
+        return paginator.get_paginated_response(OrderOutputSerializer(data, many=True).data)
+
+
+class OrderDetailApi(APIView):
+    """GET: one of the caller's orders, with its lines (read through the cache)."""
+
+    @extend_schema(
+        responses={200: OrderOutputSerializer, **{c: ERRORS[c] for c in (401, 404)}},
+        summary="One of your orders",
+    )
+    def get(self, request: Request, order_id: str) -> Response:
+        order = selectors.order_get_for_customer(
+            order_id=order_id, customer_id=customer_of(request).id
+        )
+        if order is None:
+            raise ApplicationError(ErrorCode.NOT_FOUND, f"No order {order_id}.")
+        return Response(OrderOutputSerializer(order).data)

@@ -1,0 +1,78 @@
+"""Orders: what a purchase bought, at the prices of the moment it was ordered.
+
+An order's id is its purchase id (as in the seed), so the saga, the customer and the
+shop all name it the same way. Money is an integer amount in the currency's minor
+unit; the currency is the catalog's, so the order does not repeat it.
+
+A CANCELLED order without lines and without a customer is a tombstone: CancelOrder
+arrived before CreateOrder (a compensation overtook its command), and the row keeps a
+late CreateOrder for that purchase from creating anything (services.order_create).
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        CREATED = "CREATED"
+        CANCELLED = "CANCELLED"
+
+    id = models.UUIDField(primary_key=True, help_text="the purchase id")
+    customer_id = models.BigIntegerField(
+        null=True, blank=True, db_index=True, help_text="empty on a tombstone"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, db_index=True)
+    amount = models.BigIntegerField(default=0, help_text="in the currency's minor unit")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["customer_id", "-created_at"], name="order_customer_recent")
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gte=0), name="order_amount_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"order {self.id} ({self.status})"
+
+    @property
+    def is_tombstone(self) -> bool:
+        """Cancelled before it was ever created: no customer, no lines."""
+        return self.customer_id is None
+
+
+class OrderLine(models.Model):
+    """One product of an order: its name and unit price as they were when it was ordered."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    product_id = models.BigIntegerField()
+    name = models.CharField(max_length=200, help_text="the product's name when ordered")
+    unit_price = models.BigIntegerField(help_text="the product's price when ordered")
+    quantity = models.BigIntegerField()
+    line_total = models.BigIntegerField(help_text="unit_price x quantity")
+
+    class Meta:
+        ordering = ["product_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "product_id"], name="order_line_unique_product"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(quantity__gt=0), name="order_line_quantity_gt_0"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(unit_price__gte=0), name="order_line_unit_price_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(line_total=models.F("unit_price") * models.F("quantity")),
+                name="order_line_total_is_price_x_quantity",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} x {self.quantity}"

@@ -1,0 +1,121 @@
+"""Reads of orders.
+
+One order is read through the shared two-level cache (common.cache), as a plain
+dict with its lines; every write that changes it (create, cancel) invalidates the
+entry after its transaction commits (services.py), so this process sees the change
+at once and every other process within the cache's local lifetime (one second).
+A miss is cached too (briefly), which keeps a flood of unknown ids off the database.
+
+Ownership is checked after the read: an order another customer owns, a tombstone
+(no customer) and an id that is not a UUID all read as "no such order".
+Lists come straight from the database, newest first.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from typing import Any
+
+from django.db.models import QuerySet
+
+from common.cache import ReadThroughCache
+from order_svc.orders import conf
+from order_svc.orders.models import Order, OrderLine
+
+
+@functools.cache
+def _cache(namespace: str) -> ReadThroughCache:
+    return ReadThroughCache(namespace)
+
+
+def order_cache() -> ReadThroughCache:
+    """The order cache of this process, named by settings (tests use their own name)."""
+    return _cache(conf.cache_namespace())
+
+
+def order_cache_key(order_id: uuid.UUID) -> str:
+    return str(order_id)
+
+
+def parse_order_id(value: Any) -> uuid.UUID | None:
+    """The UUID an id in a URL or a request names, or None when it names none."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def order_line_to_dict(line: OrderLine) -> dict[str, Any]:
+    return {
+        "product_id": line.product_id,
+        "name": line.name,
+        "unit_price": line.unit_price,
+        "quantity": line.quantity,
+        "line_total": line.line_total,
+    }
+
+
+def order_to_dict(order: Order) -> dict[str, Any]:
+    """An order as cached and as the API answers it: plain JSON values, lines included."""
+    return {
+        "id": str(order.id),
+        "customer_id": order.customer_id,
+        "status": order.status,
+        "amount": order.amount,
+        "lines": [order_line_to_dict(line) for line in order.lines.all()],
+        "created_at": order.created_at.isoformat(),
+        "updated_at": order.updated_at.isoformat(),
+    }
+
+
+def order_find(*, order_id: uuid.UUID) -> Order | None:
+    """The order row itself, from the database (for writes: never from the cache)."""
+    return Order.objects.filter(id=order_id).first()
+
+
+def order_lines(*, order_id: uuid.UUID) -> list[tuple[int, int]]:
+    """(product_id, quantity) of each line of an order, by product id."""
+    return [
+        (int(product_id), int(quantity))
+        for product_id, quantity in OrderLine.objects.filter(order_id=order_id)
+        .order_by("product_id")
+        .values_list("product_id", "quantity")
+    ]
+
+
+def order_load(order_id: uuid.UUID) -> dict[str, Any] | None:
+    """One order with its lines straight from the database (the cache's loader)."""
+    order = Order.objects.filter(id=order_id).prefetch_related("lines").first()
+    return order_to_dict(order) if order is not None else None
+
+
+def order_get(*, order_id: uuid.UUID) -> dict[str, Any] | None:
+    """One order (as order_to_dict) through the cache, or None if there is none."""
+    return order_cache().get(order_cache_key(order_id), lambda: order_load(order_id))
+
+
+def order_get_for_customer(*, order_id: Any, customer_id: int) -> dict[str, Any] | None:
+    """The customer's own order with this id, or None: unknown, malformed, a tombstone,
+    or another customer's all answer None, so a caller cannot tell them apart."""
+    parsed = parse_order_id(order_id)
+    if parsed is None:
+        return None
+    order = order_get(order_id=parsed)
+    if order is None or order["customer_id"] is None or order["customer_id"] != customer_id:
+        return None
+    return order
+
+
+def order_list(*, customer_id: int, status: str | None = None) -> QuerySet[Order]:
+    """A customer's orders, newest first, with their lines; optionally of one status."""
+    orders = (
+        Order.objects.filter(customer_id=customer_id)
+        .order_by("-created_at", "id")
+        .prefetch_related("lines")
+    )
+    if status is not None:
+        orders = orders.filter(status=status)
+    return orders

@@ -1,0 +1,39 @@
+"""Admin of payments, for the people who run the shop: find a payment, read it.
+
+Payments are the saga's record: the orchestrator takes and refunds them by purchase
+id, and a hand-made, changed or deleted payment would disagree with the purchase and
+its order. So the admin only reads: no add, no change, no delete.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from payment_svc.payments.models import Payment
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    list_display = ("id", "status", "customer_id", "amount", "currency_code", "created_at")
+    list_filter = ("status", "currency_code", "created_at", "updated_at")
+    date_hierarchy = "created_at"
+    # An id or a part of one; a customer id exactly.
+    search_fields = ("id", "customer_id__exact")
+    search_help_text = "Payment (purchase) id or a part of it, or a customer id."
+    fields = ("id", "status", "customer_id", "amount", "currency_code", "created_at", "updated_at")
+    readonly_fields = fields
+    ordering = ("-created_at",)
+    list_per_page = 50
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

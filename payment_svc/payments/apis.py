@@ -1,0 +1,85 @@
+"""REST endpoints of payments: a customer reads their own, nothing more.
+
+Payments are written only by the saga (gRPC, grpc.py). Every endpoint needs an access
+token (401 without one); another customer's payment, a tombstone and an id that is
+not a UUID all answer 404, so ids cannot be probed. Errors answer the one JSON shape
+of common.errors.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from common.auth import customer_of
+from common.errors import ApplicationError, ErrorCode
+from common.openapi import ERROR_SCHEMA
+from payment_svc.payments import selectors
+from payment_svc.payments.models import Payment
+
+ERRORS = {
+    400: OpenApiResponse(response=ERROR_SCHEMA, description="invalid filter"),
+    401: OpenApiResponse(response=ERROR_SCHEMA, description="not authenticated"),
+    404: OpenApiResponse(response=ERROR_SCHEMA, description="no such payment of yours"),
+}
+
+
+class PaymentPagination(PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class PaymentOutputSerializer(serializers.Serializer):
+    """A payment as selectors.payment_to_dict answers it (cached or not)."""
+
+    id = serializers.UUIDField(help_text="the purchase id")
+    customer_id = serializers.IntegerField()
+    amount = serializers.IntegerField(help_text="in the currency's minor unit")
+    currency_code = serializers.CharField(help_text="ISO 4217")
+    status = serializers.ChoiceField(choices=Payment.Status.choices)
+    created_at = serializers.CharField()
+    updated_at = serializers.CharField()
+
+
+class PaymentListApi(APIView):
+    """GET: the caller's payments, newest first, paginated; `?status=` to filter."""
+
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=Payment.Status.choices, required=False)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str, enum=Payment.Status.values, required=False)],
+        responses={200: PaymentOutputSerializer(many=True), **{c: ERRORS[c] for c in (400, 401)}},
+        summary="Your payments",
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        payments = selectors.payment_list(
+            customer_id=customer_of(request).id, **filters.validated_data
+        )
+        paginator = PaymentPagination()
+        page = paginator.paginate_queryset(payments, request, view=self) or []
+        data = [selectors.payment_to_dict(payment) for payment in page]
+        return paginator.get_paginated_response(PaymentOutputSerializer(data, many=True).data)
+
+
+class PaymentDetailApi(APIView):
+    """GET: one of the caller's payments (read through the cache)."""
+
+    @extend_schema(
+        responses={200: PaymentOutputSerializer, **{c: ERRORS[c] for c in (401, 404)}},
+        summary="One of your payments",
+    )
+    def get(self, request: Request, payment_id: str) -> Response:
+        payment = selectors.payment_get_for_customer(
+            payment_id=payment_id, customer_id=customer_of(request).id
+        )
+        if payment is None:
+            raise ApplicationError(ErrorCode.NOT_FOUND, f"No payment {payment_id}.")
+        return Response(PaymentOutputSerializer(payment).data)

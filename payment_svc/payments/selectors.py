@@ -1,0 +1,97 @@
+"""Reads of payments.
+
+One payment is read through the shared two-level cache (common.cache), as a plain
+dict; every write that changes it (create, refund) invalidates the entry after its
+transaction commits (services.py), so this process sees the change at once and every
+other process within the cache's local lifetime (one second). A miss is cached too
+(briefly), which keeps a flood of unknown ids off the database.
+
+Ownership is checked after the read: a payment another customer owns, a tombstone
+(no customer) and an id that is not a UUID all read as "no such payment".
+Lists come straight from the database, newest first.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from typing import Any
+
+from django.db.models import QuerySet
+
+from common.cache import ReadThroughCache
+from payment_svc.payments import conf
+from payment_svc.payments.models import Payment
+
+
+@functools.cache
+def _cache(namespace: str) -> ReadThroughCache:
+    return ReadThroughCache(namespace)
+
+
+def payment_cache() -> ReadThroughCache:
+    """The payment cache of this process, named by settings (tests use their own name)."""
+    return _cache(conf.cache_namespace())
+
+
+def payment_cache_key(payment_id: uuid.UUID) -> str:
+    return str(payment_id)
+
+
+def parse_payment_id(value: Any) -> uuid.UUID | None:
+    """The UUID an id in a URL or a request names, or None when it names none."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def payment_to_dict(payment: Payment) -> dict[str, Any]:
+    """A payment as cached and as the API answers it: plain JSON values."""
+    return {
+        "id": str(payment.id),
+        "customer_id": payment.customer_id,
+        "amount": payment.amount,
+        "currency_code": payment.currency_code,
+        "status": payment.status,
+        "created_at": payment.created_at.isoformat(),
+        "updated_at": payment.updated_at.isoformat(),
+    }
+
+
+def payment_find(*, payment_id: uuid.UUID) -> Payment | None:
+    """The payment row itself, from the database (for writes: never from the cache)."""
+    return Payment.objects.filter(id=payment_id).first()
+
+
+def payment_load(payment_id: uuid.UUID) -> dict[str, Any] | None:
+    """One payment straight from the database (the cache's loader)."""
+    payment = payment_find(payment_id=payment_id)
+    return payment_to_dict(payment) if payment is not None else None
+
+
+def payment_get(*, payment_id: uuid.UUID) -> dict[str, Any] | None:
+    """One payment (as payment_to_dict) through the cache, or None if there is none."""
+    return payment_cache().get(payment_cache_key(payment_id), lambda: payment_load(payment_id))
+
+
+def payment_get_for_customer(*, payment_id: Any, customer_id: int) -> dict[str, Any] | None:
+    """The customer's own payment with this id, or None: unknown, malformed, a tombstone,
+    or another customer's all answer None, so a caller cannot tell them apart."""
+    parsed = parse_payment_id(payment_id)
+    if parsed is None:
+        return None
+    payment = payment_get(payment_id=parsed)
+    if payment is None or payment["customer_id"] is None or payment["customer_id"] != customer_id:
+        return None
+    return payment
+
+
+def payment_list(*, customer_id: int, status: str | None = None) -> QuerySet[Payment]:
+    """A customer's payments, newest first; optionally of one status."""
+    payments = Payment.objects.filter(customer_id=customer_id).order_by("-created_at", "id")
+    if status is not None:
+        payments = payments.filter(status=status)
+    return payments

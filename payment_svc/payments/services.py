@@ -1,0 +1,227 @@
+"""Writes of payments: the saga's CREATE_PAYMENT step and its compensation.
+
+Both are idempotent on the purchase id, which is the payment's primary key. The row
+is claimed with INSERT ... ON CONFLICT (id) DO NOTHING: when a duplicate races with
+the first call, PostgreSQL makes it wait for the first one's transaction and then
+see its committed row, so twenty identical calls charge once and answer that payment
+twenty times. RefundPayment claims the same key, so a refund that overtakes its
+payment leaves a tombstone (REFUNDED, no customer, amount 0) and the late
+CreatePayment answers that refunded state without charging anything.
+
+A refusal (bad input: INVALID_INPUT; a business rule: FAILED_PRECONDITION) is decided
+before anything is written, so it leaves no trace and the same call is judged afresh
+next time. The rules and the inputs that trigger them are listed in
+docs/business-rules.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from common.errors import ApplicationError, ErrorCode
+from payment_svc.payments import conf, selectors
+from payment_svc.payments.models import Payment
+
+logger = logging.getLogger(__name__)
+
+MAX_INT64 = 2**63 - 1
+CURRENCY_CODE = re.compile(r"[A-Za-z]{3}")
+
+
+@dataclass(frozen=True)
+class PaymentOutcome:
+    """The payment a command left behind; `changed` says whether this call changed it."""
+
+    payment: Payment
+    changed: bool
+
+
+# ------------------------------------------------------------------ checks
+
+
+def _invalid(message: str, **details: Any) -> ApplicationError:
+    return ApplicationError(ErrorCode.INVALID_INPUT, message, details)
+
+
+def parse_purchase_id(value: Any) -> uuid.UUID:
+    """A purchase id from its text (or UUID); INVALID_INPUT when empty or not a UUID."""
+    if value is None or value == "":
+        raise _invalid("purchase_id is required.")
+    parsed = selectors.parse_payment_id(value)
+    if parsed is None:
+        raise _invalid(f"purchase_id must be a UUID, not {value!r}.")
+    return parsed
+
+
+def check_customer_id(customer_id: Any) -> int:
+    if not isinstance(customer_id, int) or not 1 <= customer_id <= MAX_INT64:
+        raise _invalid(f"customer_id must be a positive id, not {customer_id!r}.")
+    return customer_id
+
+
+def check_amount(amount: Any) -> int:
+    if not isinstance(amount, int) or not 0 <= amount <= MAX_INT64:
+        raise _invalid(f"amount must be a whole number of minor units >= 0, not {amount!r}.")
+    return amount
+
+
+def check_currency_code(currency_code: Any) -> str:
+    """Three ASCII letters (ISO 4217's shape), answered in upper case."""
+    if not isinstance(currency_code, str) or not CURRENCY_CODE.fullmatch(currency_code):
+        raise _invalid(f"currency_code must be three letters (ISO 4217), not {currency_code!r}.")
+    return currency_code.upper()
+
+
+def check_payment_rules(*, amount: int, currency_code: str) -> None:
+    """The shop's rules for taking a payment (FAILED_PRECONDITION), see docs/business-rules.md.
+
+    - the currency is not one of ACCEPTED_CURRENCIES;
+    - the amount is above PAYMENT_MAX_AMOUNT, the most one customer may be charged at once.
+    """
+    accepted = conf.accepted_currencies()
+    if currency_code not in accepted:
+        raise ApplicationError(
+            ErrorCode.FAILED_PRECONDITION,
+            f"Payments in {currency_code} are not accepted.",
+            {
+                "rule": "ACCEPTED_CURRENCIES",
+                "currency_code": currency_code,
+                "accepted": sorted(accepted),
+            },
+        )
+    limit = conf.max_amount()
+    if amount > limit:
+        raise ApplicationError(
+            ErrorCode.FAILED_PRECONDITION,
+            f"An amount of {amount} is over the spending limit of {limit}.",
+            {"rule": "PAYMENT_MAX_AMOUNT", "limit": limit, "amount": amount},
+        )
+
+
+# ------------------------------------------------------------------ writes
+
+
+def _claim(
+    payment_id: uuid.UUID,
+    *,
+    customer_id: int | None,
+    amount: int,
+    currency_code: str,
+    status: Payment.Status,
+) -> bool:
+    """Insert the payment row unless one with this id exists; True if this call inserted it.
+
+    Waits for a concurrent transaction that inserted the same id, then sees its row.
+    """
+    now = timezone.now()  # as auto_now_add would: the moment, not the transaction start
+    table = connection.ops.quote_name(Payment._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table}"
+            " (id, customer_id, amount, currency_code, status, created_at, updated_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (id) DO NOTHING RETURNING id",
+            [payment_id, customer_id, amount, currency_code, status.value, now, now],
+        )
+        return cursor.fetchone() is not None
+
+
+def _invalidate_on_commit(payment_id: uuid.UUID) -> None:
+    """Drop the cached copy once the change is visible; a cache fault is logged, not raised
+    (the write has committed: its caller must hear success)."""
+    key = selectors.payment_cache_key(payment_id)
+    transaction.on_commit(lambda: selectors.payment_cache().invalidate(key), robust=True)
+
+
+def _repeat(
+    payment: Payment, *, customer_id: int, amount: int, currency_code: str
+) -> PaymentOutcome:
+    """The answer to a CreatePayment for an id that has a payment already.
+
+    Refunded (or a tombstone): that state, nothing changes. The same customer, amount
+    and currency: the payment as it is. Anything else is another request under a used
+    id: CONFLICT, and nothing changes.
+    """
+    if payment.status == Payment.Status.REFUNDED:
+        return PaymentOutcome(payment, changed=False)
+    if (payment.customer_id, payment.amount, payment.currency_code) != (
+        customer_id,
+        amount,
+        currency_code,
+    ):
+        raise ApplicationError(
+            ErrorCode.CONFLICT,
+            f"Purchase {payment.id} already has a payment with other terms.",
+            {"purchase_id": str(payment.id)},
+        )
+    return PaymentOutcome(payment, changed=False)
+
+
+def payment_create(
+    *, purchase_id: uuid.UUID, customer_id: int, amount: int, currency_code: str
+) -> PaymentOutcome:
+    """The saga's CREATE_PAYMENT step: charge the customer `amount` in `currency_code`.
+
+    Idempotent on purchase_id (see the module docstring).
+    """
+    customer_id = check_customer_id(customer_id)
+    amount = check_amount(amount)
+    currency_code = check_currency_code(currency_code)
+    terms: dict[str, Any] = {
+        "customer_id": customer_id,
+        "amount": amount,
+        "currency_code": currency_code,
+    }
+    existing = selectors.payment_find(payment_id=purchase_id)
+    if existing is not None:
+        return _repeat(existing, **terms)
+    check_payment_rules(amount=amount, currency_code=currency_code)
+    with transaction.atomic():
+        if not _claim(purchase_id, status=Payment.Status.COMPLETED, **terms):
+            # A duplicate won the race (or a refund came first): answer what it left.
+            return _repeat(Payment.objects.get(id=purchase_id), **terms)
+        _invalidate_on_commit(purchase_id)
+        payment = Payment.objects.get(id=purchase_id)
+    logger.info(
+        "payment %s completed for customer %s: %s %s",
+        purchase_id,
+        customer_id,
+        amount,
+        currency_code,
+    )
+    return PaymentOutcome(payment, changed=True)
+
+
+def payment_refund(*, purchase_id: uuid.UUID) -> PaymentOutcome:
+    """The compensation of CREATE_PAYMENT: COMPLETED -> REFUNDED, once.
+
+    Refunding a payment that does not exist succeeds and changes nothing a customer
+    sees, but records a tombstone so that a CreatePayment arriving later does nothing.
+    A repeat answers the refunded payment.
+    """
+    with transaction.atomic():
+        if _claim(
+            purchase_id,
+            customer_id=None,
+            amount=0,
+            currency_code="",
+            status=Payment.Status.REFUNDED,
+        ):
+            logger.info("refund of payment %s before any payment: tombstone recorded", purchase_id)
+            _invalidate_on_commit(purchase_id)
+            return PaymentOutcome(Payment.objects.get(id=purchase_id), changed=False)
+        payment = Payment.objects.select_for_update().get(id=purchase_id)
+        if payment.status == Payment.Status.REFUNDED:
+            return PaymentOutcome(payment, changed=False)
+        payment.status = Payment.Status.REFUNDED
+        payment.save(update_fields=["status", "updated_at"])
+        _invalidate_on_commit(purchase_id)
+    logger.info("payment %s refunded", purchase_id)
+    return PaymentOutcome(payment, changed=True)
