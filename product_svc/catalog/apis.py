@@ -1,0 +1,220 @@
+"""REST endpoints of the catalog: thin adapters over services and selectors.
+
+Reads are public; writes need a staff token (IsStaffOrReadOnly). Bodies are
+validated by each view's InputSerializer, which refuses fields it does not know.
+Errors answer the one JSON shape of common.errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from common.errors import ApplicationError, ErrorCode
+from common.permissions import IsStaffOrReadOnly
+from product_svc.catalog import selectors, services
+from product_svc.catalog.models import Category
+
+MAX_INT64 = 2**63 - 1
+
+
+class StrictCharField(serializers.CharField):
+    """Only a JSON string (DRF would turn 42 into "42")."""
+
+    default_error_messages = {"invalid": "Must be a string."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """Only a JSON integer (DRF would take "12", 12.0 and true)."""
+
+    default_error_messages = {"invalid": "Must be an integer."}
+
+    def to_internal_value(self, data: Any) -> int:
+        if not isinstance(data, int) or isinstance(data, bool):
+            self.fail("invalid")
+        return int(super().to_internal_value(data))
+
+
+class StrictSerializer(serializers.Serializer):
+    """A body serializer that refuses unknown fields instead of ignoring them."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class CatalogPagination(PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+def _not_found(kind: str, object_id: int) -> ApplicationError:
+    return ApplicationError(ErrorCode.NOT_FOUND, f"No {kind} {object_id}.")
+
+
+# ------------------------------------------------------------------ categories
+
+
+class CategoryOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class CategoryInputSerializer(StrictSerializer):
+    name = StrictCharField(max_length=100)
+    description = StrictCharField(max_length=2000, allow_blank=True, default="")
+
+
+class CategoryListCreateApi(APIView):
+    """GET: the categories, paginated. POST (staff): create one; answers it with its id."""
+
+    permission_classes = [IsStaffOrReadOnly]
+
+    @extend_schema(responses=CategoryOutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        paginator = CatalogPagination()
+        page = paginator.paginate_queryset(selectors.category_list(), request, view=self)
+        return paginator.get_paginated_response(CategoryOutputSerializer(page, many=True).data)
+
+    @extend_schema(request=CategoryInputSerializer, responses={201: CategoryOutputSerializer})
+    def post(self, request: Request) -> Response:
+        body = CategoryInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        category = services.category_create(**body.validated_data)
+        return Response(
+            CategoryOutputSerializer(category).data,
+            status=201,
+            headers={"Location": f"/api/v1/categories/{category.id}"},
+        )
+
+
+class CategoryDetailApi(APIView):
+    """GET: one category. PUT (staff): replace its name and description."""
+
+    permission_classes = [IsStaffOrReadOnly]
+
+    def _get(self, category_id: int) -> Category:
+        category = selectors.category_get(category_id=category_id)
+        if category is None:
+            raise _not_found("category", category_id)
+        return category
+
+    @extend_schema(responses=CategoryOutputSerializer)
+    def get(self, request: Request, category_id: int) -> Response:
+        return Response(CategoryOutputSerializer(self._get(category_id)).data)
+
+    @extend_schema(request=CategoryInputSerializer, responses=CategoryOutputSerializer)
+    def put(self, request: Request, category_id: int) -> Response:
+        self._get(category_id)  # 404 before judging the body
+        body = CategoryInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        category = services.category_update(category_id=category_id, **body.validated_data)
+        return Response(CategoryOutputSerializer(category).data)
+
+
+# -------------------------------------------------------------------- products
+
+
+class ProductOutputSerializer(serializers.Serializer):
+    """A product as selectors.product_to_dict answers it (cached or not)."""
+
+    id = serializers.IntegerField()
+    category_id = serializers.IntegerField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    brand_name = serializers.CharField()
+    price = serializers.IntegerField(help_text="in the currency's minor unit")
+    inventory = serializers.IntegerField(help_text="units in stock")
+    created_at = serializers.CharField()
+    updated_at = serializers.CharField()
+
+
+class ProductInputSerializer(StrictSerializer):
+    category_id = StrictIntegerField(min_value=1, max_value=MAX_INT64)
+    name = StrictCharField(max_length=200)
+    description = StrictCharField(max_length=5000, allow_blank=True, default="")
+    brand_name = StrictCharField(max_length=100, allow_blank=True, default="")
+    price = StrictIntegerField(min_value=0, max_value=MAX_INT64)
+    inventory = StrictIntegerField(min_value=0, max_value=MAX_INT64)
+
+
+class ProductFilterSerializer(serializers.Serializer):
+    category_id = serializers.IntegerField(min_value=1, max_value=MAX_INT64, required=False)
+
+
+class ProductListCreateApi(APIView):
+    """GET: products, paginated, `?category_id=` to filter. POST (staff): create one."""
+
+    permission_classes = [IsStaffOrReadOnly]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("category_id", int, required=False)],
+        responses=ProductOutputSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        filters = ProductFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        products = selectors.product_list(**filters.validated_data)
+        paginator = CatalogPagination()
+        page = paginator.paginate_queryset(products, request, view=self) or []
+        data = [selectors.product_to_dict(p) for p in page]
+        return paginator.get_paginated_response(ProductOutputSerializer(data, many=True).data)
+
+    @extend_schema(request=ProductInputSerializer, responses={201: ProductOutputSerializer})
+    def post(self, request: Request) -> Response:
+        body = ProductInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        product = services.product_create(**body.validated_data)
+        return Response(
+            ProductOutputSerializer(selectors.product_to_dict(product)).data,
+            status=201,
+            headers={"Location": f"/api/v1/products/{product.id}"},
+        )
+
+
+class ProductDetailApi(APIView):
+    """GET: one product (through the cache). PUT (staff): replace it; PATCH: change some fields."""
+
+    permission_classes = [IsStaffOrReadOnly]
+
+    @extend_schema(responses=ProductOutputSerializer)
+    def get(self, request: Request, product_id: int) -> Response:
+        product = selectors.product_get(product_id=product_id)
+        if product is None:
+            raise _not_found("product", product_id)
+        return Response(ProductOutputSerializer(product).data)
+
+    def _update(self, request: Request, product_id: int, *, partial: bool) -> Response:
+        if selectors.product_get(product_id=product_id) is None:
+            raise _not_found("product", product_id)  # 404 before judging the body
+        body = ProductInputSerializer(data=request.data, partial=partial)
+        body.is_valid(raise_exception=True)
+        product = services.product_update(product_id=product_id, **body.validated_data)
+        return Response(ProductOutputSerializer(selectors.product_to_dict(product)).data)
+
+    @extend_schema(request=ProductInputSerializer, responses=ProductOutputSerializer)
+    def put(self, request: Request, product_id: int) -> Response:
+        return self._update(request, product_id, partial=False)
+
+    @extend_schema(request=ProductInputSerializer, responses=ProductOutputSerializer)
+    def patch(self, request: Request, product_id: int) -> Response:
+        return self._update(request, product_id, partial=True)

@@ -1,0 +1,143 @@
+"""gRPC `product.ProductService`: thin adapters over selectors and services.
+
+Listed in settings.GRPC_SERVICERS; `manage.py grpcserve` calls `register(server)`.
+A refusal is an ApplicationError answered with its gRPC status (abort_grpc):
+unknown product NOT_FOUND, not enough stock FAILED_PRECONDITION, bad input
+INVALID_ARGUMENT, so the saga knows to compensate rather than retry.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import grpc
+
+from common.errors import ApplicationError, ErrorCode, abort_grpc
+from product_svc.catalog import selectors, services
+from product_svc.catalog.startup import ensure_product_filter
+from saga_proto import product_pb2, product_pb2_grpc
+
+logger = logging.getLogger(__name__)
+
+SERVICE_NAME = "product.ProductService"
+MAX_IDS_PER_CALL = 1000
+
+ReplyT = TypeVar("ReplyT")
+
+
+def _product_reply(product: dict[str, Any]) -> product_pb2.Product:
+    return product_pb2.Product(
+        id=product["id"],
+        category_id=product["category_id"],
+        name=product["name"],
+        description=product["description"],
+        brand_name=product["brand_name"],
+        price=product["price"],
+        inventory=product["inventory"],
+    )
+
+
+def _items(items: Iterable[product_pb2.PurchaseItem]) -> list[tuple[int, int]]:
+    return [(int(item.product_id), int(item.quantity)) for item in items]
+
+
+class ProductServicer(product_pb2_grpc.ProductServiceServicer):
+    def _answer(self, context: grpc.ServicerContext, call: Callable[[], ReplyT]) -> ReplyT:
+        try:
+            return call()
+        except ApplicationError as error:
+            logger.info("%s refused: %s %s", SERVICE_NAME, error.code.value, error.message)
+            abort_grpc(context, error)
+
+    def CheckProducts(
+        self, request: product_pb2.CheckProductsRequest, context: grpc.ServicerContext
+    ) -> product_pb2.CheckProductsResponse:
+        def call() -> product_pb2.CheckProductsResponse:
+            items = _items(request.items)
+            if len(items) > MAX_IDS_PER_CALL:
+                raise ApplicationError(
+                    ErrorCode.INVALID_INPUT, f"At most {MAX_IDS_PER_CALL} items per call."
+                )
+            # Each line is judged against everything the request wants of its product.
+            wanted: dict[int, int] = {}
+            for product_id, quantity in items:
+                if quantity < 1:
+                    raise ApplicationError(
+                        ErrorCode.INVALID_INPUT, f"quantity must be positive, not {quantity}."
+                    )
+                wanted[product_id] = wanted.get(product_id, 0) + quantity
+            found = selectors.product_get_many(product_ids=wanted)
+            statuses = []
+            for product_id, _quantity in items:
+                product = found.get(product_id)
+                if product is None:
+                    statuses.append(product_pb2.ProductStatus(product_id=product_id, exist=False))
+                    continue
+                statuses.append(
+                    product_pb2.ProductStatus(
+                        product_id=product_id,
+                        exist=True,
+                        price=product["price"],
+                        inventory=product["inventory"],
+                        enough=product["inventory"] >= wanted[product_id],
+                    )
+                )
+            return product_pb2.CheckProductsResponse(products=statuses)
+
+        return self._answer(context, call)
+
+    def GetProducts(
+        self, request: product_pb2.GetProductsRequest, context: grpc.ServicerContext
+    ) -> product_pb2.GetProductsResponse:
+        def call() -> product_pb2.GetProductsResponse:
+            ids = list(dict.fromkeys(int(i) for i in request.product_ids))
+            if len(ids) > MAX_IDS_PER_CALL:
+                raise ApplicationError(
+                    ErrorCode.INVALID_INPUT, f"At most {MAX_IDS_PER_CALL} ids per call."
+                )
+            found = selectors.product_get_many(product_ids=ids)
+            return product_pb2.GetProductsResponse(
+                products=[_product_reply(found[i]) for i in ids if i in found]
+            )
+
+        return self._answer(context, call)
+
+    def ReserveInventory(
+        self, request: product_pb2.ReserveInventoryRequest, context: grpc.ServicerContext
+    ) -> product_pb2.ReserveInventoryResponse:
+        def call() -> product_pb2.ReserveInventoryResponse:
+            result = services.inventory_reserve(
+                purchase_id=services.parse_purchase_id(request.purchase_id),
+                items=_items(request.items),
+            )
+            return product_pb2.ReserveInventoryResponse(
+                purchase_id=str(result.purchase_id),
+                reserved=[
+                    product_pb2.PurchaseItem(product_id=line.product_id, quantity=line.quantity)
+                    for line in result.lines
+                ],
+            )
+
+        return self._answer(context, call)
+
+    def ReleaseInventory(
+        self, request: product_pb2.ReleaseInventoryRequest, context: grpc.ServicerContext
+    ) -> product_pb2.ReleaseInventoryResponse:
+        def call() -> product_pb2.ReleaseInventoryResponse:
+            result = services.inventory_release(
+                purchase_id=services.parse_purchase_id(request.purchase_id)
+            )
+            return product_pb2.ReleaseInventoryResponse(
+                purchase_id=str(result.purchase_id), released=result.released
+            )
+
+        return self._answer(context, call)
+
+
+def register(server: grpc.Server) -> list[str]:
+    """Add ProductService to `server` (settings.GRPC_SERVICERS) and answer its name."""
+    ensure_product_filter()
+    product_pb2_grpc.add_ProductServiceServicer_to_server(ProductServicer(), server)
+    return [SERVICE_NAME]

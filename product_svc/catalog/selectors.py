@@ -1,0 +1,121 @@
+"""Reads of the catalog.
+
+One product is read through the shared two-level cache (common.cache): a cuckoo
+filter of product ids turns away ids that never existed before any lookup, a
+stampede lock lets one reader load a cold product while the others wait, and a
+write invalidates both levels (services.py). Lists are read from the database.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from common.cache import ReadThroughCache
+from product_svc.catalog.models import Category, Product
+
+MAX_DB_ID = 2**63 - 1
+"""The largest value a bigint primary key can hold; larger ids cannot exist."""
+
+
+@functools.cache
+def _cache(namespace: str, filter_name: str) -> ReadThroughCache:
+    return ReadThroughCache(namespace, filter_name=filter_name)
+
+
+def product_cache_namespace() -> str:
+    """settings.PRODUCT_CACHE_NAMESPACE: where single products are cached."""
+    return str(getattr(settings, "PRODUCT_CACHE_NAMESPACE", "product"))
+
+
+def product_filter_name() -> str:
+    """settings.PRODUCT_FILTER_NAME: the cuckoo filter of product ids."""
+    return str(getattr(settings, "PRODUCT_FILTER_NAME", "product-ids"))
+
+
+def product_cache() -> ReadThroughCache:
+    """The product cache of this process, named by settings (tests use their own names)."""
+    return _cache(product_cache_namespace(), product_filter_name())
+
+
+def product_cache_key(product_id: int) -> str:
+    """The cache key (and filter item) of a product: its id as text."""
+    return str(product_id)
+
+
+def product_to_dict(product: Product) -> dict[str, Any]:
+    """A product as cached and as answered by the API: plain JSON values."""
+    return {
+        "id": product.id,
+        "category_id": product.category_id,
+        "name": product.name,
+        "description": product.description,
+        "brand_name": product.brand_name,
+        "price": product.price,
+        "inventory": product.inventory,
+        "created_at": product.created_at.isoformat(),
+        "updated_at": product.updated_at.isoformat(),
+    }
+
+
+def _valid_id(value: int) -> bool:
+    return 1 <= value <= MAX_DB_ID
+
+
+def product_load(product_id: int) -> dict[str, Any] | None:
+    """One product straight from the database (the cache's loader)."""
+    product = Product.objects.filter(id=product_id).first()
+    return product_to_dict(product) if product is not None else None
+
+
+def product_load_many(product_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """Products straight from the database in one query, by id; absent ids are left out."""
+    ids = [i for i in product_ids if _valid_id(i)]
+    return {p.id: product_to_dict(p) for p in Product.objects.filter(id__in=ids)}
+
+
+def product_get(*, product_id: int) -> dict[str, Any] | None:
+    """One product (as product_to_dict) through the cache, or None if there is none."""
+    if not _valid_id(product_id):
+        return None
+    return product_cache().get(product_cache_key(product_id), lambda: product_load(product_id))
+
+
+def product_get_many(*, product_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """Products by id through the cache (one query for the cold ones); absent ids left out."""
+    wanted = list(dict.fromkeys(i for i in product_ids if _valid_id(i)))
+    if not wanted:
+        return {}
+
+    def load_many(ids: list[int | str]) -> Mapping[int | str, dict[str, Any]]:
+        return {k: v for k, v in product_load_many(int(i) for i in ids).items()}
+
+    found = product_cache().get_many(wanted, load_many)
+    return {int(k): v for k, v in found.items()}
+
+
+def product_list(*, category_id: int | None = None) -> QuerySet[Product]:
+    """Products by id, optionally of one category (for pagination)."""
+    products = Product.objects.order_by("id")
+    if category_id is not None:
+        products = products.filter(category_id=category_id)
+    return products
+
+
+def category_get(*, category_id: int) -> Category | None:
+    if not _valid_id(category_id):
+        return None
+    return Category.objects.filter(id=category_id).first()
+
+
+def category_list() -> QuerySet[Category]:
+    return Category.objects.order_by("id")
+
+
+def product_ids() -> Iterable[int]:
+    """Every product id, streamed (for rebuilding the cuckoo filter)."""
+    return Product.objects.order_by("id").values_list("id", flat=True).iterator(chunk_size=5000)
