@@ -6,7 +6,8 @@ from purchase_svc.purchases.services import purchase_step_record
 
 
 def handle_purchase_result(message: ConsumedMessage) -> None:
-    """`purchase-result` topic: record the step change (idempotent on message id)."""
+    """`purchase-result` topic: record the step change and apply the purchase's status
+    (idempotent on message id, monotonic by sequence)."""
     if not message.message_id:
         raise PoisonMessage("no message-id header: cannot be applied exactly once")
     purchase_step_record(

@@ -1,21 +1,201 @@
-"""Writes of the purchase service."""
+"""Writes of the purchase service.
 
-from django.db import transaction
+A purchase is written once, by `purchase_create`, together with the PurchaseCreated
+event in the outbox (one transaction: the event leaves if and only if the purchase
+exists). After that only `purchase_step_record`, fed by the orchestrator's
+`purchase-result` events, changes it.
+"""
 
-from common.events import PurchaseResult
-from purchase_svc.purchases.models import PurchaseStepEvent
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from common.errors import ApplicationError, ErrorCode
+from common.events import PurchaseCreated, PurchaseItem, PurchaseResult, PurchaseStatus
+from common.outbox.services import outbox_enqueue
+from common.topology import SERVICES, Topic
+from purchase_svc.purchases import selectors
+from purchase_svc.purchases.conf import config
+from purchase_svc.purchases.models import Purchase, PurchaseStepEvent
+from purchase_svc.purchases.products import products_check
+
+# pg_notify channel: payload = purchase id, delivered at commit of a recorded step.
+EVENTS_CHANNEL = "purchase_events"
+MAX_AMOUNT = 2**63 - 1  # int64: what the order and payment services can hold
+ACCEPTED = 202
+
+
+@dataclass(frozen=True)
+class PurchaseLine:
+    product_id: int
+    quantity: int
+
+
+@dataclass(frozen=True)
+class PurchaseCreation:
+    """The outcome of a POST: the purchase, and whether it was an idempotent replay."""
+
+    purchase: Purchase
+    replayed: bool
+
+
+def purchase_url(purchase_id: uuid.UUID | str) -> str:
+    return f"{SERVICES['purchase'].route_prefixes[0]}/{purchase_id}"
+
+
+def purchase_links(purchase_id: uuid.UUID | str) -> dict[str, str]:
+    url = purchase_url(purchase_id)
+    return {"self": url, "events": f"{url}/events"}
+
+
+def lines_merge(lines: Iterable[PurchaseLine]) -> list[PurchaseLine]:
+    """One line per product, quantities summed, in order of first appearance.
+
+    INVALID_INPUT when a product's total exceeds config().max_quantity.
+    """
+    totals: dict[int, int] = {}
+    for line in lines:
+        totals[line.product_id] = totals.get(line.product_id, 0) + line.quantity
+    limit = config().max_quantity
+    too_many = sorted(p for p, q in totals.items() if q > limit)
+    if too_many:
+        raise ApplicationError(
+            ErrorCode.INVALID_INPUT,
+            "The request has invalid fields.",
+            {
+                "fields": {
+                    "order_items": [
+                        f"At most {limit} units of product {p} per purchase." for p in too_many
+                    ]
+                }
+            },
+        )
+    return [PurchaseLine(p, q) for p, q in totals.items()]
+
+
+def purchase_create(
+    *,
+    customer_id: int,
+    lines: Iterable[PurchaseLine],
+    currency_code: str,
+    idempotency_key: str | None = None,
+    request_fingerprint: str = "",
+) -> PurchaseCreation:
+    """Price the lines by CheckProducts, store the purchase PENDING with its
+    PurchaseCreated in the outbox (one transaction), and answer it.
+
+    With an `idempotency_key`, a concurrent request that stored the same key first wins:
+    this one rolls back and answers that purchase (replayed), or 422 if its body differs.
+    Raises ApplicationError NOT_FOUND (unknown product), UNAVAILABLE (product service
+    down; nothing written), INVALID_INPUT.
+    """
+    merged = lines_merge(lines)
+    if not merged:
+        raise ApplicationError(ErrorCode.INVALID_INPUT, "A purchase needs at least one line.")
+    quotes = products_check(items=[(line.product_id, line.quantity) for line in merged])
+    items = [
+        {
+            "product_id": line.product_id,
+            "quantity": line.quantity,
+            "unit_price": quotes[line.product_id].price,
+        }
+        for line in merged
+    ]
+    amount = sum(item["unit_price"] * item["quantity"] for item in items)
+    if amount > MAX_AMOUNT:
+        raise ApplicationError(ErrorCode.INVALID_INPUT, "The purchase's amount is too large.")
+    purchase_id = uuid.uuid4()
+    try:
+        with transaction.atomic():
+            purchase = Purchase.objects.create(
+                id=purchase_id,
+                customer_id=customer_id,
+                items=items,
+                amount=amount,
+                currency_code=currency_code,
+                status=PurchaseStatus.PENDING.value,
+                idempotency_key=idempotency_key,
+                request_fingerprint=request_fingerprint,
+                response_status=ACCEPTED,
+                response_body=json.dumps(
+                    accepted_body(
+                        purchase_id=purchase_id, amount=amount, currency_code=currency_code
+                    ),
+                    separators=(",", ":"),
+                    ensure_ascii=False,
+                ),
+            )
+            event = PurchaseCreated(
+                purchase_id=str(purchase_id),
+                customer_id=customer_id,
+                items=tuple(PurchaseItem(line.product_id, line.quantity) for line in merged),
+                amount=amount,
+                currency_code=currency_code,
+            )
+            outbox_enqueue(topic=Topic.PURCHASE, key=str(purchase_id), payload=event.to_json())
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        # A concurrent request with the same key committed first (we waited on its
+        # unique-index entry): answer what it answered.
+        earlier = selectors.purchase_find_replay(
+            customer_id=customer_id,
+            idempotency_key=idempotency_key,
+            request_fingerprint=request_fingerprint,
+        )
+        if earlier is None:
+            raise
+        return PurchaseCreation(purchase=earlier, replayed=True)
+    return PurchaseCreation(purchase=purchase, replayed=False)
+
+
+def accepted_body(*, purchase_id: uuid.UUID, amount: int, currency_code: str) -> dict[str, Any]:
+    """The 202 answer to the POST that creates a purchase (kept for idempotent replays)."""
+    return {
+        "id": str(purchase_id),
+        "status": PurchaseStatus.PENDING.value,
+        "amount": amount,
+        "currency_code": currency_code,
+        "links": purchase_links(purchase_id),
+    }
 
 
 @transaction.atomic
 def purchase_step_record(*, message_id: str, result: PurchaseResult) -> bool:
-    """Store one step change once; answer whether it was new."""
+    """Store one step change once and apply its `purchase_status`; answer whether it was new.
+
+    In one transaction: the step (unique on the producer's message id, so a redelivery
+    is a no-op), the purchase's status if the event's sequence is newer than the last
+    applied one (an older or repeated event never moves it back), and a NOTIFY on
+    `purchase_events` that PostgreSQL delivers at commit to wake the purchase's event
+    streams. A step of a purchase unknown here is recorded all the same.
+    """
     _, created = PurchaseStepEvent.objects.get_or_create(
         message_id=message_id,
         defaults={
             "purchase_id": result.purchase_id,
             "step": result.step.value,
             "status": result.status.value,
+            "purchase_status": result.purchase_status.value,
+            "sequence": result.sequence,
+            "attempt": result.attempt,
             "error": result.error,
         },
     )
-    return created
+    if not created:
+        return False
+    Purchase.objects.filter(id=result.purchase_id, last_sequence__lt=result.sequence).update(
+        status=result.purchase_status.value,
+        last_sequence=result.sequence,
+        updated_at=timezone.now(),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_notify(%s, %s)", [EVENTS_CHANNEL, str(result.purchase_id)])
+    return True

@@ -1,0 +1,420 @@
+"""The purchase API under /api/v1/purchases: thin views over services and selectors.
+
+Every endpoint needs a customer's access token and shows only that customer's
+purchases (another's id answers 404). Errors answer the one JSON shape of
+common.errors. docs/adr/0007-purchase-api-and-sse.md records the decisions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpResponse, StreamingHttpResponse
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from common.auth import (
+    InvalidTokenError,
+    JWTAuthentication,
+    TokenClaims,
+    TokenCustomer,
+    verify_access_token,
+)
+from common.errors import ApplicationError, ErrorCode
+from common.events import PurchaseStatus
+from common.openapi import ERROR_SCHEMA, JWTBearerScheme
+from purchase_svc.purchases import selectors, services
+from purchase_svc.purchases.conf import config
+from purchase_svc.purchases.idempotency import (
+    HEADER as IDEMPOTENCY_HEADER,
+)
+from purchase_svc.purchases.idempotency import (
+    REPLAYED_HEADER,
+    idempotency_key,
+    request_fingerprint,
+)
+from purchase_svc.purchases.models import Purchase
+from purchase_svc.purchases.streams import (
+    SLOTS,
+    PurchaseEventStream,
+    socket_closed_by_peer,
+    step_data,
+    stream_has_nothing_new,
+)
+
+MAX_INT64 = 2**63 - 1
+
+ERRORS = {
+    code: OpenApiResponse(response=ERROR_SCHEMA, description=text)
+    for code, text in {
+        400: "invalid input, or malformed JSON",
+        401: "not authenticated",
+        404: "no such purchase (or not yours), or an unknown product",
+        413: "body too large",
+        422: "Idempotency-Key reused with a different body",
+        503: "the product service (or the stream capacity) is busy; try again",
+    }.items()
+}
+
+
+def _errors(*codes: int) -> dict[int, OpenApiResponse]:
+    return {code: ERRORS[code] for code in codes}
+
+
+# ------------------------------------------------------------------ strict input
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """Only a JSON integer (DRF would take "12", 12.0 and true)."""
+
+    default_error_messages = {"invalid": "Must be an integer."}
+
+    def to_internal_value(self, data: Any) -> int:
+        if not isinstance(data, int) or isinstance(data, bool):
+            self.fail("invalid")
+        return int(super().to_internal_value(data))
+
+
+class StrictSerializer(serializers.Serializer):
+    """A body serializer that refuses unknown fields instead of ignoring them."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: ["This field is not allowed."] for name in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+class CurrencyCodeField(serializers.CharField):
+    """An ISO 4217 code out of config().known_currencies, exactly as written there."""
+
+    default_error_messages = {
+        "invalid": "Must be a string.",
+        "unknown": "Unknown currency code {value!r}; known: {known}.",
+    }
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        value = str(super().to_internal_value(data))
+        known = config().known_currencies
+        if value not in known:
+            self.fail("unknown", value=value, known=", ".join(known))
+        return value
+
+
+# ------------------------------------------------------------------ representations
+
+
+class PurchaseLinksSerializer(serializers.Serializer):
+    self = serializers.CharField()
+    events = serializers.CharField()
+
+
+class PurchaseAcceptedSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=[s.value for s in PurchaseStatus])
+    amount = serializers.IntegerField()
+    currency_code = serializers.CharField()
+    links = PurchaseLinksSerializer()
+
+
+class PurchaseItemSerializer(serializers.Serializer):
+    product_id = serializers.IntegerField()
+    quantity = serializers.IntegerField()
+    unit_price = serializers.IntegerField()
+
+
+class PurchaseStepSerializer(serializers.Serializer):
+    step = serializers.CharField()
+    status = serializers.CharField()
+    purchase_status = serializers.CharField()
+    sequence = serializers.IntegerField()
+    attempt = serializers.IntegerField()
+    error = serializers.CharField()
+    at = serializers.DateTimeField()
+
+
+class PurchaseSummarySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField()
+    amount = serializers.IntegerField()
+    currency_code = serializers.CharField()
+    items = PurchaseItemSerializer(many=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    links = serializers.SerializerMethodField()
+
+    def get_links(self, purchase: Purchase) -> dict[str, str]:
+        return services.purchase_links(purchase.id)
+
+
+class PurchaseDetailSerializer(PurchaseSummarySerializer):
+    steps = serializers.SerializerMethodField()
+
+    def get_steps(self, purchase: Purchase) -> list[dict[str, Any]]:
+        return [step_data(step) for step in selectors.purchase_steps(purchase_id=purchase.id)]
+
+
+# ------------------------------------------------------------------ views
+
+
+class PurchasePagination(PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+def _customer_id(request: Request) -> int:
+    """The authenticated customer (IsAuthenticated ran: request.user is a TokenCustomer)."""
+    user = request.user
+    assert isinstance(user, TokenCustomer)
+    return user.id
+
+
+def _accepted(purchase: Purchase, *, replayed: bool) -> HttpResponse:
+    """The stored first answer of the POST that created `purchase`, byte for byte."""
+    response = HttpResponse(
+        purchase.response_body, status=purchase.response_status, content_type="application/json"
+    )
+    response["Location"] = services.purchase_url(purchase.id)
+    if replayed:
+        response[REPLAYED_HEADER] = "true"
+    return response
+
+
+class PurchaseApiView(APIView):
+    """A 503 UNAVAILABLE also says when to retry (Retry-After, from details.retry_after)."""
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        if isinstance(exc, ApplicationError) and exc.code is ErrorCode.UNAVAILABLE:
+            response["Retry-After"] = str(exc.details.get("retry_after", 1))
+        return response
+
+
+class PurchasesApi(PurchaseApiView):
+    """POST: create a purchase (202). GET: the caller's purchases, newest first."""
+
+    class InputSerializer(StrictSerializer):
+        class LineSerializer(StrictSerializer):
+            product_id = StrictIntegerField(min_value=1, max_value=MAX_INT64)
+            quantity = StrictIntegerField(min_value=1)
+
+            def validate_quantity(self, value: int) -> int:
+                limit = config().max_quantity
+                if value > limit:
+                    raise serializers.ValidationError(f"At most {limit} units of a product.")
+                return value
+
+        class PaymentSerializer(StrictSerializer):
+            currency_code = CurrencyCodeField()
+
+        order_items = LineSerializer(many=True, allow_empty=False)
+        payment = PaymentSerializer()
+
+        def validate_order_items(self, value: list[dict[str, int]]) -> list[dict[str, int]]:
+            limit = config().max_lines
+            if len(value) > limit:
+                raise serializers.ValidationError(f"At most {limit} lines per purchase.")
+            return value
+
+    @extend_schema(
+        operation_id="purchase_create",
+        request=InputSerializer,
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER,
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="Up to 128 visible ASCII characters. A retry with the same key"
+                " (and body) answers the first response instead of creating a purchase.",
+            )
+        ],
+        responses={202: PurchaseAcceptedSerializer, **_errors(400, 401, 404, 413, 422, 503)},
+    )
+    def post(self, request: Request) -> HttpResponse:
+        customer_id = _customer_id(request)
+        key = idempotency_key(request)
+        fingerprint = request_fingerprint(request.data)
+        if key is not None:
+            earlier = selectors.purchase_find_replay(
+                customer_id=customer_id, idempotency_key=key, request_fingerprint=fingerprint
+            )
+            if earlier is not None:
+                return _accepted(earlier, replayed=True)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        created = services.purchase_create(
+            customer_id=customer_id,
+            lines=[
+                services.PurchaseLine(line["product_id"], line["quantity"])
+                for line in data["order_items"]
+            ],
+            currency_code=data["payment"]["currency_code"],
+            idempotency_key=key,
+            request_fingerprint=fingerprint,
+        )
+        return _accepted(created.purchase, replayed=created.replayed)
+
+    @extend_schema(
+        operation_id="purchase_list",
+        parameters=[
+            OpenApiParameter("status", OpenApiTypes.STR, enum=[s.value for s in PurchaseStatus]),
+            OpenApiParameter("page", OpenApiTypes.INT),
+            OpenApiParameter("page_size", OpenApiTypes.INT),
+        ],
+        responses={200: PurchaseSummarySerializer(many=True), **_errors(400, 401)},
+    )
+    def get(self, request: Request) -> Response:
+        status = request.query_params.get("status")
+        try:
+            wanted = PurchaseStatus(status) if status else None
+        except ValueError:
+            raise ApplicationError(
+                ErrorCode.INVALID_INPUT,
+                "The request has invalid fields.",
+                {"fields": {"status": [f"One of {', '.join(s.value for s in PurchaseStatus)}."]}},
+            ) from None
+        paginator = PurchasePagination()
+        page = paginator.paginate_queryset(
+            selectors.purchase_list(customer_id=_customer_id(request), status=wanted),
+            request,
+            view=self,
+        )
+        return paginator.get_paginated_response(PurchaseSummarySerializer(page, many=True).data)
+
+
+class PurchaseDetailApi(PurchaseApiView):
+    @extend_schema(
+        operation_id="purchase_get",
+        responses={200: PurchaseDetailSerializer, **_errors(401, 404)},
+    )
+    def get(self, request: Request, purchase_id: Any) -> Response:
+        purchase = selectors.purchase_get(
+            purchase_id=purchase_id, customer_id=_customer_id(request)
+        )
+        return Response(PurchaseDetailSerializer(purchase).data)
+
+
+# ------------------------------------------------------------------ Server-Sent Events
+
+
+class QueryTokenAuthentication(JWTAuthentication):
+    """Bearer header as everywhere, or `?access_token=` for EventSource, which cannot
+    set headers. Only the event stream accepts it; the header wins when both come."""
+
+    def authenticate(self, request: Request) -> tuple[TokenCustomer, TokenClaims] | None:
+        found = super().authenticate(request)
+        if found is not None:
+            return found
+        token = request.query_params.get("access_token")
+        if token is None:
+            return None
+        if not token:
+            raise InvalidTokenError()
+        claims = verify_access_token(token)
+        return TokenCustomer.from_claims(claims), claims
+
+
+class QueryTokenScheme(OpenApiAuthenticationExtension):
+    """OpenAPI: the Bearer header, or (for EventSource) the `access_token` query parameter."""
+
+    target_class = QueryTokenAuthentication
+    name = ["streamBearerAuth", "accessTokenQuery"]
+
+    def get_security_requirement(self, auto_schema: AutoSchema) -> list[dict[str, list[Any]]]:
+        return [{"streamBearerAuth": []}, {"accessTokenQuery": []}]  # either one
+
+    def get_security_definition(self, auto_schema: AutoSchema) -> list[dict[str, Any]]:
+        return [
+            JWTBearerScheme.get_security_definition(self, auto_schema),  # type: ignore[arg-type]
+            {
+                "type": "apiKey",
+                "in": "query",
+                "name": "access_token",
+                "description": "The same access token, for EventSource clients.",
+            },
+        ]
+
+
+class JsonErrorsNegotiation(BaseContentNegotiation):
+    """The stream is built by hand; errors before it answer JSON whatever the Accept
+    header says (EventSource sends `Accept: text/event-stream`)."""
+
+    def select_parser(self, request: Request, parsers: Any) -> Any:
+        return parsers[0] if parsers else None
+
+    def select_renderer(
+        self, request: Request, renderers: Any, format_suffix: str | None = None
+    ) -> Any:
+        return (renderers[0], renderers[0].media_type)
+
+
+class PurchaseEventsApi(PurchaseApiView):
+    authentication_classes = [QueryTokenAuthentication]
+    content_negotiation_class = JsonErrorsNegotiation
+    # No HEAD: it would open (and hold) a stream only to discard its body.
+    http_method_names = ["get", "options"]
+
+    @extend_schema(
+        operation_id="purchase_events",
+        description="Server-Sent Events: `state` on connect, a `step` per step change, then"
+        " the final `status`, and the stream ends. Send `Last-Event-ID` to resume after a"
+        " step; 204 means the purchase is final and nothing is new. `?access_token=` is"
+        " accepted for EventSource clients.",
+        parameters=[
+            OpenApiParameter("access_token", OpenApiTypes.STR),
+            OpenApiParameter("Last-Event-ID", OpenApiTypes.INT, OpenApiParameter.HEADER),
+        ],
+        responses={
+            (200, "text/event-stream"): OpenApiTypes.STR,
+            204: OpenApiResponse(description="final, and the client has seen everything"),
+            **_errors(401, 404, 503),
+        },
+    )
+    def get(self, request: Request, purchase_id: Any) -> HttpResponse | StreamingHttpResponse:
+        purchase = selectors.purchase_get(
+            purchase_id=purchase_id, customer_id=_customer_id(request)
+        )
+        after_id = _last_event_id(request)
+        if after_id and stream_has_nothing_new(purchase=purchase, after_id=after_id):
+            return HttpResponse(status=204)  # tells EventSource to stop reconnecting
+        if not SLOTS.try_acquire():
+            raise ApplicationError(
+                ErrorCode.UNAVAILABLE,
+                "Too many event streams are open; try again shortly.",
+                {"retry_after": 5},
+            )
+        response = StreamingHttpResponse(
+            PurchaseEventStream(
+                purchase_id=purchase.id,
+                after_id=after_id,
+                release=SLOTS.release,
+                client_gone=socket_closed_by_peer(request.META.get("gunicorn.socket")),
+            ),
+            content_type="text/event-stream; charset=utf-8",
+        )
+        response["Cache-Control"] = "no-cache"
+        # No buffering between us and the client (nginx honours this; Traefik streams
+        # text/event-stream as it comes).
+        response["X-Accel-Buffering"] = "no"
+        return response
+
+
+def _last_event_id(request: Request) -> int:
+    """EventSource's `Last-Event-ID` (the last step id it saw); 0 when absent or not ours."""
+    raw = request.headers.get("Last-Event-ID", "").strip()
+    return int(raw) if raw.isdigit() and len(raw) < 19 else 0

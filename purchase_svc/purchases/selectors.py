@@ -1,0 +1,63 @@
+"""Reads of the purchase service."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import QuerySet
+
+from common.errors import ApplicationError, ErrorCode
+from common.events import PurchaseStatus
+from purchase_svc.purchases.idempotency import IdempotencyKeyReused
+from purchase_svc.purchases.models import Purchase, PurchaseStepEvent
+
+
+def purchase_get(*, purchase_id: uuid.UUID | str, customer_id: int) -> Purchase:
+    """The customer's purchase; NOT_FOUND for an unknown id and for another's purchase
+    alike, so ids of others cannot be probed."""
+    found = Purchase.objects.filter(id=purchase_id, customer_id=customer_id).first()
+    if found is None:
+        raise ApplicationError(ErrorCode.NOT_FOUND, "No such purchase.")
+    return found
+
+
+def purchase_list(*, customer_id: int, status: PurchaseStatus | None = None) -> QuerySet[Purchase]:
+    """The customer's purchases, newest first, optionally of one status."""
+    purchases = Purchase.objects.filter(customer_id=customer_id)
+    if status is not None:
+        purchases = purchases.filter(status=status.value)
+    return purchases.order_by("-created_at", "-id")
+
+
+def purchase_steps(*, purchase_id: uuid.UUID | str) -> list[PurchaseStepEvent]:
+    """The step history of a purchase in the saga's order (sequence, then arrival)."""
+    return list(
+        PurchaseStepEvent.objects.filter(purchase_id=purchase_id).order_by("sequence", "id")
+    )
+
+
+def purchase_steps_after(*, purchase_id: uuid.UUID | str, after_id: int) -> list[PurchaseStepEvent]:
+    """Steps recorded after the step `after_id`, in the order they were recorded.
+
+    Recording order is commit order here: one consumer records a purchase's steps one
+    transaction after another (they share a Kafka key, hence a partition), so a stream
+    that remembers the last id it sent never skips a step.
+    """
+    return list(
+        PurchaseStepEvent.objects.filter(purchase_id=purchase_id, id__gt=after_id).order_by("id")
+    )
+
+
+def purchase_find_replay(
+    *, customer_id: int, idempotency_key: str, request_fingerprint: str
+) -> Purchase | None:
+    """The purchase an earlier request with this key created, if any.
+
+    Raises IdempotencyKeyReused (422) when that request had another body.
+    """
+    earlier = Purchase.objects.filter(
+        customer_id=customer_id, idempotency_key=idempotency_key
+    ).first()
+    if earlier is not None and earlier.request_fingerprint != request_fingerprint:
+        raise IdempotencyKeyReused(idempotency_key)
+    return earlier
