@@ -1,13 +1,49 @@
 """Settings of the orchestrator service: the shared ones plus what only it needs."""
 
 from common.celery_conf import celery_settings
-from common.settings import build
+from common.settings import build, env
+
+_RESUME_INTERVAL = float(env("SAGA_RESUME_INTERVAL_SECONDS", "5"))
+
+_SAGA = {
+    # Deadline of every gRPC call a step makes.
+    "SAGA_STEP_DEADLINE_SECONDS": float(env("SAGA_STEP_DEADLINE_SECONDS", "5")),
+    # Calls of one forward step before it gives up (and the saga compensates).
+    "SAGA_MAX_ATTEMPTS": int(env("SAGA_MAX_ATTEMPTS", "5")),
+    # Calls of one compensation before the saga waits in NEEDS_ATTENTION.
+    "SAGA_MAX_COMPENSATION_ATTEMPTS": int(env("SAGA_MAX_COMPENSATION_ATTEMPTS", "8")),
+    # Retry n waits about base * 2^(n-1) seconds (capped), jittered to 50-100 % of that.
+    "SAGA_RETRY_BASE_SECONDS": float(env("SAGA_RETRY_BASE_SECONDS", "2")),
+    "SAGA_RETRY_MAX_DELAY_SECONDS": float(env("SAGA_RETRY_MAX_DELAY_SECONDS", "30")),
+    # How long a worker owns a saga without recording progress (renewed at each transition).
+    "SAGA_LEASE_SECONDS": float(env("SAGA_LEASE_SECONDS", "15")),
+    # A saga without a lease whose next run is overdue by this much is resumed.
+    "SAGA_STALL_SECONDS": float(env("SAGA_STALL_SECONDS", "15")),
+}
 
 globals().update(
     build(
         "orchestrator",
         apps=["common.outbox", "orchestrator_svc.sagas"],
         health_checks=["common.health.check_kafka", "common.health.check_celery_broker"],
-        extra=celery_settings(),
+        extra={
+            **celery_settings(),
+            **_SAGA,
+            "CELERY_BEAT_SCHEDULE": {
+                # Celery executes, orchestrator_db remembers: re-enqueue what stalled
+                # (a lost task, a killed worker) long before the broker's
+                # visibility timeout would re-deliver it.
+                "resume-stalled-sagas": {
+                    "task": "orchestrator_svc.sagas.tasks.resume_stalled_sagas",
+                    "schedule": _RESUME_INTERVAL,
+                    "options": {"expires": _RESUME_INTERVAL},
+                },
+                "prune-outbox": {
+                    "task": "orchestrator_svc.sagas.tasks.prune_outbox",
+                    "schedule": 3600.0,
+                    "options": {"expires": 600.0},
+                },
+            },
+        },
     )
 )

@@ -6,5 +6,9 @@ from orchestrator_svc.sagas.services import saga_start
 
 
 def handle_purchase_created(message: ConsumedMessage) -> None:
-    """`purchase` topic: start the purchase's saga (idempotent on purchase id)."""
+    """`purchase` topic: start the purchase's saga (idempotent on purchase id).
+
+    The saga row is committed before this returns (so the loop may commit the offset);
+    the first advance is enqueued only after that commit.
+    """
     saga_start(event=parse_purchase_created(message.json()))

@@ -1,29 +1,131 @@
+"""The saga's persistent state machine: orchestrator_db is its source of truth.
+
+Celery executes, the rows remember: a worker that dies loses nothing but time,
+because whoever takes the saga's lease next reads where it stood from here.
+"""
+
+from __future__ import annotations
+
 from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from common.events import Step, StepStatus
 
 
 class SagaState(models.TextChoices):
-    STARTED = "STARTED"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-    NEEDS_ATTENTION = "NEEDS_ATTENTION"
+    STARTED = "STARTED"  # created from PurchaseCreated; no step has begun
+    RUNNING = "RUNNING"  # running the steps forward
+    COMPENSATING = "COMPENSATING"  # undoing the steps in reverse order
+    COMPLETED = "COMPLETED"  # every step succeeded
+    FAILED = "FAILED"  # a step was refused or gave up; every step is compensated
+    NEEDS_ATTENTION = "NEEDS_ATTENTION"  # a compensation could not finish; a person decides
+
+
+ACTIVE_STATES = (SagaState.STARTED, SagaState.RUNNING, SagaState.COMPENSATING)
+FINAL_STATES = (SagaState.COMPLETED, SagaState.FAILED, SagaState.NEEDS_ATTENTION)
+
+
+class SagaPhase(models.TextChoices):
+    """Where the current step's call stands (the step is `step_index`, the direction `state`)."""
+
+    READY = "READY"  # the next call has not started; `attempt` calls were made so far
+    CALLING = "CALLING"  # call number `attempt` has started, its outcome is not recorded yet
+    WAITING = "WAITING"  # the last call failed transiently; the next is due at `next_run_at`
 
 
 class Saga(models.Model):
-    """One purchase saga; orchestrator_db is its source of truth.
+    """One purchase saga.
 
     Keyed by the purchase id, so a redelivered PurchaseCreated finds the same row.
+    `lease_owner`/`lease_until` guard against two workers advancing it at once;
+    `sequence` is the last sequence number published on `purchase-result`.
     """
 
     purchase_id = models.UUIDField(primary_key=True)
     customer_id = models.BigIntegerField()
     payload = models.JSONField(help_text="The PurchaseCreated event that started the saga.")
     state = models.CharField(max_length=20, choices=SagaState.choices, default=SagaState.STARTED)
+    step_index = models.PositiveSmallIntegerField(
+        default=0, help_text="Index of the current step in the saga's step table."
+    )
+    phase = models.CharField(max_length=10, choices=SagaPhase.choices, default=SagaPhase.READY)
+    attempt = models.PositiveIntegerField(
+        default=0, help_text="Calls made so far for the current step in the current direction."
+    )
+    sequence = models.PositiveIntegerField(
+        default=0, help_text="Sequence number of the last event published for this saga."
+    )
+    lease_owner = models.CharField(max_length=120, blank=True, default="")
+    lease_until = models.DateTimeField(null=True, blank=True)
+    next_run_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        default=timezone.now,
+        help_text="When the saga is next due to be advanced (a retry's due time); "
+        "past it by SAGA_STALL_SECONDS without a lease, it counts as stalled.",
+    )
+    last_error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         db_table = "saga"
-        indexes = [models.Index(fields=["state", "updated_at"])]
+        indexes = [
+            models.Index(fields=["state", "updated_at"]),
+            # The periodic resume scans only sagas that are still in flight.
+            models.Index(
+                fields=["next_run_at"],
+                name="saga_active_next_run",
+                condition=Q(state__in=["STARTED", "RUNNING", "COMPENSATING"]),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"saga {self.purchase_id} ({self.state})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in FINAL_STATES
+
+
+class StepLogStatus(models.TextChoices):
+    """The seed's step statuses, plus RETRY for the log alone.
+
+    RETRY records a transient failure (or a call interrupted by a lost worker) after
+    which the same call is tried again; it changes no step status, so it is not
+    published: the next EXECUTE carries the higher attempt number instead.
+    """
+
+    EXECUTE = StepStatus.EXECUTE.value
+    SUCCESS = StepStatus.SUCCESS.value
+    FAILED = StepStatus.FAILED.value
+    ROLLBACK = StepStatus.ROLLBACK.value
+    ROLLBACK_FAILED = StepStatus.ROLLBACK_FAILED.value
+    RETRY = "RETRY"
+
+
+class SagaStepLog(models.Model):
+    """One transition of a saga: what happened to which step, on which attempt, how long
+    the call took and why it failed. Append-only."""
+
+    id = models.BigAutoField(primary_key=True)
+    saga = models.ForeignKey(Saga, on_delete=models.CASCADE, related_name="step_logs")
+    step = models.CharField(max_length=40, choices=[(s.value, s.value) for s in Step])
+    status = models.CharField(max_length=20, choices=StepLogStatus.choices)
+    attempt = models.PositiveIntegerField(default=1)
+    duration_ms = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Duration of the call this row concludes."
+    )
+    error = models.TextField(blank=True, default="")
+    sequence = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Sequence of the published event; empty for RETRY."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "saga_step_log"
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.step} {self.status} (attempt {self.attempt})"

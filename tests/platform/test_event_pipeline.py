@@ -23,7 +23,7 @@ def enqueue_purchase_created(conn: Any, purchase_id: str) -> None:
     body = {
         "purchase_id": purchase_id,
         "customer_id": 7,
-        "items": [{"product_id": 1, "quantity": 2}],
+        "items": [{"product_id": 987654321, "quantity": 2}],  # no such product: fails at once
         "amount": 2780,
         "currency_code": "VND",
     }

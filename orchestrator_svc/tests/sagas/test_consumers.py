@@ -1,5 +1,6 @@
 import json
 import uuid
+from typing import Any
 
 import pytest
 
@@ -22,16 +23,21 @@ def purchase_created(purchase_id: str, **changes: object) -> bytes:
 
 
 @pytest.mark.django_db
-def test_a_purchase_created_event_starts_one_saga_even_when_delivered_twice() -> None:
+def test_a_purchase_created_event_starts_one_saga_even_when_delivered_twice(
+    enqueued: list[str], django_capture_on_commit_callbacks: Any
+) -> None:
     purchase_id = str(uuid.uuid4())
 
-    handle_purchase_created(kafka_message(purchase_created(purchase_id)))
+    with django_capture_on_commit_callbacks(execute=True):
+        handle_purchase_created(kafka_message(purchase_created(purchase_id)))
     handle_purchase_created(kafka_message(purchase_created(purchase_id), offset=1))
 
     saga = Saga.objects.get()
     assert str(saga.purchase_id) == purchase_id
     assert (saga.customer_id, saga.state) == (42, SagaState.STARTED)
     assert saga.payload["items"][1] == {"product_id": 2, "quantity": 5}
+    # Handed to a worker once the row was committed.
+    assert enqueued == [purchase_id]
 
 
 @pytest.mark.django_db
@@ -45,7 +51,8 @@ def test_a_purchase_created_event_starts_one_saga_even_when_delivered_twice() ->
         purchase_created(str(uuid.uuid4()), customer_id="42"),
     ],
 )
-def test_a_malformed_event_is_poison_and_starts_nothing(value: bytes) -> None:
+def test_a_malformed_event_is_poison_and_starts_nothing(value: bytes, enqueued: list[str]) -> None:
     with pytest.raises(PoisonMessage):
         handle_purchase_created(kafka_message(value))
     assert not Saga.objects.exists()
+    assert enqueued == []

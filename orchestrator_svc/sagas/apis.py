@@ -1,0 +1,96 @@
+"""A small read API over sagas for staff: `/api/v1/sagas` and `/api/v1/sagas/{purchase_id}`.
+
+Thin adapters over selectors; errors answer the one JSON shape of common.errors.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from common.errors import ApplicationError, ErrorCode
+from common.permissions import IsStaff
+from orchestrator_svc.sagas import selectors
+from orchestrator_svc.sagas.models import SagaState
+
+
+class SagaPagination(PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class StepLogOutputSerializer(serializers.Serializer):
+    step = serializers.CharField()
+    status = serializers.CharField()
+    attempt = serializers.IntegerField()
+    duration_ms = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField()
+    sequence = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class SagaOutputSerializer(serializers.Serializer):
+    purchase_id = serializers.UUIDField()
+    customer_id = serializers.IntegerField()
+    state = serializers.CharField()
+    step = serializers.SerializerMethodField()
+    phase = serializers.CharField()
+    attempt = serializers.IntegerField()
+    sequence = serializers.IntegerField()
+    next_run_at = serializers.DateTimeField(allow_null=True)
+    last_error = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def get_step(self, saga: object) -> str:
+        return selectors.saga_current_step(saga)  # type: ignore[arg-type]
+
+
+class SagaDetailOutputSerializer(SagaOutputSerializer):
+    steps = StepLogOutputSerializer(many=True, source="step_logs.all")
+
+
+class SagaFilterSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=SagaState.choices, required=False)
+    customer_id = serializers.IntegerField(min_value=1, required=False)
+
+
+class SagaListApi(APIView):
+    """GET (staff): sagas, newest first; `?state=` and `?customer_id=` filter."""
+
+    permission_classes = [IsStaff]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("state", str, required=False, enum=SagaState.values),
+            OpenApiParameter("customer_id", int, required=False),
+        ],
+        responses=SagaOutputSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        filters = SagaFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        sagas = selectors.saga_list(**filters.validated_data)
+        paginator = SagaPagination()
+        page = paginator.paginate_queryset(sagas, request, view=self) or []
+        return paginator.get_paginated_response(SagaOutputSerializer(page, many=True).data)
+
+
+class SagaDetailApi(APIView):
+    """GET (staff): one saga with its step log."""
+
+    permission_classes = [IsStaff]
+
+    @extend_schema(responses=SagaDetailOutputSerializer)
+    def get(self, request: Request, purchase_id: uuid.UUID) -> Response:
+        saga = selectors.saga_get(purchase_id=str(purchase_id))
+        if saga is None:
+            raise ApplicationError(ErrorCode.NOT_FOUND, "No saga has this purchase id.")
+        return Response(SagaDetailOutputSerializer(saga).data)

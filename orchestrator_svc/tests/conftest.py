@@ -1,0 +1,54 @@
+"""Fixtures of the orchestrator's in-process tests.
+
+The state machine runs against pytest-django's test database with fake step calls
+(tests/fakes.py): no gRPC, no broker; enqueueing is recorded instead of sent. The
+live tests in `integration/` use none of this: they drive the running system.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from orchestrator_svc.sagas import services
+from orchestrator_svc.tests.fakes import FakeServices, purchase_event
+
+
+@pytest.fixture
+def fake() -> FakeServices:
+    return FakeServices()
+
+
+@pytest.fixture
+def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Purchase ids handed to Celery (recorded, not sent)."""
+    sent: list[str] = []
+    monkeypatch.setattr(services, "enqueue_advance", sent.append)
+    return sent
+
+
+@pytest.fixture(autouse=True)
+def saga_settings(settings: Any) -> Any:
+    """Budgets small enough to read, retries due at once unless a test says otherwise."""
+    settings.SAGA_MAX_ATTEMPTS = 3
+    settings.SAGA_MAX_COMPENSATION_ATTEMPTS = 3
+    settings.SAGA_RETRY_BASE_SECONDS = 0
+    settings.SAGA_RETRY_MAX_DELAY_SECONDS = 0
+    settings.SAGA_STEP_DEADLINE_SECONDS = 5
+    settings.SAGA_LEASE_SECONDS = 15
+    settings.SAGA_STALL_SECONDS = 15
+    return settings
+
+
+@pytest.fixture
+def start_saga(enqueued: list[str]) -> Callable[..., str]:
+    """Start a saga as the consumer would (the enqueue is recorded); answer its id."""
+
+    def start(**changes: Any) -> str:
+        event = purchase_event(**changes)
+        services.saga_start(event=event)
+        return event.purchase_id
+
+    return start

@@ -1,0 +1,105 @@
+"""Each step's calls send the purchase to the right gRPC method with the deadline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from common.events import Step
+from orchestrator_svc.sagas import steps
+from orchestrator_svc.tests.fakes import purchase_event
+from saga_proto import order_pb2, payment_pb2
+
+REPLIES: dict[str, Any] = {
+    "CreateOrder": order_pb2.OrderReply(status="CREATED"),
+    "CreatePayment": payment_pb2.PaymentReply(status="COMPLETED"),
+}
+
+
+class RecordingStub:
+    def __init__(self, calls: list[tuple[str, Any, float]], replies: dict[str, Any]) -> None:
+        self._calls, self._replies = calls, replies
+
+    def __getattr__(self, method: str) -> Any:
+        def call(request: Any, *, timeout: float) -> Any:
+            self._calls.append((method, request, timeout))
+            return self._replies.get(method)
+
+        return call
+
+
+@pytest.fixture
+def replies() -> dict[str, Any]:
+    return dict(REPLIES)
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch, replies: dict[str, Any]) -> list[tuple[str, Any, float]]:
+    recorded: list[tuple[str, Any, float]] = []
+    monkeypatch.setattr(steps, "stub", lambda stub_class: RecordingStub(recorded, replies))
+    return recorded
+
+
+def test_the_steps_run_in_the_seed_order() -> None:
+    assert [d.step for d in steps.PURCHASE_STEPS] == [
+        Step.UPDATE_PRODUCT_INVENTORY,
+        Step.CREATE_ORDER,
+        Step.CREATE_PAYMENT,
+    ]
+
+
+def test_commands_carry_the_purchase_and_the_deadline(calls: list[tuple[str, Any, float]]) -> None:
+    purchase = purchase_event(customer_id=7, amount=999, currency_code="USD")
+
+    for definition in steps.PURCHASE_STEPS:
+        definition.command(purchase, 5.0)
+
+    (reserve, reserve_req, t1), (order, order_req, _), (pay, pay_req, _) = calls
+    assert (reserve, order, pay) == ("ReserveInventory", "CreateOrder", "CreatePayment")
+    assert t1 == 5.0
+    assert reserve_req.purchase_id == purchase.purchase_id
+    assert [(i.product_id, i.quantity) for i in reserve_req.items] == [(1, 4), (2, 5)]
+    assert (order_req.purchase_id, order_req.customer_id) == (purchase.purchase_id, 7)
+    assert [(i.product_id, i.quantity) for i in order_req.items] == [(1, 4), (2, 5)]
+    assert (pay_req.purchase_id, pay_req.customer_id, pay_req.amount, pay_req.currency_code) == (
+        purchase.purchase_id,
+        7,
+        999,
+        "USD",
+    )
+
+
+def test_compensations_need_only_the_purchase_id(calls: list[tuple[str, Any, float]]) -> None:
+    purchase = purchase_event()
+
+    for definition in steps.PURCHASE_STEPS:
+        definition.compensation(purchase, 2.5)
+
+    assert [(method, request.purchase_id, timeout) for method, request, timeout in calls] == [
+        ("ReleaseInventory", purchase.purchase_id, 2.5),
+        ("CancelOrder", purchase.purchase_id, 2.5),
+        ("RefundPayment", purchase.purchase_id, 2.5),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("method", "reply", "index"),
+    [
+        ("CreateOrder", order_pb2.OrderReply(status="CANCELLED"), 1),
+        ("CreatePayment", payment_pb2.PaymentReply(status="REFUNDED"), 2),
+    ],
+)
+def test_a_create_answered_with_its_compensated_state_is_a_refusal(
+    calls: list[tuple[str, Any, float]],
+    replies: dict[str, Any],
+    method: str,
+    reply: Any,
+    index: int,
+) -> None:
+    # A create after its compensation answers OK with the cancelled order or the
+    # refunded payment: the step did not take effect.
+    replies[method] = reply
+
+    with pytest.raises(steps.StepRefused, match=reply.status):
+        steps.PURCHASE_STEPS[index].command(purchase_event(), 5.0)
