@@ -95,6 +95,7 @@ def restart() -> None:
     if not supervisor.running():
         raise fail("the platform is down: run make up")
     render.render_all()
+    supervisor.ensure_running()  # loads changed process definitions
     migrate()
     apps = app_programs()
     step(f"restarting {len(apps)} service processes")

@@ -133,9 +133,24 @@ class ConsumerLoop:
             [self.spec.topic.value], on_revoke=self._on_revoke, on_lost=self._on_lost
         )
 
+    def _next_batch(self) -> list[Message]:
+        """Whatever is ready now, up to a batch; else wait for the first message only.
+
+        `consume(n, timeout)` waits until n messages arrived or the timeout passed, so
+        asking for a full batch with a timeout would hold a lone message for up to
+        `poll_timeout`: under light load every saga would start up to a second late.
+        """
+        records = self._consumer.consume(self._max_batch, 0)
+        if records:
+            return records
+        first = self._consumer.consume(1, self._poll_timeout)
+        if not first:
+            return first
+        return first + self._consumer.consume(self._max_batch - 1, 0)
+
     def run_once(self) -> bool:
         """Consume and handle one batch; answer False when the loop should back off."""
-        records = self._consumer.consume(self._max_batch, self._poll_timeout)
+        records = self._next_batch()
         messages = [ConsumedMessage.from_kafka(r) for r in records if self._is_message(r)]
         if not messages:
             return self._commit()  # leftovers of a failed batch or a failed commit
