@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -20,32 +20,23 @@ from account_svc.accounts.models import (
     PHONE_MAX_LENGTH,
     Customer,
 )
-from account_svc.accounts.serializers import (
-    PhoneNumberField,
-    StrictCharField,
-    StrictEmailField,
-    StrictInputSerializer,
-)
+from account_svc.accounts.serializers import AccountInputSerializer, PhoneNumberField
 from common.auth import customer_of
-from common.openapi import ERROR_SCHEMA
+from common.openapi import ErrorResponses
+from common.serializers import StrictCharField, StrictEmailField
 
 PASSWORD_MAX_LENGTH = 128
 
-ERRORS = {
-    code: OpenApiResponse(response=ERROR_SCHEMA, description=text)
-    for code, text in {
+_errors = ErrorResponses(
+    {
         400: "invalid input",
         401: "not authenticated",
         404: "not found",
         409: "conflict",
         413: "body too large",
         429: "throttled",
-    }.items()
-}
-
-
-def _errors(*codes: int) -> dict[int, OpenApiResponse]:
-    return {code: ERRORS[code] for code in codes}
+    }
+)
 
 
 def _password_field() -> StrictCharField:
@@ -78,7 +69,7 @@ class PublicApi(APIView):
 
 
 class RegisterApi(PublicApi):
-    class InputSerializer(StrictInputSerializer):
+    class InputSerializer(AccountInputSerializer):
         email = StrictEmailField(max_length=EMAIL_MAX_LENGTH)
         password = _password_field()
         first_name = StrictCharField(max_length=NAME_MAX_LENGTH)
@@ -101,7 +92,7 @@ class RegisterApi(PublicApi):
 
 
 class LoginApi(PublicApi):
-    class InputSerializer(StrictInputSerializer):
+    class InputSerializer(AccountInputSerializer):
         email = StrictEmailField(max_length=EMAIL_MAX_LENGTH)
         password = _password_field()
 
@@ -117,7 +108,7 @@ class LoginApi(PublicApi):
         return _token_pair_response(pair)
 
 
-class RefreshTokenInputSerializer(StrictInputSerializer):
+class RefreshTokenInputSerializer(AccountInputSerializer):
     refresh_token = StrictCharField(max_length=4096)
 
 
@@ -152,7 +143,7 @@ def _current_customer(request: Request) -> Customer:
 
 
 class PersonalApi(APIView):
-    class InputSerializer(StrictInputSerializer):
+    class InputSerializer(AccountInputSerializer):
         email = StrictEmailField(max_length=EMAIL_MAX_LENGTH)
         first_name = StrictCharField(max_length=NAME_MAX_LENGTH)
         last_name = StrictCharField(max_length=NAME_MAX_LENGTH)
@@ -186,7 +177,7 @@ class PersonalApi(APIView):
 
 
 class DeliveryApi(APIView):
-    class InputSerializer(StrictInputSerializer):
+    class InputSerializer(AccountInputSerializer):
         address = StrictCharField(max_length=ADDRESS_MAX_LENGTH)
 
     class OutputSerializer(serializers.Serializer):

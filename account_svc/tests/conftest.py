@@ -13,33 +13,27 @@ from __future__ import annotations
 import base64
 import json
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
 import pytest
 import requests
 
-from common import jwt_keys
-from common.topology import INFRA
+from common import testing
+from common.testing import mint_access_token
 
-HTTP_TIMEOUT = 10.0
 PREFIX = "/api/v1/account"
 PASSWORD = "correct-Horse-battery-9"
 
 
 def edge(method: str, path: str, *, token: str | None = None, **kwargs: Any) -> requests.Response:
     """One HTTP request to the edge; `path` is under /api/v1/account unless absolute."""
-    headers = dict(kwargs.pop("headers", {}))
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    url = f"{INFRA.edge_url}{path if path.startswith('/') else f'{PREFIX}/{path}'}"
-    return requests.request(method, url, headers=headers, timeout=HTTP_TIMEOUT, **kwargs)
+    url_path = path if path.startswith("/") else f"{PREFIX}/{path}"
+    return testing.edge(method, url_path, token=token, **kwargs)
 
 
 def new_email(kind: str = "customer") -> str:
-    return f"account-{kind}-{uuid.uuid4().hex[:12]}@example.com"
+    return testing.new_email("account", kind)
 
 
 def registration(**overrides: Any) -> dict[str, Any]:
@@ -82,38 +76,6 @@ def register(**overrides: Any) -> Registered:
 def customer() -> Registered:
     """A freshly registered customer (through the edge) with its first token pair."""
     return register()
-
-
-def assert_error(response: requests.Response, status: int, code: str) -> dict[str, Any]:
-    """The response is the one JSON error shape with this status and code."""
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"].startswith("application/json"), response.headers
-    body = response.json()
-    assert set(body) == {"error"}, body
-    assert set(body["error"]) == {"code", "message", "details"}, body
-    assert body["error"]["code"] == code, body
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    assert isinstance(body["error"]["details"], dict)
-    return dict(body["error"])
-
-
-def mint_access_token(private_key: str | None = None, **overrides: Any) -> str:
-    """An access token as the account service signs it (with the live private key
-    unless another is given); `overrides` change or (with None) remove claims."""
-    now = int(time.time())
-    claims: dict[str, Any] = {
-        "token_type": "access",
-        "exp": now + 900,
-        "iat": now,
-        "jti": uuid.uuid4().hex,
-        "user_id": "1",
-        "email": "someone@example.com",
-        "is_staff": False,
-        "iss": "saga-account",
-    }
-    claims.update(overrides)
-    claims = {k: v for k, v in claims.items() if v is not None}
-    return jwt.encode(claims, private_key or jwt_keys.private_key_pem(), algorithm="RS256")
 
 
 def other_private_key() -> str:

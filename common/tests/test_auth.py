@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,6 +30,7 @@ from common.auth import (
 )
 from common.errors import ErrorCode
 from common.permissions import IsStaff, IsStaffOrReadOnly
+from common.testing import mint_access_token
 
 
 def _pem_pair() -> tuple[str, str]:
@@ -61,20 +61,8 @@ def our_public_key(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def mint(private_key: str = OUR_PRIVATE, algorithm: str = "RS256", **overrides: Any) -> str:
-    now = int(time.time())
-    claims: dict[str, Any] = {
-        "token_type": "access",
-        "exp": now + 900,
-        "iat": now,
-        "jti": uuid.uuid4().hex,
-        "user_id": "42",
-        "email": "ann@example.com",
-        "is_staff": False,
-        "iss": DEFAULT_ISSUER,
-    }
-    claims.update(overrides)
-    claims = {k: v for k, v in claims.items() if v is not None}
-    return jwt.encode(claims, private_key, algorithm=algorithm)
+    claims = {"user_id": "42", "email": "ann@example.com", "iss": DEFAULT_ISSUER, **overrides}
+    return mint_access_token(private_key=private_key, algorithm=algorithm, **claims)
 
 
 class FakeRequest:

@@ -9,21 +9,15 @@ import uuid
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.errors import ApplicationError, ErrorCode
+from common.pagination import paginated_response
 from common.permissions import IsStaff
 from orchestrator_svc.sagas import selectors
 from orchestrator_svc.sagas.models import SagaState
-
-
-class SagaPagination(PageNumberPagination):
-    page_size = 20
-    page_size_query_param = "page_size"
-    max_page_size = 100
 
 
 class StepLogOutputSerializer(serializers.Serializer):
@@ -78,9 +72,7 @@ class SagaListApi(APIView):
         filters = SagaFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         sagas = selectors.saga_list(**filters.validated_data)
-        paginator = SagaPagination()
-        page = paginator.paginate_queryset(sagas, request, view=self) or []
-        return paginator.get_paginated_response(SagaOutputSerializer(page, many=True).data)
+        return paginated_response(request, self, sagas, SagaOutputSerializer)
 
 
 class SagaDetailApi(APIView):

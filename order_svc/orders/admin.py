@@ -14,6 +14,7 @@ from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 
+from common.admin import ReadOnlyAdminMixin
 from order_svc.orders.models import Order, OrderLine
 
 
@@ -32,7 +33,7 @@ class OrderLineInline(admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "status", "customer_id", "amount", "line_count", "created_at")
     list_filter = ("status", "created_at", "updated_at")
     date_hierarchy = "created_at"
@@ -61,12 +62,3 @@ class OrderAdmin(admin.ModelAdmin):
     @admin.display(description="lines", ordering="_line_count")
     def line_count(self, obj: Order) -> int:
         return int(getattr(obj, "_line_count", 0))
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -8,30 +8,22 @@ common.errors.
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.auth import customer_of
 from common.errors import ApplicationError, ErrorCode
-from common.openapi import ERROR_SCHEMA
+from common.openapi import ErrorResponses
+from common.pagination import paginated_response
 from order_svc.orders import selectors
 from order_svc.orders.models import Order
 
-ERRORS = {
-    400: OpenApiResponse(response=ERROR_SCHEMA, description="invalid filter"),
-    401: OpenApiResponse(response=ERROR_SCHEMA, description="not authenticated"),
-    404: OpenApiResponse(response=ERROR_SCHEMA, description="no such order of yours"),
-}
-
-
-class OrderPagination(PageNumberPagination):
-    page_size = 20
-    page_size_query_param = "page_size"
-    max_page_size = 100
+ERRORS = ErrorResponses(
+    {400: "invalid filter", 401: "not authenticated", 404: "no such order of yours"}
+)
 
 
 class OrderLineOutputSerializer(serializers.Serializer):
@@ -62,24 +54,23 @@ class OrderListApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("status", str, enum=Order.Status.values, required=False)],
-        responses={200: OrderOutputSerializer(many=True), **{c: ERRORS[c] for c in (400, 401)}},
+        responses={200: OrderOutputSerializer(many=True), **ERRORS(400, 401)},
         summary="Your orders",
     )
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         orders = selectors.order_list(customer_id=customer_of(request).id, **filters.validated_data)
-        paginator = OrderPagination()
-        page = paginator.paginate_queryset(orders, request, view=self) or []
-        data = [selectors.order_to_dict(order) for order in page]
-        return paginator.get_paginated_response(OrderOutputSerializer(data, many=True).data)
+        return paginated_response(
+            request, self, orders, OrderOutputSerializer, item=selectors.order_to_dict
+        )
 
 
 class OrderDetailApi(APIView):
     """GET: one of the caller's orders, with its lines (read through the cache)."""
 
     @extend_schema(
-        responses={200: OrderOutputSerializer, **{c: ERRORS[c] for c in (401, 404)}},
+        responses={200: OrderOutputSerializer, **ERRORS(401, 404)},
         summary="One of your orders",
     )
     def get(self, request: Request, order_id: str) -> Response:

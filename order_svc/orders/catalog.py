@@ -19,6 +19,7 @@ import grpc
 
 from common.errors import ApplicationError, ErrorCode
 from common.grpc.client import stub
+from common.grpc.errors import details_of, status_code_of
 from saga_proto import product_pb2, product_pb2_grpc
 
 logger = logging.getLogger(__name__)
@@ -33,17 +34,6 @@ class ProductFacts:
     price: int
 
 
-def _status_of(error: grpc.RpcError) -> grpc.StatusCode | None:
-    code_of = getattr(error, "code", None)
-    code = code_of() if callable(code_of) else None
-    return code if isinstance(code, grpc.StatusCode) else None
-
-
-def _details_of(error: grpc.RpcError) -> str:
-    details_of = getattr(error, "details", None)
-    return str(details_of() or "") if callable(details_of) else ""
-
-
 def products_get(*, product_ids: Sequence[int], timeout: float) -> dict[int, ProductFacts]:
     """Current name and price of each product that exists, by id (ProductService.GetProducts).
 
@@ -53,16 +43,16 @@ def products_get(*, product_ids: Sequence[int], timeout: float) -> dict[int, Pro
     try:
         reply = stub(product_pb2_grpc.ProductServiceStub).GetProducts(request, timeout=timeout)
     except grpc.RpcError as error:
-        code = _status_of(error)
+        code = status_code_of(error)
         name = code.name if code is not None else "UNKNOWN"
         details = {"upstream": "product.ProductService/GetProducts", "upstream_status": name}
         if code is grpc.StatusCode.INVALID_ARGUMENT:
             raise ApplicationError(
                 ErrorCode.INVALID_INPUT,
-                f"The product service refused the lookup: {_details_of(error)}",
+                f"The product service refused the lookup: {details_of(error)}",
                 details,
             ) from None
-        logger.warning("GetProducts failed with %s: %s", name, _details_of(error))
+        logger.warning("GetProducts failed with %s: %s", name, details_of(error))
         raise ApplicationError(
             ErrorCode.UNAVAILABLE,
             f"The product service did not answer ({name}); try again.",

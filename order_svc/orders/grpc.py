@@ -10,13 +10,11 @@ not answer) retries.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import TypeVar
 
 import grpc
-from django.db import DatabaseError, InterfaceError, OperationalError
 
-from common.errors import ApplicationError, ErrorCode, abort_grpc
+from common.grpc.servicer import answer
+from common.ids import parse_purchase_id
 from order_svc.orders import conf, services
 from order_svc.orders.models import Order
 from saga_proto import order_pb2, order_pb2_grpc
@@ -26,8 +24,6 @@ logger = logging.getLogger(__name__)
 SERVICE_NAME = "order.OrderService"
 DEADLINE_MARGIN_SECONDS = 0.2
 """Of the caller's deadline, kept back for our own database work after GetProducts."""
-
-ReplyT = TypeVar("ReplyT")
 
 
 def _reply(order: Order) -> order_pb2.OrderReply:
@@ -44,47 +40,28 @@ def _product_timeout(context: grpc.ServicerContext) -> float:
 
 
 class OrderServicer(order_pb2_grpc.OrderServiceServicer):
-    def _answer(self, context: grpc.ServicerContext, call: Callable[[], ReplyT]) -> ReplyT:
-        try:
-            return call()
-        except ApplicationError as error:
-            if error.code in (ErrorCode.INTERNAL, ErrorCode.UNAVAILABLE):
-                logger.warning("%s failed: %s %s", SERVICE_NAME, error.code.value, error.message)
-            else:
-                logger.info("%s refused: %s %s", SERVICE_NAME, error.code.value, error.message)
-            abort_grpc(context, error)
-        except (OperationalError, InterfaceError) as exc:
-            # The database is restarting or unreachable: the same call may succeed soon.
-            logger.warning("%s: database unavailable: %s", SERVICE_NAME, exc)
-            abort_grpc(context, ApplicationError(ErrorCode.UNAVAILABLE, "Database unavailable."))
-        except DatabaseError:
-            logger.exception("%s: database error", SERVICE_NAME)
-            abort_grpc(context, ApplicationError(ErrorCode.INTERNAL, "Internal error."))
-
     def CreateOrder(
         self, request: order_pb2.CreateOrderRequest, context: grpc.ServicerContext
     ) -> order_pb2.OrderReply:
         def call() -> order_pb2.OrderReply:
             outcome = services.order_create(
-                purchase_id=services.parse_purchase_id(request.purchase_id),
+                purchase_id=parse_purchase_id(request.purchase_id),
                 customer_id=int(request.customer_id),
                 items=[(int(item.product_id), int(item.quantity)) for item in request.items],
                 product_timeout=_product_timeout(context),
             )
             return _reply(outcome.order)
 
-        return self._answer(context, call)
+        return answer(context, call, service=SERVICE_NAME, logger=logger)
 
     def CancelOrder(
         self, request: order_pb2.CancelOrderRequest, context: grpc.ServicerContext
     ) -> order_pb2.OrderReply:
         def call() -> order_pb2.OrderReply:
-            outcome = services.order_cancel(
-                purchase_id=services.parse_purchase_id(request.purchase_id)
-            )
+            outcome = services.order_cancel(purchase_id=parse_purchase_id(request.purchase_id))
             return _reply(outcome.order)
 
-        return self._answer(context, call)
+        return answer(context, call, service=SERVICE_NAME, logger=logger)
 
 
 def register(server: grpc.Server) -> list[str]:

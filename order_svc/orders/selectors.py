@@ -13,39 +13,24 @@ Lists come straight from the database, newest first.
 
 from __future__ import annotations
 
-import functools
 import uuid
 from typing import Any
 
 from django.db.models import QuerySet
 
-from common.cache import ReadThroughCache
+from common.cache import ReadThroughCache, process_cache
+from common.ids import read_owned
 from order_svc.orders import conf
 from order_svc.orders.models import Order, OrderLine
 
 
-@functools.cache
-def _cache(namespace: str) -> ReadThroughCache:
-    return ReadThroughCache(namespace)
-
-
 def order_cache() -> ReadThroughCache:
     """The order cache of this process, named by settings (tests use their own name)."""
-    return _cache(conf.cache_namespace())
+    return process_cache(conf.cache_namespace())
 
 
 def order_cache_key(order_id: uuid.UUID) -> str:
     return str(order_id)
-
-
-def parse_order_id(value: Any) -> uuid.UUID | None:
-    """The UUID an id in a URL or a request names, or None when it names none."""
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except (TypeError, ValueError, AttributeError):
-        return None
 
 
 def order_line_to_dict(line: OrderLine) -> dict[str, Any]:
@@ -100,13 +85,9 @@ def order_get(*, order_id: uuid.UUID) -> dict[str, Any] | None:
 def order_get_for_customer(*, order_id: Any, customer_id: int) -> dict[str, Any] | None:
     """The customer's own order with this id, or None: unknown, malformed, a tombstone,
     or another customer's all answer None, so a caller cannot tell them apart."""
-    parsed = parse_order_id(order_id)
-    if parsed is None:
-        return None
-    order = order_get(order_id=parsed)
-    if order is None or order["customer_id"] is None or order["customer_id"] != customer_id:
-        return None
-    return order
+    return read_owned(
+        order_id, customer_id=customer_id, read=lambda parsed: order_get(order_id=parsed)
+    )
 
 
 def order_list(*, customer_id: int, status: str | None = None) -> QuerySet[Order]:

@@ -22,16 +22,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from common.db import claim_row, transition_once
 from common.errors import ApplicationError, ErrorCode
+from common.ids import MAX_INT64, check_customer_id
 from order_svc.orders import catalog, conf, selectors
 from order_svc.orders.models import Order, OrderLine
 
 logger = logging.getLogger(__name__)
-
-MAX_INT64 = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -55,22 +55,6 @@ class OrderOutcome:
 
 def _invalid(message: str, **details: Any) -> ApplicationError:
     return ApplicationError(ErrorCode.INVALID_INPUT, message, details)
-
-
-def parse_purchase_id(value: Any) -> uuid.UUID:
-    """A purchase id from its text (or UUID); INVALID_INPUT when empty or not a UUID."""
-    if value is None or value == "":
-        raise _invalid("purchase_id is required.")
-    parsed = selectors.parse_order_id(value)
-    if parsed is None:
-        raise _invalid(f"purchase_id must be a UUID, not {value!r}.")
-    return parsed
-
-
-def check_customer_id(customer_id: Any) -> int:
-    if not isinstance(customer_id, int) or not 1 <= customer_id <= MAX_INT64:
-        raise _invalid(f"customer_id must be a positive id, not {customer_id!r}.")
-    return customer_id
 
 
 def check_items(items: Iterable[tuple[int, int]]) -> tuple[OrderItem, ...]:
@@ -162,30 +146,10 @@ def _priced_lines(
 # ------------------------------------------------------------------ writes
 
 
-def _claim(
-    order_id: uuid.UUID, *, customer_id: int | None, status: Order.Status, amount: int
-) -> bool:
-    """Insert the order row unless one with this id exists; True if this call inserted it.
-
-    Waits for a concurrent transaction that inserted the same id, then sees its row.
-    """
-    now = timezone.now()  # as auto_now_add would: the moment, not the transaction start
-    table = connection.ops.quote_name(Order._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (id, customer_id, status, amount, created_at, updated_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (id) DO NOTHING RETURNING id",
-            [order_id, customer_id, status.value, amount, now, now],
-        )
-        return cursor.fetchone() is not None
-
-
 def _invalidate_on_commit(order_id: uuid.UUID) -> None:
     """Drop the cached copy once the change is visible; a cache fault is logged, not raised
     (the write has committed: its caller must hear success)."""
-    key = selectors.order_cache_key(order_id)
-    transaction.on_commit(lambda: selectors.order_cache().invalidate(key), robust=True)
+    selectors.order_cache().invalidate_on_commit(selectors.order_cache_key(order_id))
 
 
 def _repeat(order: Order, *, customer_id: int, items: tuple[OrderItem, ...]) -> OrderOutcome:
@@ -229,9 +193,14 @@ def order_create(
     check_order_rules(wanted)
     lines, amount = _priced_lines(wanted, timeout=product_timeout)
     with transaction.atomic():
-        if not _claim(
-            purchase_id, customer_id=customer_id, status=Order.Status.CREATED, amount=amount
-        ):
+        row = {
+            "id": purchase_id,
+            "customer_id": customer_id,
+            "status": Order.Status.CREATED.value,
+            "amount": amount,
+        }
+        # (The moment, as auto_now_add would stamp it, not the transaction's start.)
+        if not claim_row(Order, key="id", values=row, stamped_at=timezone.now()):
             # A duplicate won the race (or a cancel came first): answer what it left.
             return _repeat(Order.objects.get(id=purchase_id), customer_id=customer_id, items=wanted)
         for line in lines:
@@ -251,15 +220,16 @@ def order_cancel(*, purchase_id: uuid.UUID) -> OrderOutcome:
     A repeat answers the cancelled order.
     """
     with transaction.atomic():
-        if _claim(purchase_id, customer_id=None, status=Order.Status.CANCELLED, amount=0):
+        done = transition_once(
+            Order,
+            pk=purchase_id,
+            status=Order.Status.CANCELLED,
+            tombstone={"customer_id": None, "amount": 0},
+        )
+        if done.tombstone:
             logger.info("cancel of order %s before any create: tombstone recorded", purchase_id)
+        if done.tombstone or done.changed:
             _invalidate_on_commit(purchase_id)
-            return OrderOutcome(Order.objects.get(id=purchase_id), changed=False)
-        order = Order.objects.select_for_update().get(id=purchase_id)
-        if order.status == Order.Status.CANCELLED:
-            return OrderOutcome(order, changed=False)
-        order.status = Order.Status.CANCELLED
-        order.save(update_fields=["status", "updated_at"])
-        _invalidate_on_commit(purchase_id)
-    logger.info("order %s cancelled", purchase_id)
-    return OrderOutcome(order, changed=True)
+    if done.changed:
+        logger.info("order %s cancelled", purchase_id)
+    return OrderOutcome(done.row, changed=done.changed)

@@ -7,16 +7,14 @@ its order. So the admin only reads: no add, no change, no delete.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
+from common.admin import ReadOnlyAdminMixin
 from payment_svc.payments.models import Payment
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
+class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "status", "customer_id", "amount", "currency_code", "created_at")
     list_filter = ("status", "currency_code", "created_at", "updated_at")
     date_hierarchy = "created_at"
@@ -28,12 +26,3 @@ class PaymentAdmin(admin.ModelAdmin):
     ordering = ("-created_at",)
     list_per_page = 50
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -8,30 +8,22 @@ of common.errors.
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.auth import customer_of
 from common.errors import ApplicationError, ErrorCode
-from common.openapi import ERROR_SCHEMA
+from common.openapi import ErrorResponses
+from common.pagination import paginated_response
 from payment_svc.payments import selectors
 from payment_svc.payments.models import Payment
 
-ERRORS = {
-    400: OpenApiResponse(response=ERROR_SCHEMA, description="invalid filter"),
-    401: OpenApiResponse(response=ERROR_SCHEMA, description="not authenticated"),
-    404: OpenApiResponse(response=ERROR_SCHEMA, description="no such payment of yours"),
-}
-
-
-class PaymentPagination(PageNumberPagination):
-    page_size = 20
-    page_size_query_param = "page_size"
-    max_page_size = 100
+ERRORS = ErrorResponses(
+    {400: "invalid filter", 401: "not authenticated", 404: "no such payment of yours"}
+)
 
 
 class PaymentOutputSerializer(serializers.Serializer):
@@ -54,7 +46,7 @@ class PaymentListApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("status", str, enum=Payment.Status.values, required=False)],
-        responses={200: PaymentOutputSerializer(many=True), **{c: ERRORS[c] for c in (400, 401)}},
+        responses={200: PaymentOutputSerializer(many=True), **ERRORS(400, 401)},
         summary="Your payments",
     )
     def get(self, request: Request) -> Response:
@@ -63,17 +55,16 @@ class PaymentListApi(APIView):
         payments = selectors.payment_list(
             customer_id=customer_of(request).id, **filters.validated_data
         )
-        paginator = PaymentPagination()
-        page = paginator.paginate_queryset(payments, request, view=self) or []
-        data = [selectors.payment_to_dict(payment) for payment in page]
-        return paginator.get_paginated_response(PaymentOutputSerializer(data, many=True).data)
+        return paginated_response(
+            request, self, payments, PaymentOutputSerializer, item=selectors.payment_to_dict
+        )
 
 
 class PaymentDetailApi(APIView):
     """GET: one of the caller's payments (read through the cache)."""
 
     @extend_schema(
-        responses={200: PaymentOutputSerializer, **{c: ERRORS[c] for c in (401, 404)}},
+        responses={200: PaymentOutputSerializer, **ERRORS(401, 404)},
         summary="One of your payments",
     )
     def get(self, request: Request, payment_id: str) -> Response:

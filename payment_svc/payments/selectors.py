@@ -13,39 +13,24 @@ Lists come straight from the database, newest first.
 
 from __future__ import annotations
 
-import functools
 import uuid
 from typing import Any
 
 from django.db.models import QuerySet
 
-from common.cache import ReadThroughCache
+from common.cache import ReadThroughCache, process_cache
+from common.ids import read_owned
 from payment_svc.payments import conf
 from payment_svc.payments.models import Payment
 
 
-@functools.cache
-def _cache(namespace: str) -> ReadThroughCache:
-    return ReadThroughCache(namespace)
-
-
 def payment_cache() -> ReadThroughCache:
     """The payment cache of this process, named by settings (tests use their own name)."""
-    return _cache(conf.cache_namespace())
+    return process_cache(conf.cache_namespace())
 
 
 def payment_cache_key(payment_id: uuid.UUID) -> str:
     return str(payment_id)
-
-
-def parse_payment_id(value: Any) -> uuid.UUID | None:
-    """The UUID an id in a URL or a request names, or None when it names none."""
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except (TypeError, ValueError, AttributeError):
-        return None
 
 
 def payment_to_dict(payment: Payment) -> dict[str, Any]:
@@ -80,13 +65,9 @@ def payment_get(*, payment_id: uuid.UUID) -> dict[str, Any] | None:
 def payment_get_for_customer(*, payment_id: Any, customer_id: int) -> dict[str, Any] | None:
     """The customer's own payment with this id, or None: unknown, malformed, a tombstone,
     or another customer's all answer None, so a caller cannot tell them apart."""
-    parsed = parse_payment_id(payment_id)
-    if parsed is None:
-        return None
-    payment = payment_get(payment_id=parsed)
-    if payment is None or payment["customer_id"] is None or payment["customer_id"] != customer_id:
-        return None
-    return payment
+    return read_owned(
+        payment_id, customer_id=customer_id, read=lambda parsed: payment_get(payment_id=parsed)
+    )
 
 
 def payment_list(*, customer_id: int, status: str | None = None) -> QuerySet[Payment]:

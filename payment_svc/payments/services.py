@@ -22,16 +22,17 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from common.db import claim_row, transition_once
 from common.errors import ApplicationError, ErrorCode
+from common.ids import MAX_INT64, check_customer_id
 from payment_svc.payments import conf, selectors
 from payment_svc.payments.models import Payment
 
 logger = logging.getLogger(__name__)
 
-MAX_INT64 = 2**63 - 1
 CURRENCY_CODE = re.compile(r"[A-Za-z]{3}")
 
 
@@ -48,22 +49,6 @@ class PaymentOutcome:
 
 def _invalid(message: str, **details: Any) -> ApplicationError:
     return ApplicationError(ErrorCode.INVALID_INPUT, message, details)
-
-
-def parse_purchase_id(value: Any) -> uuid.UUID:
-    """A purchase id from its text (or UUID); INVALID_INPUT when empty or not a UUID."""
-    if value is None or value == "":
-        raise _invalid("purchase_id is required.")
-    parsed = selectors.parse_payment_id(value)
-    if parsed is None:
-        raise _invalid(f"purchase_id must be a UUID, not {value!r}.")
-    return parsed
-
-
-def check_customer_id(customer_id: Any) -> int:
-    if not isinstance(customer_id, int) or not 1 <= customer_id <= MAX_INT64:
-        raise _invalid(f"customer_id must be a positive id, not {customer_id!r}.")
-    return customer_id
 
 
 def check_amount(amount: Any) -> int:
@@ -108,36 +93,10 @@ def check_payment_rules(*, amount: int, currency_code: str) -> None:
 # ------------------------------------------------------------------ writes
 
 
-def _claim(
-    payment_id: uuid.UUID,
-    *,
-    customer_id: int | None,
-    amount: int,
-    currency_code: str,
-    status: Payment.Status,
-) -> bool:
-    """Insert the payment row unless one with this id exists; True if this call inserted it.
-
-    Waits for a concurrent transaction that inserted the same id, then sees its row.
-    """
-    now = timezone.now()  # as auto_now_add would: the moment, not the transaction start
-    table = connection.ops.quote_name(Payment._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table}"
-            " (id, customer_id, amount, currency_code, status, created_at, updated_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (id) DO NOTHING RETURNING id",
-            [payment_id, customer_id, amount, currency_code, status.value, now, now],
-        )
-        return cursor.fetchone() is not None
-
-
 def _invalidate_on_commit(payment_id: uuid.UUID) -> None:
     """Drop the cached copy once the change is visible; a cache fault is logged, not raised
     (the write has committed: its caller must hear success)."""
-    key = selectors.payment_cache_key(payment_id)
-    transaction.on_commit(lambda: selectors.payment_cache().invalidate(key), robust=True)
+    selectors.payment_cache().invalidate_on_commit(selectors.payment_cache_key(payment_id))
 
 
 def _repeat(
@@ -184,7 +143,9 @@ def payment_create(
         return _repeat(existing, **terms)
     check_payment_rules(amount=amount, currency_code=currency_code)
     with transaction.atomic():
-        if not _claim(purchase_id, status=Payment.Status.COMPLETED, **terms):
+        row = {"id": purchase_id, **terms, "status": Payment.Status.COMPLETED.value}
+        # (The moment, as auto_now_add would stamp it, not the transaction's start.)
+        if not claim_row(Payment, key="id", values=row, stamped_at=timezone.now()):
             # A duplicate won the race (or a refund came first): answer what it left.
             return _repeat(Payment.objects.get(id=purchase_id), **terms)
         _invalidate_on_commit(purchase_id)
@@ -207,21 +168,16 @@ def payment_refund(*, purchase_id: uuid.UUID) -> PaymentOutcome:
     A repeat answers the refunded payment.
     """
     with transaction.atomic():
-        if _claim(
-            purchase_id,
-            customer_id=None,
-            amount=0,
-            currency_code="",
+        done = transition_once(
+            Payment,
+            pk=purchase_id,
             status=Payment.Status.REFUNDED,
-        ):
+            tombstone={"customer_id": None, "amount": 0, "currency_code": ""},
+        )
+        if done.tombstone:
             logger.info("refund of payment %s before any payment: tombstone recorded", purchase_id)
+        if done.tombstone or done.changed:
             _invalidate_on_commit(purchase_id)
-            return PaymentOutcome(Payment.objects.get(id=purchase_id), changed=False)
-        payment = Payment.objects.select_for_update().get(id=purchase_id)
-        if payment.status == Payment.Status.REFUNDED:
-            return PaymentOutcome(payment, changed=False)
-        payment.status = Payment.Status.REFUNDED
-        payment.save(update_fields=["status", "updated_at"])
-        _invalidate_on_commit(purchase_id)
-    logger.info("payment %s refunded", purchase_id)
-    return PaymentOutcome(payment, changed=True)
+    if done.changed:
+        logger.info("payment %s refunded", purchase_id)
+    return PaymentOutcome(done.row, changed=done.changed)

@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from common.admin import ReadOnlyAdminMixin
 from product_svc.catalog import services
 from product_svc.catalog.models import Category, Product, Reservation, ReservationLine
 
@@ -58,19 +59,10 @@ class ReservationLineInline(admin.TabularInline):
 
 
 @admin.register(Reservation)
-class ReservationAdmin(admin.ModelAdmin):
+class ReservationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("purchase_id", "state", "created_at", "updated_at")
     list_filter = ("state",)
     search_fields = ("purchase_id__iexact", "lines__product__name")
     readonly_fields = ("purchase_id", "state", "created_at", "updated_at")
     inlines = (ReservationLineInline,)
     ordering = ("-created_at",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

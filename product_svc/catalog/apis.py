@@ -7,61 +7,24 @@ Errors answer the one JSON shape of common.errors.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.errors import ApplicationError, ErrorCode
+from common.ids import MAX_INT64
+from common.pagination import paginated_response
 from common.permissions import IsStaffOrReadOnly
+from common.serializers import StrictCharField, StrictIntegerField, StrictSerializer
 from product_svc.catalog import selectors, services
 from product_svc.catalog.models import Category
 
-MAX_INT64 = 2**63 - 1
 
-
-class StrictCharField(serializers.CharField):
-    """Only a JSON string (DRF would turn 42 into "42")."""
-
-    default_error_messages = {"invalid": "Must be a string."}
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return str(super().to_internal_value(data))
-
-
-class StrictIntegerField(serializers.IntegerField):
-    """Only a JSON integer (DRF would take "12", 12.0 and true)."""
-
-    default_error_messages = {"invalid": "Must be an integer."}
-
-    def to_internal_value(self, data: Any) -> int:
-        if not isinstance(data, int) or isinstance(data, bool):
-            self.fail("invalid")
-        return int(super().to_internal_value(data))
-
-
-class StrictSerializer(serializers.Serializer):
-    """A body serializer that refuses unknown fields instead of ignoring them."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, Mapping):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
-        return super().to_internal_value(data)
-
-
-class CatalogPagination(PageNumberPagination):
-    page_size = 20
-    page_size_query_param = "page_size"
-    max_page_size = 100
+class CatalogInputSerializer(StrictSerializer):
+    # No docstring: the OpenAPI description stays StrictSerializer's.
+    unknown_field_message = "Unknown field."
 
 
 def _not_found(kind: str, object_id: int) -> ApplicationError:
@@ -79,7 +42,7 @@ class CategoryOutputSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
-class CategoryInputSerializer(StrictSerializer):
+class CategoryInputSerializer(CatalogInputSerializer):
     name = StrictCharField(max_length=100)
     description = StrictCharField(max_length=2000, allow_blank=True, default="")
 
@@ -91,9 +54,9 @@ class CategoryListCreateApi(APIView):
 
     @extend_schema(responses=CategoryOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
-        paginator = CatalogPagination()
-        page = paginator.paginate_queryset(selectors.category_list(), request, view=self)
-        return paginator.get_paginated_response(CategoryOutputSerializer(page, many=True).data)
+        return paginated_response(
+            request, self, selectors.category_list(), CategoryOutputSerializer
+        )
 
     @extend_schema(request=CategoryInputSerializer, responses={201: CategoryOutputSerializer})
     def post(self, request: Request) -> Response:
@@ -148,7 +111,7 @@ class ProductOutputSerializer(serializers.Serializer):
     updated_at = serializers.CharField()
 
 
-class ProductInputSerializer(StrictSerializer):
+class ProductInputSerializer(CatalogInputSerializer):
     category_id = StrictIntegerField(min_value=1, max_value=MAX_INT64)
     name = StrictCharField(max_length=200)
     description = StrictCharField(max_length=5000, allow_blank=True, default="")
@@ -174,10 +137,9 @@ class ProductListCreateApi(APIView):
         filters = ProductFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         products = selectors.product_list(**filters.validated_data)
-        paginator = CatalogPagination()
-        page = paginator.paginate_queryset(products, request, view=self) or []
-        data = [selectors.product_to_dict(p) for p in page]
-        return paginator.get_paginated_response(ProductOutputSerializer(data, many=True).data)
+        return paginated_response(
+            request, self, products, ProductOutputSerializer, item=selectors.product_to_dict
+        )
 
     @extend_schema(request=ProductInputSerializer, responses={201: ProductOutputSerializer})
     def post(self, request: Request) -> Response:

@@ -9,12 +9,13 @@ INVALID_ARGUMENT, so the saga knows to compensate rather than retry.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
 import grpc
 
-from common.errors import ApplicationError, ErrorCode, abort_grpc
+from common.errors import ApplicationError, ErrorCode
+from common.grpc.servicer import answer
 from product_svc.catalog import selectors, services
 from product_svc.catalog.startup import ensure_product_filter
 from saga_proto import product_pb2, product_pb2_grpc
@@ -23,8 +24,6 @@ logger = logging.getLogger(__name__)
 
 SERVICE_NAME = "product.ProductService"
 MAX_IDS_PER_CALL = 1000
-
-ReplyT = TypeVar("ReplyT")
 
 
 def _product_reply(product: dict[str, Any]) -> product_pb2.Product:
@@ -44,13 +43,6 @@ def _items(items: Iterable[product_pb2.PurchaseItem]) -> list[tuple[int, int]]:
 
 
 class ProductServicer(product_pb2_grpc.ProductServiceServicer):
-    def _answer(self, context: grpc.ServicerContext, call: Callable[[], ReplyT]) -> ReplyT:
-        try:
-            return call()
-        except ApplicationError as error:
-            logger.info("%s refused: %s %s", SERVICE_NAME, error.code.value, error.message)
-            abort_grpc(context, error)
-
     def CheckProducts(
         self, request: product_pb2.CheckProductsRequest, context: grpc.ServicerContext
     ) -> product_pb2.CheckProductsResponse:
@@ -86,7 +78,7 @@ class ProductServicer(product_pb2_grpc.ProductServiceServicer):
                 )
             return product_pb2.CheckProductsResponse(products=statuses)
 
-        return self._answer(context, call)
+        return answer(context, call, service=SERVICE_NAME, logger=logger, database_errors=False)
 
     def GetProducts(
         self, request: product_pb2.GetProductsRequest, context: grpc.ServicerContext
@@ -102,7 +94,7 @@ class ProductServicer(product_pb2_grpc.ProductServiceServicer):
                 products=[_product_reply(found[i]) for i in ids if i in found]
             )
 
-        return self._answer(context, call)
+        return answer(context, call, service=SERVICE_NAME, logger=logger, database_errors=False)
 
     def ReserveInventory(
         self, request: product_pb2.ReserveInventoryRequest, context: grpc.ServicerContext
@@ -120,7 +112,7 @@ class ProductServicer(product_pb2_grpc.ProductServiceServicer):
                 ],
             )
 
-        return self._answer(context, call)
+        return answer(context, call, service=SERVICE_NAME, logger=logger, database_errors=False)
 
     def ReleaseInventory(
         self, request: product_pb2.ReleaseInventoryRequest, context: grpc.ServicerContext
@@ -133,7 +125,7 @@ class ProductServicer(product_pb2_grpc.ProductServiceServicer):
                 purchase_id=str(result.purchase_id), released=result.released
             )
 
-        return self._answer(context, call)
+        return answer(context, call, service=SERVICE_NAME, logger=logger, database_errors=False)
 
 
 def register(server: grpc.Server) -> list[str]:

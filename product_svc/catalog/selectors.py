@@ -8,23 +8,17 @@ write invalidates both levels (services.py). Lists are read from the database.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
 
-from common.cache import ReadThroughCache
+from common.cache import ReadThroughCache, process_cache
 from product_svc.catalog.models import Category, Product
 
 MAX_DB_ID = 2**63 - 1
 """The largest value a bigint primary key can hold; larger ids cannot exist."""
-
-
-@functools.cache
-def _cache(namespace: str, filter_name: str) -> ReadThroughCache:
-    return ReadThroughCache(namespace, filter_name=filter_name)
 
 
 def product_cache_namespace() -> str:
@@ -39,7 +33,7 @@ def product_filter_name() -> str:
 
 def product_cache() -> ReadThroughCache:
     """The product cache of this process, named by settings (tests use their own names)."""
-    return _cache(product_cache_namespace(), product_filter_name())
+    return process_cache(product_cache_namespace(), product_filter_name())
 
 
 def product_cache_key(product_id: int) -> str:

@@ -20,11 +20,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Now
 
 from common.cache import CacheUnavailable, LockNotAcquired, cuckoo
+from common.db import claim_row
 from common.errors import ApplicationError, ErrorCode
 from product_svc.catalog import selectors
 from product_svc.catalog.models import Category, Product, Reservation, ReservationLine
@@ -274,15 +275,9 @@ def _claim_reservation(purchase_id: uuid.UUID, state: Reservation.State) -> bool
     then sees the first one's committed row (or inserts its own if the first rolled
     back), never a second reservation.
     """
-    table = Reservation._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (purchase_id, state, created_at, updated_at)"  # noqa: S608
-            " VALUES (%s, %s, now(), now())"
-            " ON CONFLICT (purchase_id) DO NOTHING RETURNING purchase_id",
-            [purchase_id, state.value],
-        )
-        return cursor.fetchone() is not None
+    return claim_row(
+        Reservation, key="purchase_id", values={"purchase_id": purchase_id, "state": state.value}
+    )
 
 
 def _lines_of(reservation: Reservation) -> tuple[ReservedLine, ...]:

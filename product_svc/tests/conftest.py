@@ -8,36 +8,28 @@ Two kinds of test live here:
   their own (session_cache_names), so ids of the test database never reach the
   live service's cache entries or filter, nor the other way round.
 
-The token helpers (`register_customer`, `staff_token`) go through the account
-service as a client would; they belong in common's testing helpers once more
-services need them.
+Tokens come from the account service, through the edge as a client would get them
+(common.testing).
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import requests
 from django.test import override_settings
 
+from common import testing
 from common.cache import CacheUnavailable, CuckooFilter
 from common.grpc.client import stub
-from common.settings import REPO_ROOT
-from common.topology import INFRA
 from saga_proto import product_pb2_grpc
 
-HTTP_TIMEOUT = 10.0
-STALENESS_BOUND = 1.0
-"""Seconds within which every process sees a write (the cache's local level lifetime)."""
-
 TEST_FILTER_NAME = "product-ids-test"
+PASSWORD = "catalog-tests-Secret-42"
 
 
 # --------------------------------------------------------------- in-process
@@ -85,90 +77,24 @@ def _fresh_test_filter(patience: float = 20.0) -> None:
 # ------------------------------------------------------------ through the edge
 
 
-def edge(method: str, path: str, *, token: str | None = None, **kwargs: Any) -> requests.Response:
-    """One HTTP request to the edge; `token` goes in as a Bearer Authorization header."""
-    headers = dict(kwargs.pop("headers", {}))
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    return requests.request(
-        method, f"{INFRA.edge_url}{path}", headers=headers, timeout=HTTP_TIMEOUT, **kwargs
-    )
-
-
-def register_customer(email: str, password: str) -> None:
-    response = edge(
-        "POST",
-        "/api/v1/account/auth/register",
-        json={
-            "email": email,
-            "password": password,
-            "first_name": "Product",
-            "last_name": "Tester",
-            "address": "1 Test Street",
-            "phone_number": "0123456788",
-        },
-    )
-    assert response.status_code in (200, 201), response.text
-
-
-def login(email: str, password: str) -> str:
-    response = edge(
-        "POST", "/api/v1/account/auth/login", json={"email": email, "password": password}
-    )
-    assert response.status_code == 200, response.text
-    body = response.json()
-    return str(body.get("access_token") or body["access"])
-
-
-def grant_staff(email: str) -> None:
-    """What `make staff EMAIL=...` runs (in the account service's settings, not ours)."""
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    done = subprocess.run(
-        [sys.executable, "account_svc/manage.py", "grant_staff", email],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr or done.stdout
-
-
-def new_email(kind: str) -> str:
-    return f"product-{kind}-{uuid.uuid4().hex[:12]}@example.com"
-
-
-PASSWORD = "catalog-tests-Secret-42"
-
-
-def staff_token() -> str:
-    """A fresh staff account's access token: register, grant staff, log in (as a person would)."""
-    email = new_email("staff")
-    register_customer(email, PASSWORD)
-    grant_staff(email)
-    return login(email, PASSWORD)
-
-
 @pytest.fixture(scope="session")
 def staff() -> str:
-    return staff_token()
+    """A fresh staff account's access token (register, grant staff, log in again)."""
+    return testing.new_staff(testing.new_email("product", "staff"), password=PASSWORD).token
 
 
 @pytest.fixture(scope="session")
 def customer() -> str:
     """An access token of a customer without the staff role."""
-    email = new_email("customer")
-    register_customer(email, PASSWORD)
-    return login(email, PASSWORD)
+    email = testing.new_email("product", "customer")
+    testing.register_customer(email, password=PASSWORD)
+    return testing.login(email, password=PASSWORD).token
 
 
 @pytest.fixture
 def make_category(staff: str) -> Callable[..., dict[str, Any]]:
     def make(**fields: Any) -> dict[str, Any]:
-        body = {"name": f"category {uuid.uuid4().hex[:10]}", "description": "test", **fields}
-        response = edge("POST", "/api/v1/categories", token=staff, json=body)
-        assert response.status_code == 201, response.text
-        return dict(response.json())
+        return testing.create_category(staff, **fields)
 
     return make
 
@@ -184,17 +110,7 @@ def make_product(
             if not category_ids:
                 category_ids.append(make_category()["id"])
             fields["category_id"] = category_ids[0]
-        body = {
-            "name": f"product {uuid.uuid4().hex[:10]}",
-            "description": "for tests",
-            "brand_name": "Acme",
-            "price": 1390,
-            "inventory": 10,
-            **fields,
-        }
-        response = edge("POST", "/api/v1/products", token=staff, json=body)
-        assert response.status_code == 201, response.text
-        return dict(response.json())
+        return testing.create_product(staff, **fields)
 
     return make
 
@@ -203,23 +119,3 @@ def make_product(
 def products() -> Any:
     """The ProductService stub, through the gRPC edge."""
     return stub(product_pb2_grpc.ProductServiceStub)
-
-
-def eventually(read: Callable[[], Any], expected: Any, *, within: float = STALENESS_BOUND) -> Any:
-    """Read until `read()` answers `expected` or `within` seconds pass; answer the last read.
-
-    For reads through the edge after a write another process made: every process
-    sees a write within STALENESS_BOUND (its in-process cache lifetime).
-    """
-    deadline = time.monotonic() + within
-    while True:
-        value = read()
-        if value == expected or time.monotonic() >= deadline:
-            return value
-        time.sleep(0.02)
-
-
-def edge_inventory(product_id: int) -> int:
-    response = edge("GET", f"/api/v1/products/{product_id}")
-    assert response.status_code == 200, response.text
-    return int(response.json()["inventory"])

@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from common.admin import ReadOnlyAdminMixin
 from purchase_svc.purchases.models import Purchase, PurchaseStepEvent
-
-
-class ReadOnlyAdminMixin:
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class PurchaseStepEventInline(ReadOnlyAdminMixin, admin.TabularInline):

@@ -16,7 +16,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -30,7 +29,10 @@ from common.auth import (
 )
 from common.errors import ApplicationError, ErrorCode
 from common.events import PurchaseStatus
-from common.openapi import ERROR_SCHEMA, JWTBearerScheme
+from common.ids import MAX_INT64
+from common.openapi import ErrorResponses, JWTBearerScheme
+from common.pagination import paginated_response
+from common.serializers import StrictCharField, StrictIntegerField, StrictSerializer
 from purchase_svc.purchases import selectors, services
 from purchase_svc.purchases.conf import config
 from purchase_svc.purchases.idempotency import (
@@ -50,64 +52,28 @@ from purchase_svc.purchases.streams import (
     stream_has_nothing_new,
 )
 
-MAX_INT64 = 2**63 - 1
-
-ERRORS = {
-    code: OpenApiResponse(response=ERROR_SCHEMA, description=text)
-    for code, text in {
+_errors = ErrorResponses(
+    {
         400: "invalid input, or malformed JSON",
         401: "not authenticated",
         404: "no such purchase (or not yours), or an unknown product",
         413: "body too large",
         422: "Idempotency-Key reused with a different body",
         503: "the product service (or the stream capacity) is busy; try again",
-    }.items()
-}
-
-
-def _errors(*codes: int) -> dict[int, OpenApiResponse]:
-    return {code: ERRORS[code] for code in codes}
+    }
+)
 
 
 # ------------------------------------------------------------------ strict input
 
 
-class StrictIntegerField(serializers.IntegerField):
-    """Only a JSON integer (DRF would take "12", 12.0 and true)."""
-
-    default_error_messages = {"invalid": "Must be an integer."}
-
-    def to_internal_value(self, data: Any) -> int:
-        if not isinstance(data, int) or isinstance(data, bool):
-            self.fail("invalid")
-        return int(super().to_internal_value(data))
-
-
-class StrictSerializer(serializers.Serializer):
-    """A body serializer that refuses unknown fields instead of ignoring them."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {name: ["This field is not allowed."] for name in unknown}
-                )
-        return super().to_internal_value(data)
-
-
-class CurrencyCodeField(serializers.CharField):
+class CurrencyCodeField(StrictCharField):
     """An ISO 4217 code out of config().known_currencies, exactly as written there."""
 
-    default_error_messages = {
-        "invalid": "Must be a string.",
-        "unknown": "Unknown currency code {value!r}; known: {known}.",
-    }
+    default_error_messages = {"unknown": "Unknown currency code {value!r}; known: {known}."}
 
     def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        value = str(super().to_internal_value(data))
+        value = super().to_internal_value(data)
         known = config().known_currencies
         if value not in known:
             self.fail("unknown", value=value, known=", ".join(known))
@@ -168,12 +134,6 @@ class PurchaseDetailSerializer(PurchaseSummarySerializer):
 
 
 # ------------------------------------------------------------------ views
-
-
-class PurchasePagination(PageNumberPagination):
-    page_size = 20
-    page_size_query_param = "page_size"
-    max_page_size = 100
 
 
 def _customer_id(request: Request) -> int:
@@ -288,13 +248,8 @@ class PurchasesApi(PurchaseApiView):
                 "The request has invalid fields.",
                 {"fields": {"status": [f"One of {', '.join(s.value for s in PurchaseStatus)}."]}},
             ) from None
-        paginator = PurchasePagination()
-        page = paginator.paginate_queryset(
-            selectors.purchase_list(customer_id=_customer_id(request), status=wanted),
-            request,
-            view=self,
-        )
-        return paginator.get_paginated_response(PurchaseSummarySerializer(page, many=True).data)
+        purchases = selectors.purchase_list(customer_id=_customer_id(request), status=wanted)
+        return paginated_response(request, self, purchases, PurchaseSummarySerializer)
 
 
 class PurchaseDetailApi(PurchaseApiView):

@@ -13,9 +13,6 @@ Two kinds of test live here:
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -25,23 +22,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-import jwt
-import psycopg2
 import pytest
-import requests
 from confluent_kafka import Producer
 from django.test import override_settings
 from psycopg2.extensions import connection as PgConnection
 
-from common import jwt_keys
+from common import testing
 from common.errors import GRPC_ERROR_CODE_METADATA
 from common.events import PurchaseResult, PurchaseStatus, Step, StepStatus
 from common.kafka.messages import MESSAGE_ID_HEADER
-from common.settings import REPO_ROOT, db_password
-from common.topology import INFRA, SERVICES, Topic
+from common.testing import Customer
+from common.topology import INFRA, Topic
 from saga_proto import product_pb2, product_pb2_grpc
 
-HTTP_TIMEOUT = 10.0
 PURCHASES = "/api/v1/purchases"
 PASSWORD = "purchase-tests-Secret-42"
 
@@ -51,34 +44,14 @@ PASSWORD = "purchase-tests-Secret-42"
 
 def mint_access_token(customer_id: int, **overrides: Any) -> str:
     """An access token as the account service signs it, with the platform's key pair."""
-    now = int(time.time())
-    claims: dict[str, Any] = {
-        "token_type": "access",
-        "exp": now + 900,
-        "iat": now,
-        "jti": uuid.uuid4().hex,
-        "user_id": str(customer_id),
-        "email": f"customer-{customer_id}@example.com",
-        "is_staff": False,
-        "iss": "saga-account",
-        **overrides,
-    }
-    return jwt.encode(claims, jwt_keys.private_key_pem(), algorithm="RS256")
+    return testing.mint_access_token(
+        user_id=str(customer_id), email=f"customer-{customer_id}@example.com", **overrides
+    )
 
 
 def new_customer_id() -> int:
     """A customer id no other test uses (in-process tests need no account row)."""
     return 10_000_000 + uuid.uuid4().int % 1_000_000_000
-
-
-@dataclass(frozen=True)
-class Customer:
-    id: int
-    token: str
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
 
 
 @pytest.fixture
@@ -191,91 +164,26 @@ def purchase_body(*lines: tuple[int, int], currency_code: str = "VND") -> dict[s
 def assert_error(status: int, code: str, response: Any) -> dict[str, Any]:
     """The response is the one JSON error shape with this status and code
     (a Django test response or a requests.Response)."""
-    actual = getattr(response, "status_code", None)
-    assert actual == status, getattr(response, "content", response)
-    assert response.headers["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"error"}, body
-    assert set(body["error"]) == {"code", "message", "details"}, body
-    assert body["error"]["code"] == code, body
-    return dict(body["error"])
+    return testing.assert_error(response, status, code)
 
 
 # --------------------------------------------------------------- through the edge
 
 
-def edge(method: str, path: str, *, token: str | None = None, **kwargs: Any) -> requests.Response:
-    """One HTTP request to the edge; `token` goes in as a Bearer Authorization header."""
-    headers = dict(kwargs.pop("headers", {}))
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    kwargs.setdefault("timeout", HTTP_TIMEOUT)
-    return requests.request(method, f"{INFRA.edge_url}{path}", headers=headers, **kwargs)
-
-
-def _tokens(body: dict[str, Any]) -> tuple[int | None, str]:
-    access = body.get("access_token") or body["access"]
-    customer_id = body.get("customer_id")
-    if customer_id is None:  # read it from the token itself
-        customer_id = int(jwt.decode(access, options={"verify_signature": False})["user_id"])
-    return customer_id, str(access)
-
-
-def register(email: str, password: str = PASSWORD) -> Customer:
-    response = edge(
-        "POST",
-        "/api/v1/account/auth/register",
-        json={
-            "email": email,
-            "password": password,
-            "first_name": "Purchase",
-            "last_name": "Tester",
-            "address": "1 Test Street",
-            "phone_number": "+44 20 7946 0958",
-        },
-    )
-    assert response.status_code in (200, 201), response.text
-    customer_id, access = _tokens(response.json())
-    assert customer_id is not None
-    return Customer(customer_id, access)
-
-
-def login(email: str, password: str = PASSWORD) -> Customer:
-    response = edge(
-        "POST", "/api/v1/account/auth/login", json={"email": email, "password": password}
-    )
-    assert response.status_code == 200, response.text
-    customer_id, access = _tokens(response.json())
-    assert customer_id is not None
-    return Customer(customer_id, access)
-
-
 def new_email(kind: str) -> str:
-    return f"purchase-{kind}-{uuid.uuid4().hex[:12]}@example.com"
+    return testing.new_email("purchase", kind)
 
 
 @pytest.fixture
 def live_customer() -> Customer:
     """A customer registered through the edge, with an access token."""
-    return register(new_email("customer"))
+    return testing.register_customer(new_email("customer"), password=PASSWORD)
 
 
 @pytest.fixture(scope="session")
 def staff() -> Customer:
     """A staff account (register, grant staff as `make staff` does, log in again)."""
-    email = new_email("staff")
-    register(email)
-    # The account service's settings, not this test run's DJANGO_SETTINGS_MODULE.
-    environment = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    subprocess.run(
-        [sys.executable, "account_svc/manage.py", "grant_staff", email],
-        cwd=REPO_ROOT,
-        env=environment,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return login(email)
+    return testing.new_staff(new_email("staff"), password=PASSWORD)
 
 
 @pytest.fixture
@@ -285,48 +193,25 @@ def make_product(staff: Customer) -> Callable[..., dict[str, Any]]:
 
     def make(**fields: Any) -> dict[str, Any]:
         if not category_ids:
-            response = edge(
-                "POST",
-                "/api/v1/categories",
-                token=staff.token,
-                json={"name": f"purchase tests {uuid.uuid4().hex[:8]}", "description": "t"},
+            category = testing.create_category(
+                staff.token, name=f"purchase tests {uuid.uuid4().hex[:8]}", description="t"
             )
-            assert response.status_code == 201, response.text
-            category_ids.append(int(response.json()["id"]))
+            category_ids.append(int(category["id"]))
         body = {
             "category_id": category_ids[0],
             "name": f"purchase product {uuid.uuid4().hex[:10]}",
             "description": "for the purchase service's tests",
-            "brand_name": "Acme",
-            "price": 1390,
-            "inventory": 10,
             **fields,
         }
-        response = edge("POST", "/api/v1/products", token=staff.token, json=body)
-        assert response.status_code == 201, response.text
-        return dict(response.json())
+        return testing.create_product(staff.token, **body)
 
     return make
-
-
-def live_connection(service: str = "purchase") -> PgConnection:
-    svc = SERVICES[service]
-    conn = psycopg2.connect(
-        host=INFRA.pg_host,
-        port=INFRA.pg_port,
-        user=svc.db_role,
-        password=db_password(service),
-        dbname=svc.database,
-        connect_timeout=5,
-    )
-    conn.autocommit = True
-    return conn
 
 
 @pytest.fixture
 def live_db() -> Iterator[PgConnection]:
     """An autocommit connection to the live purchase_db."""
-    conn = live_connection()
+    conn = testing.live_connection("purchase")
     yield conn
     conn.close()
 
@@ -394,18 +279,6 @@ class ResultPublisher:
 @pytest.fixture
 def results() -> ResultPublisher:
     return ResultPublisher()
-
-
-def eventually(read: Callable[[], Any], *, within: float = 15.0, every: float = 0.05) -> Any:
-    """Read until `read()` answers something truthy; fail after `within` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        value = read()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"not true within {within}s (last: {value!r})")
-        time.sleep(every)
 
 
 @dataclass(frozen=True)

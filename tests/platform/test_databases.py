@@ -3,8 +3,8 @@
 import psycopg2
 import pytest
 
+from common.testing import connect
 from common.topology import SERVICES
-from tests.platform.conftest import connect
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -10,7 +10,6 @@ import pytest
 from account_svc.tests.conftest import (
     PASSWORD,
     Registered,
-    assert_error,
     claims_of,
     edge,
     new_email,
@@ -18,6 +17,7 @@ from account_svc.tests.conftest import (
     register,
     registration,
 )
+from common.testing import assert_error
 
 # ------------------------------------------------------------------ success paths
 

@@ -8,9 +8,10 @@ from typing import Any
 import grpc
 import pytest
 
-from account_svc.tests.conftest import Registered, mint_access_token, refused_tokens, register
+from account_svc.tests.conftest import Registered, refused_tokens, register
 from common.errors import GRPC_ERROR_CODE_METADATA
 from common.grpc.client import stub
+from common.testing import mint_access_token
 from saga_proto import auth_pb2, auth_pb2_grpc
 
 TIMEOUT = 5.0

@@ -18,7 +18,8 @@ from rest_framework.test import APIClient
 
 from account_svc.accounts import throttling
 from account_svc.accounts.services import customer_register
-from account_svc.tests.conftest import PASSWORD, Registered, assert_error, edge, new_email
+from account_svc.tests.conftest import PASSWORD, Registered, edge, new_email
+from common.testing import assert_error
 
 WRONG = "wrong-Password-1"
 

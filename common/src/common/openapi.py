@@ -7,10 +7,12 @@ bearer scheme; common.urls imports it when it mounts a service's schema.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from drf_spectacular import openapi
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiResponse
 
 
 class AutoSchema(openapi.AutoSchema):
@@ -59,3 +61,21 @@ ERROR_SCHEMA: dict[str, Any] = {
     "required": ["error"],
 }
 """The one JSON error shape (common.errors), for `extend_schema(responses=...)`."""
+
+
+class ErrorResponses:
+    """The error responses an API documents, each in the one error shape, by HTTP status.
+
+    ERRORS = ErrorResponses({400: "invalid input", 401: "not authenticated"})
+    @extend_schema(responses={200: OutputSerializer, **ERRORS(400, 401)})
+    """
+
+    def __init__(self, descriptions: Mapping[int, str]) -> None:
+        self.responses = {
+            code: OpenApiResponse(response=ERROR_SCHEMA, description=text)
+            for code, text in descriptions.items()
+        }
+
+    def __call__(self, *codes: int) -> dict[int, OpenApiResponse]:
+        """The responses of these statuses, for `extend_schema(responses=...)`."""
+        return {code: self.responses[code] for code in codes}

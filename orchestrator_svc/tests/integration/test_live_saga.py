@@ -15,13 +15,10 @@ from typing import Any
 
 import pytest
 
+from common.testing import Customer, edge, edge_inventory, manage
 from orchestrator_svc.tests.integration.conftest import (
-    Account,
     SagaDb,
-    edge,
     eventually,
-    inventory,
-    manage,
     program_pid,
     start_program,
     supervisorctl,
@@ -33,17 +30,17 @@ MakeProduct = Callable[..., dict[str, Any]]
 Publish = Callable[..., dict[str, Any]]
 
 
-def order_of(purchase_id: str, customer: Account) -> tuple[int, dict[str, Any]]:
+def order_of(purchase_id: str, customer: Customer) -> tuple[int, dict[str, Any]]:
     response = edge("GET", f"/api/v1/orders/{purchase_id}", token=customer.token)
     return response.status_code, response.json()
 
 
-def payment_of(purchase_id: str, customer: Account) -> tuple[int, dict[str, Any]]:
+def payment_of(purchase_id: str, customer: Customer) -> tuple[int, dict[str, Any]]:
     response = edge("GET", f"/api/v1/payments/{purchase_id}", token=customer.token)
     return response.status_code, response.json()
 
 
-def assert_no_active_order_or_payment(purchase_id: str, customer: Account) -> None:
+def assert_no_active_order_or_payment(purchase_id: str, customer: Customer) -> None:
     """Nothing the customer would be charged for: no order or payment, or only undone ones."""
     status, order = order_of(purchase_id, customer)
     assert status == 404 or order["status"] == "CANCELLED", order
@@ -70,7 +67,7 @@ def assert_events_published_in_sequence(sagas: SagaDb, purchase_id: str, last: s
 
 
 def test_the_happy_path_completes_with_one_order_and_one_payment_for_the_right_amount(
-    make_product: MakeProduct, publish_purchase: Publish, sagas: SagaDb, customer: Account
+    make_product: MakeProduct, publish_purchase: Publish, sagas: SagaDb, customer: Customer
 ) -> None:
     first, second = make_product(inventory=10, price=1390), make_product(inventory=5, price=2500)
 
@@ -80,8 +77,8 @@ def test_the_happy_path_completes_with_one_order_and_one_payment_for_the_right_a
     assert sagas.wait_for_state(purchase_id, "COMPLETED", "FAILED", "NEEDS_ATTENTION") == (
         "COMPLETED"
     )
-    assert eventually(lambda: inventory(first["id"]), 8) == 8
-    assert eventually(lambda: inventory(second["id"]), 4) == 4
+    assert eventually(lambda: edge_inventory(first["id"]), 8) == 8
+    assert eventually(lambda: edge_inventory(second["id"]), 4) == 4
     status, order = order_of(purchase_id, customer)
     assert status == 200, order
     assert (order["id"], order["status"], order["amount"]) == (purchase_id, "CREATED", 5280)
@@ -106,7 +103,7 @@ def test_a_business_rejection_fails_the_saga_and_undoes_every_earlier_step(
     make_product: MakeProduct,
     publish_purchase: Publish,
     sagas: SagaDb,
-    customer: Account,
+    customer: Customer,
     failing_step: str,
     stock: int,
     quantity: int,
@@ -126,13 +123,13 @@ def test_a_business_rejection_fails_the_saga_and_undoes_every_earlier_step(
     done = steps[: steps.index(failing_step) + 1]
     rollbacks = [step for step, status, _, _ in log if status == "ROLLBACK"]
     assert rollbacks == done[::-1]
-    assert eventually(lambda: inventory(product["id"]), stock) == stock
+    assert eventually(lambda: edge_inventory(product["id"]), stock) == stock
     assert_no_active_order_or_payment(purchase_id, customer)
     assert_events_published_in_sequence(sagas, purchase_id, "FAILED")
 
 
 def test_the_same_purchase_created_twice_runs_one_saga_with_one_effect_of_each_step(
-    make_product: MakeProduct, publish_purchase: Publish, sagas: SagaDb, customer: Account
+    make_product: MakeProduct, publish_purchase: Publish, sagas: SagaDb, customer: Customer
 ) -> None:
     product = make_product(inventory=10, price=700)
 
@@ -144,7 +141,7 @@ def test_the_same_purchase_created_twice_runs_one_saga_with_one_effect_of_each_s
     time.sleep(1.0)  # let the second delivery arrive and be handled too
     assert sagas.count(purchase_id) == 1
     assert_each_step_succeeded_once(sagas, purchase_id)
-    assert eventually(lambda: inventory(product["id"]), 7) == 7
+    assert eventually(lambda: edge_inventory(product["id"]), 7) == 7
     assert order_of(purchase_id, customer)[1]["amount"] == 2100
     assert payment_of(purchase_id, customer)[1]["amount"] == 2100
 
@@ -154,7 +151,7 @@ def test_the_payment_service_stopped_for_ten_seconds_is_retried_then_completes(
     make_product: MakeProduct,
     publish_purchase: Publish,
     sagas: SagaDb,
-    customer: Account,
+    customer: Customer,
     stopped: Callable[[str], None],
 ) -> None:
     product = make_product(inventory=10, price=1000)
@@ -173,7 +170,7 @@ def test_the_payment_service_stopped_for_ten_seconds_is_retried_then_completes(
     assert ("RETRY", 1) in payment_rows and ("SUCCESS", 1) not in payment_rows
     assert_each_step_succeeded_once(sagas, purchase_id)
     assert payment_of(purchase_id, customer)[1]["status"] == "COMPLETED"
-    assert eventually(lambda: inventory(product["id"]), 9) == 9
+    assert eventually(lambda: edge_inventory(product["id"]), 9) == 9
 
 
 @pytest.mark.slow
@@ -181,7 +178,7 @@ def test_a_worker_killed_mid_saga_is_replaced_and_the_saga_finishes_with_each_ef
     make_product: MakeProduct,
     publish_purchase: Publish,
     sagas: SagaDb,
-    customer: Account,
+    customer: Customer,
     stopped: Callable[[str], None],
 ) -> None:
     product = make_product(inventory=10, price=1200)
@@ -198,7 +195,7 @@ def test_a_worker_killed_mid_saga_is_replaced_and_the_saga_finishes_with_each_ef
     assert sagas.wait_for_state(purchase_id, "COMPLETED", "FAILED", timeout=90) == "COMPLETED"
     assert program_pid("orchestrator-worker") not in (0, worker)  # supervisord restarted it
     assert_each_step_succeeded_once(sagas, purchase_id)
-    assert eventually(lambda: inventory(product["id"]), 8) == 8
+    assert eventually(lambda: edge_inventory(product["id"]), 8) == 8
     assert order_of(purchase_id, customer)[1]["status"] == "CREATED"
     status, payment = payment_of(purchase_id, customer)
     assert (status, payment["status"], payment["amount"]) == (200, "COMPLETED", 2400)
@@ -211,7 +208,7 @@ def test_a_compensation_that_cannot_succeed_needs_attention_until_the_operator_a
     make_product: MakeProduct,
     publish_purchase: Publish,
     sagas: SagaDb,
-    customer: Account,
+    customer: Customer,
     stopped: Callable[[str], None],
 ) -> None:
     product = make_product(inventory=10, price=500)
@@ -219,7 +216,7 @@ def test_a_compensation_that_cannot_succeed_needs_attention_until_the_operator_a
     event = publish_purchase([(product, 3)], currency_code="XXX")
     purchase_id = event["purchase_id"]
     sagas.wait_for_log(purchase_id, PAYMENT, "RETRY")
-    assert eventually(lambda: inventory(product["id"]), 7) == 7  # reserved
+    assert eventually(lambda: edge_inventory(product["id"]), 7) == 7  # reserved
     # The product service goes away; the payment comes back and refuses XXX, so the
     # saga must release the inventory through a service that does not answer.
     stopped("product-grpc")
@@ -237,6 +234,6 @@ def test_a_compensation_that_cannot_succeed_needs_attention_until_the_operator_a
     manage("orchestrator", "saga", "compensate", purchase_id)
 
     assert sagas.wait_for_state(purchase_id, "FAILED", timeout=60) == "FAILED"
-    assert eventually(lambda: inventory(product["id"]), 10) == 10
+    assert eventually(lambda: edge_inventory(product["id"]), 10) == 10
     assert_no_active_order_or_payment(purchase_id, customer)
     assert sagas.events(purchase_id)[-1]["purchase_status"] == "FAILED"

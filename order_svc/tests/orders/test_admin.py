@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 
 from order_svc.orders import services
@@ -18,11 +17,9 @@ CUSTOMER = 31
 
 
 @pytest.fixture
-def staff_client() -> Client:
-    user = User.objects.create_superuser("shop", "shop@example.com", "x")
-    client = Client()
-    client.force_login(user)
-    return client
+def staff_client(admin_client: Client) -> Client:
+    """A superuser's client: pytest-django's `admin_client`."""
+    return admin_client
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from order_svc.tests.conftest import Customer, edge, eventually, grpc_call
+from common.testing import Customer, assert_error, eventually, grpc_call
+from order_svc.tests.conftest import edge
 from saga_proto import order_pb2
 
 
@@ -24,14 +25,6 @@ def alice_order(orders: Any, alice: Customer, whey: dict[str, Any]) -> str:
         ),
     )
     return purchase
-
-
-def assert_error(response: Any, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert body["error"]["code"] == code
-    assert set(body["error"]) == {"code", "message", "details"}
 
 
 def test_the_owner_reads_the_order_with_its_lines(

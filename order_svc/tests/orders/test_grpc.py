@@ -14,7 +14,8 @@ from typing import Any
 import grpc
 import pytest
 
-from order_svc.tests.conftest import LiveDatabase, grpc_call, grpc_refusal
+from common.testing import grpc_call, grpc_refusal
+from order_svc.tests.conftest import LiveDatabase
 from saga_proto import order_pb2, product_pb2
 
 CUSTOMER = 424242

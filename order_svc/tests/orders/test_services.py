@@ -12,6 +12,7 @@ import pytest
 from django.test import override_settings
 
 from common.errors import ApplicationError, ErrorCode
+from common.ids import parse_purchase_id
 from order_svc.orders import selectors, services
 from order_svc.orders.models import Order, OrderLine
 
@@ -166,7 +167,7 @@ def test_bad_input_is_invalid_and_writes_nothing(
 @pytest.mark.parametrize("value", ["", "not-a-uuid", "1234", None])
 def test_a_purchase_id_that_is_no_uuid_is_invalid(value: Any) -> None:
     with pytest.raises(ApplicationError) as raised:
-        services.parse_purchase_id(value)
+        parse_purchase_id(value)
     assert raised.value.code is ErrorCode.INVALID_INPUT
 
 

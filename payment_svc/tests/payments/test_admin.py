@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 
 from payment_svc.payments import services
@@ -17,11 +16,9 @@ CUSTOMER = 31
 
 
 @pytest.fixture
-def staff_client() -> Client:
-    user = User.objects.create_superuser("shop", "shop@example.com", "x")
-    client = Client()
-    client.force_login(user)
-    return client
+def staff_client(admin_client: Client) -> Client:
+    """A superuser's client: pytest-django's `admin_client`."""
+    return admin_client
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from payment_svc.tests.conftest import Customer, edge, eventually, grpc_call
+from common.testing import Customer, assert_error, eventually, grpc_call
+from payment_svc.tests.conftest import edge
 from saga_proto import payment_pb2
 
 
@@ -26,14 +27,6 @@ def pay(payments: Any, customer: Customer, amount: int = 24460) -> str:
 @pytest.fixture
 def alice_payment(payments: Any, alice: Customer) -> str:
     return pay(payments, alice)
-
-
-def assert_error(response: Any, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert body["error"]["code"] == code
-    assert set(body["error"]) == {"code", "message", "details"}
 
 
 def test_the_owner_reads_the_payment(alice: Customer, alice_payment: str) -> None:

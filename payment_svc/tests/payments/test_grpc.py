@@ -14,7 +14,8 @@ from typing import Any
 import grpc
 import pytest
 
-from payment_svc.tests.conftest import LiveDatabase, grpc_call, grpc_refusal
+from common.testing import grpc_call, grpc_refusal
+from payment_svc.tests.conftest import LiveDatabase
 from saga_proto import payment_pb2
 
 CUSTOMER = 424242

@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 
 from product_svc.catalog import selectors, services
@@ -14,14 +13,6 @@ from product_svc.catalog import selectors, services
 pytestmark = pytest.mark.django_db
 
 ADMIN = "/admin/product/catalog"
-
-
-@pytest.fixture
-def admin_client() -> Client:
-    user = User.objects.create_superuser("admin", "admin@example.com", "x")
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from product_svc.tests.conftest import edge, edge_inventory, eventually
+from common.testing import edge, edge_inventory, eventually
 
 Maker = Callable[..., dict[str, Any]]
 

@@ -19,7 +19,7 @@ import pytest
 
 from common.errors import GRPC_ERROR_CODE_METADATA
 from common.grpc.errors import Outcome, classify
-from product_svc.tests.conftest import edge, edge_inventory, eventually
+from common.testing import edge, edge_inventory, eventually
 from saga_proto import product_pb2
 
 Maker = Callable[..., dict[str, Any]]

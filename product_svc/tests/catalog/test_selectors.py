@@ -22,11 +22,11 @@ from django.db import connection
 
 from common.cache import ReadThroughCache
 from common.settings import db_password, env
+from common.testing import STALENESS_BOUND, edge
 from common.topology import INFRA, SERVICES
 from product_svc.catalog import selectors, services
 from product_svc.catalog.models import Category, Product
 from product_svc.config import settings as service_settings
-from product_svc.tests.conftest import STALENESS_BOUND, edge
 
 PRODUCT_TABLE = '"catalog_product"'
 

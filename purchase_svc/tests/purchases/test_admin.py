@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 
 from common.events import PurchaseResult, PurchaseStatus, Step, StepStatus
@@ -15,14 +14,6 @@ from purchase_svc.tests.conftest import purchase_row
 pytestmark = pytest.mark.django_db
 
 ADMIN = "/admin/purchase/purchases"
-
-
-@pytest.fixture
-def admin_client() -> Client:
-    user = User.objects.create_superuser("admin", "admin@example.com", "x")
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ import requests
 from psycopg2.extensions import connection as PgConnection
 
 from common.events import PurchaseStatus, Step, StepStatus
+from common.testing import edge, wait_until
 from purchase_svc.tests.conftest import (
     PURCHASES,
     Customer,
@@ -25,8 +26,6 @@ from purchase_svc.tests.conftest import (
     SseEvent,
     SseReader,
     assert_error,
-    edge,
-    eventually,
     live_purchase_insert,
     purchase_body,
 )
@@ -70,7 +69,7 @@ def test_a_purchase_of_real_products_is_priced_stored_and_published(
     body = response.json()
     assert (body["status"], body["amount"], body["currency_code"]) == ("PENDING", 4420, "VND")
     assert response.headers["Location"] == body["links"]["self"]
-    published = eventually(lambda: [o for o in outbox_of(live_db, body["id"]) if o[1]])
+    published = wait_until(lambda: [o for o in outbox_of(live_db, body["id"]) if o[1]])
     assert published[0][0] == {
         "purchase_id": body["id"],
         "customer_id": live_customer.id,
@@ -264,7 +263,7 @@ def test_a_repeated_or_late_message_neither_repeats_a_step_nor_moves_the_status_
         view = shown(live_customer, purchase_id)
         return view if len(view["steps"]) == 3 else None
 
-    final = eventually(with_three_steps)
+    final = wait_until(with_three_steps)
     assert final["status"] == "FAILED"  # the late sequence 2 did not move it back
     assert [s["sequence"] for s in final["steps"]] == [1, 2, 3]
 
@@ -281,7 +280,7 @@ def test_an_event_source_client_authenticates_in_the_query_and_is_told_to_stop(
         sequence=1,
     )
     url = f"{PURCHASES}/{purchase_id}/events?access_token={live_customer.token}"
-    eventually(lambda: shown(live_customer, purchase_id)["status"] == "COMPLETED")
+    wait_until(lambda: shown(live_customer, purchase_id)["status"] == "COMPLETED")
 
     story = edge("GET", url, headers={"Accept": "text/event-stream"}, timeout=STREAM_TIMEOUT)
     events = list(SseReader(iter([story.content])))

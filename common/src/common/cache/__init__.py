@@ -1,7 +1,8 @@
 """The cache layer every service uses, on the six-node Redis Cluster.
 
 - `ReadThroughCache`: the two-level read-through cache (in-process + cluster) with a
-  cuckoo filter against penetration and a per-key lock against stampedes. Start here.
+  cuckoo filter against penetration and a per-key lock against stampedes. Start here;
+  `process_cache(namespace)` is the process's one instance of a namespace.
 - `CuckooFilter` / `rebuild`: the filter on plain Redis commands (Lua, no module).
 - `RedisLock` / `named_lock`: a distributed lock with a token-checked release.
 - `cache_client`: the process's cluster client with short timeouts.
@@ -16,7 +17,7 @@ from common.cache.client import CacheUnavailable, cache_client
 from common.cache.cuckoo import FALSE_POSITIVE_BOUND, CuckooFilter, FilterInfo, rebuild
 from common.cache.local import LocalCache
 from common.cache.lock import LockNotAcquired, RedisLock, named_lock
-from common.cache.readthrough import ReadThroughCache
+from common.cache.readthrough import ReadThroughCache, process_cache
 from common.cache.repairs import repairs
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "RedisLock",
     "cache_client",
     "named_lock",
+    "process_cache",
     "rebuild",
     "repairs",
 ]

@@ -35,6 +35,7 @@ TypeError, a bug to fix in the caller, not an outage.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import time
@@ -224,6 +225,14 @@ class ReadThroughCache:
         self._local.delete(skey)
         self._write(skey, b"", 0)
 
+    def invalidate_on_commit(self, key: Key) -> None:
+        """`invalidate(key)` once the current database transaction commits (at once outside
+        one). An error then is logged, not raised: the write has committed, and its caller
+        must hear success."""
+        from django.db import transaction  # (only writers need Django; readers do not)
+
+        transaction.on_commit(lambda: self.invalidate(key), robust=True)
+
     def filter_add(self, key: Key) -> None:
         """Record that `key` now exists (after the insert committed); also invalidates it,
         so a cached "does not exist" goes away. A failed add is retried in the background."""
@@ -385,3 +394,11 @@ class ReadThroughCache:
                 within=max(self.ttl, self.negative_ttl) + 1.0,
                 what=f"cache {self.namespace}: invalidate {skey}",
             )
+
+
+@functools.cache
+def process_cache(namespace: str, filter_name: str | None = None) -> ReadThroughCache:
+    """This process's one ReadThroughCache of `namespace` (with its cuckoo filter, if
+    named), built on first use. Services name theirs by settings, so tests can use
+    names of their own."""
+    return ReadThroughCache(namespace, filter_name=filter_name)

@@ -2,8 +2,9 @@
 
 Servicers and their callers live in the services; this package only answers how a
 process serves gRPC (with health and sane Django DB connections), how it reaches
-another service (one long-lived channel to the edge per process), and what a saga
-must do when a call fails.
+another service (one long-lived channel to the edge per process), how a servicer
+answers an error (`common.grpc.servicer.answer`), and what a saga must do when a call
+fails.
 """
 
 from common.grpc.client import channel, close_channels, default_target, health_check, stub

@@ -57,10 +57,22 @@ def classify(code: grpc.StatusCode) -> Outcome:
     return Outcome.COMPENSATE if code in BUSINESS_CODES else Outcome.RETRY
 
 
-def classify_error(error: grpc.RpcError) -> Outcome:
-    """Classify a raised RpcError; one without a code (never sent) is transient."""
+def status_code_of(error: BaseException) -> grpc.StatusCode | None:
+    """The status code a failed call carries; None for one without a code (never sent)."""
     code_of = getattr(error, "code", None)
     code = code_of() if callable(code_of) else None
-    if not isinstance(code, grpc.StatusCode):
+    return code if isinstance(code, grpc.StatusCode) else None
+
+
+def details_of(error: BaseException) -> str:
+    """The status message a failed call carries ("" without one)."""
+    details = getattr(error, "details", None)
+    return str(details() or "") if callable(details) else ""
+
+
+def classify_error(error: grpc.RpcError) -> Outcome:
+    """Classify a raised RpcError; one without a code (never sent) is transient."""
+    code = status_code_of(error)
+    if code is None:
         return Outcome.RETRY
     return classify(code)

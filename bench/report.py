@@ -1,0 +1,366 @@
+"""Figures of a run: the summary table, the JSON file and the PNG chart."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import re
+import time
+from collections import Counter, defaultdict
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from bench import stages
+from bench.runner import Outcome, epoch
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0..100), nearest rank; NaN for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def distribution(values: list[float]) -> dict[str, float]:
+    return {
+        "count": len(values),
+        "p50": percentile(values, 50),
+        "p95": percentile(values, 95),
+        "p99": percentile(values, 99),
+        "max": max(values) if values else math.nan,
+        "mean": sum(values) / len(values) if values else math.nan,
+    }
+
+
+def failure_kind(detail: dict[str, Any]) -> str:
+    """`STEP: reason` of the step that failed, numbers masked so that kinds group."""
+    for step in detail.get("steps", []):
+        if step["status"] in ("FAILED", "ROLLBACK_FAILED"):
+            reason = re.sub(r"\d+", "N", step["error"] or "no reason given")[:90]
+            return f"{step['step']} {step['status']}: {reason}"
+    return f"{detail.get('status')} without a failed step"
+
+
+def figures(outcome: Outcome) -> dict[str, Any]:
+    """Everything measured, as plain data (the JSON file)."""
+    t0 = outcome.started
+    rows = []
+    for pid, record in outcome.records.items():
+        purchase = outcome.server.get(pid)
+        if purchase is None or purchase["status"] not in ("COMPLETED", "FAILED"):
+            continue
+        final_at = epoch(purchase["updated_at"])
+        rows.append(
+            {
+                "status": purchase["status"],
+                "sent": record["sent_at"] - t0,
+                "accepted": record["accepted_at"] - t0,
+                "final": final_at - t0,
+                "e2e": final_at - record["sent_at"],
+                "saga": final_at - epoch(purchase["created_at"]),
+                "accept": record["accepted_at"] - record["sent_at"],
+            }
+        )
+    accepted = len(outcome.records)
+    statuses = Counter(p["status"] for p in outcome.server.values())
+    finished = rows
+    last_accept = max((r["accepted_at"] for r in outcome.records.values()), default=t0) - t0
+    last_final = max((r["final"] for r in finished), default=0.0)
+    finals = sorted(r["final"] for r in finished)
+    if len(finals) >= 10:
+        t10, t90 = percentile(finals, 10), percentile(finals, 90)
+        sustained = 0.8 * len(finals) / (t90 - t10) if t90 > t10 else math.nan
+    else:
+        sustained = math.nan
+
+    seconds = int(max(last_final, last_accept, 0)) + 1
+    series: dict[str, list[float]] = {
+        "accepted": [0.0] * seconds,
+        "completed": [0.0] * seconds,
+        "failed": [0.0] * seconds,
+    }
+    for record in outcome.records.values():
+        series["accepted"][min(int(record["accepted_at"] - t0), seconds - 1)] += 1
+    latencies: dict[int, list[float]] = defaultdict(list)
+    for r in finished:
+        second = min(int(r["final"]), seconds - 1)
+        series["completed" if r["status"] == "COMPLETED" else "failed"][second] += 1
+        latencies[second].append(r["e2e"])
+    for q in (50, 95, 99):
+        series[f"latency_p{q}"] = [percentile(latencies.get(s, []), q) for s in range(seconds)]
+
+    wall = outcome.ended - t0
+    found = stages.breakdown(outcome.server)
+    where = (
+        {"error": found}
+        if isinstance(found, str)
+        else {name: {"what": what, **distribution(found[name])} for name, what in stages.STAGES}
+    )
+    kinds = Counter(failure_kind(d) for d in outcome.failures.values())
+    not_accepted = Counter(
+        str(n.get("status", n.get("error", "?")))[:80] for n in outcome.not_accepted
+    )
+    options = outcome.workload.options
+    return {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(t0)),
+        "options": asdict(options),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_average_before": outcome.load_before,
+            "load_average_after": list(os.getloadavg()),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "setup": {
+            "customers": len(outcome.setup.customers),
+            "product_ids": outcome.setup.product_ids,
+            "stock_before": outcome.setup.stock_before,
+        },
+        "requests": {
+            "planned": options.purchases,
+            "sent": outcome.progress.sent,
+            "accepted": accepted,
+            "not_accepted": dict(not_accepted),
+            "retries_and_errors_by_kind": outcome.edge_errors,
+        },
+        "outcomes": {
+            "by_status": dict(statuses),
+            "failures_by_kind": dict(kinds),
+            "rejected_on_purpose": sum(
+                1 for r in outcome.records.values() if r["rejected_on_purpose"]
+            ),
+            "drained": outcome.drained,
+        },
+        "throughput": {
+            "accepted_per_second": accepted / last_accept if last_accept > 0 else math.nan,
+            "finished_per_second": len(finished) / last_final if last_final > 0 else math.nan,
+            "completed_per_second": statuses.get("COMPLETED", 0) / last_final
+            if last_final > 0
+            else math.nan,
+            "finished_per_second_sustained_p10_p90": sustained,
+            "sending_seconds": outcome.sending_ended - t0,
+            "last_final_after_seconds": last_final,
+            "wall_seconds": wall,
+        },
+        "latency_seconds": {
+            "post_to_final": distribution([r["e2e"] for r in finished]),
+            "post_to_final_completed": distribution(
+                [r["e2e"] for r in finished if r["status"] == "COMPLETED"]
+            ),
+            "post_to_final_failed": distribution(
+                [r["e2e"] for r in finished if r["status"] == "FAILED"]
+            ),
+            "post_to_202": distribution([r["accept"] for r in finished]),
+            "created_to_final": distribution([r["saga"] for r in finished]),
+        },
+        "saga_stages_seconds": where,
+        "load_generator": {
+            "cpu_seconds": outcome.bench_cpu_seconds,
+            "cpu_percent_of_one_core": 100 * outcome.bench_cpu_seconds / wall,
+        },
+        "cpu_by_process": [
+            {
+                "process": s.label,
+                "cpu_seconds": round(s.cpu_seconds, 2),
+                "percent_of_one_core": round(100 * s.cpu_seconds / wall, 1),
+            }
+            for s in outcome.cpu
+        ],
+        "invariants": [asdict(c) for c in outcome.checks],
+        "profile": outcome.profile,
+        "series_per_second": series,
+        "purchases": [
+            [round(r["sent"], 3), round(r["accepted"], 3), round(r["final"], 3), r["status"]]
+            for r in sorted(finished, key=lambda r: r["sent"])
+        ],
+        "purchases_columns": ["sent", "accepted (202)", "final", "status"],
+        "progress_samples": outcome.progress.samples,
+    }
+
+
+def _ms(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value * 1000:,.0f} ms"
+
+
+def _loads(averages: list[float]) -> str:
+    return " ".join(f"{x:.2f}" for x in averages)
+
+
+def summary(data: dict[str, Any]) -> str:
+    """The table printed at the end of a run."""
+    o, t, lat = data["options"], data["throughput"], data["latency_seconds"]
+    req, out, mach = data["requests"], data["outcomes"], data["machine"]
+    rows: list[tuple[str, str]] = [
+        ("scenario", f"{o['scenario']}  ({data['when']})"),
+        (
+            "workload",
+            f"{o['purchases']} purchases, concurrency {o['concurrency']}, {o['products']}"
+            f" products, {min(o['lines'], o['products'])} line(s) x {o['quantity']} unit(s),"
+            f" skew {o['skew']}, {o['customers']} customers"
+            + (f", rate {o['rate']}/s" if o["rate"] else ""),
+        ),
+        (
+            "machine",
+            f"{mach['cpus']} CPUs, load average {_loads(mach['load_average_before'])} before,"
+            f" {_loads(mach['load_average_after'])} after",
+        ),
+        (
+            "requests",
+            f"sent {req['sent']}, accepted (202) {req['accepted']}, not accepted"
+            f" {sum(req['not_accepted'].values())} {req['not_accepted'] or ''}",
+        ),
+        (
+            "retried errors",
+            ", ".join(f"{k} x{v}" for k, v in req["retries_and_errors_by_kind"].items()) or "none",
+        ),
+        ("accepted purchases/s", f"{t['accepted_per_second']:.1f}"),
+        (
+            "finished sagas/s",
+            f"{t['finished_per_second']:.1f} over the run, "
+            f"{t['finished_per_second_sustained_p10_p90']:.1f} sustained (p10-p90 of final times)",
+        ),
+        ("completed sagas/s", f"{t['completed_per_second']:.1f}"),
+        (
+            "outcomes",
+            ", ".join(f"{k} {v}" for k, v in sorted(out["by_status"].items()))
+            + ("" if out["drained"] else "  (drain timeout!)"),
+        ),
+    ]
+    for kind, n in sorted(out["failures_by_kind"].items(), key=lambda kv: -kv[1]):
+        rows.append(("  failed because", f"{n} x {kind}"))
+    for label, key in (
+        ("latency POST->final", "post_to_final"),
+        ("  of COMPLETED", "post_to_final_completed"),
+        ("  of FAILED", "post_to_final_failed"),
+        ("latency POST->202", "post_to_202"),
+        ("saga created->final", "created_to_final"),
+    ):
+        d = lat[key]
+        rows.append(
+            (
+                label,
+                f"p50 {_ms(d['p50'])}  p95 {_ms(d['p95'])}  p99 {_ms(d['p99'])}"
+                f"  max {_ms(d['max'])}  (n={d['count']})",
+            )
+        )
+    where = data["saga_stages_seconds"]
+    if "error" in where:
+        rows.append(("saga stages", where["error"]))
+    else:
+        for name, d in where.items():
+            rows.append(
+                (
+                    f"  {name}",
+                    f"p50 {_ms(d['p50'])}  p95 {_ms(d['p95'])}  max {_ms(d['max'])}  ({d['what']})",
+                )
+            )
+    rows.append(
+        (
+            "time",
+            f"sending {t['sending_seconds']:.1f} s, last final state at"
+            f" {t['last_final_after_seconds']:.1f} s, wall {t['wall_seconds']:.1f} s",
+        )
+    )
+    lg = data["load_generator"]
+    rows.append(
+        (
+            "load generator CPU",
+            f"{lg['cpu_seconds']:.1f} s = {lg['cpu_percent_of_one_core']:.0f} % of one core",
+        )
+    )
+    top = data["cpu_by_process"][:8]
+    rows.append(
+        (
+            "CPU by process",
+            ", ".join(f"{p['process']} {p['percent_of_one_core']:.0f}%" for p in top[:4]),
+        )
+    )
+    if len(top) > 4:
+        rows.append(
+            ("", ", ".join(f"{p['process']} {p['percent_of_one_core']:.0f}%" for p in top[4:]))
+        )
+    profile = data.get("profile")
+    if profile and "error" in profile:
+        rows.append(("profile", f"{profile['process']}: {profile['error']}"))
+    elif profile:
+        rows.append(
+            (
+                "profile",
+                f"{profile['process']}: {profile['samples']} samples (py-spy --idle),"
+                f" {profile['idle_percent']} % waiting for work; the busy rest"
+                f" ({profile['file']}):",
+            )
+        )
+        for frame, share in profile["self"][:8]:
+            rows.append(("  self", f"{share:5.1f} %  {frame}"))
+        for frame, share in profile["inclusive"][:10]:
+            rows.append(("  inclusive", f"{share:5.1f} %  {frame}"))
+    for check in data["invariants"]:
+        rows.append((f"{'ok  ' if check['ok'] else 'FAIL'} {check['name']}", check["detail"]))
+    width = max(len(k) for k, _ in rows)
+    line = "-" * (width + 2 + max(len(v) for _, v in rows))
+    return "\n".join([line, *(f"{k:<{width}}  {v}" for k, v in rows), line])
+
+
+def write(data: dict[str, Any], out_dir: Path, *, chart: bool) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{data['options']['scenario']}"
+    written = [out_dir / f"{stem}.json"]
+    written[0].write_text(json.dumps(data, indent=2, default=str) + "\n")
+    if chart:
+        written.append(draw(data, out_dir / f"{stem}.png"))
+    return written
+
+
+def draw(data: dict[str, Any], path: Path) -> Path:
+    """Throughput (per second) and latency (by completion second) over time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = data["series_per_second"]
+    seconds = list(range(len(series["accepted"])))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7), sharex=True)
+    top.plot(seconds, series["accepted"], label="accepted (202)/s", color="tab:blue")
+    top.plot(seconds, series["completed"], label="completed/s", color="tab:green")
+    top.plot(seconds, series["failed"], label="failed/s", color="tab:red")
+    samples = data["progress_samples"]
+    in_flight = top.twinx()
+    in_flight.plot(
+        [s["t"] for s in samples],
+        [max(s["accepted"] - s["finished"], 0) for s in samples],
+        label="in flight",
+        color="tab:gray",
+        linestyle="--",
+    )
+    in_flight.set_ylabel("sagas in flight")
+    top.set_ylabel("per second")
+    handles = top.get_legend_handles_labels()
+    extra = in_flight.get_legend_handles_labels()
+    top.legend(handles[0] + extra[0], handles[1] + extra[1], loc="upper right")
+    o = data["options"]
+    top.set_title(
+        f"make bench: {o['scenario']}, {o['purchases']} purchases, concurrency"
+        f" {o['concurrency']} ({data['machine']['cpus']} CPUs)"
+    )
+    for q, style in ((50, "-"), (95, "--"), (99, ":")):
+        bottom.plot(
+            seconds,
+            [v * 1000 for v in series[f"latency_p{q}"]],
+            label=f"POST->final p{q}",
+            linestyle=style,
+            color="tab:purple",
+        )
+    bottom.set_ylabel("ms (by second of final state)")
+    bottom.set_xlabel("seconds since the first POST")
+    bottom.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

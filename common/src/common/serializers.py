@@ -1,0 +1,66 @@
+"""Strict input parsing for the REST APIs: unknown fields and wrong JSON types answer 400.
+
+DRF, by default, ignores fields it does not know, turns a number into a string for a
+CharField and takes "12", 12.0 and true for an IntegerField. An API that silently
+drops or coerces input hides client bugs, so the services' input serializers build on
+these classes, which refuse both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rest_framework import serializers
+
+
+class StrictCharField(serializers.CharField):
+    """Only a JSON string (DRF would turn 42 into "42")."""
+
+    default_error_messages = {"invalid": "Must be a string."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
+
+
+class StrictEmailField(serializers.EmailField):
+    """Only a JSON string, and a valid email address."""
+
+    default_error_messages = {
+        "invalid": "Enter a valid email address.",
+        "not_a_string": "Must be a string.",
+    }
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return str(super().to_internal_value(data))
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """Only a JSON integer (DRF would take "12", 12.0 and true)."""
+
+    default_error_messages = {"invalid": "Must be an integer."}
+
+    def to_internal_value(self, data: Any) -> int:
+        if not isinstance(data, int) or isinstance(data, bool):
+            self.fail("invalid")
+        return int(super().to_internal_value(data))
+
+
+class StrictSerializer(serializers.Serializer):
+    """A body serializer that refuses unknown fields instead of ignoring them."""
+
+    # (Its docstring is the OpenAPI description of every input serializer without its own.)
+    unknown_field_message = "This field is not allowed."
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: [self.unknown_field_message] for name in unknown}
+                )
+        return super().to_internal_value(data)
