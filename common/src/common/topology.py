@@ -114,7 +114,7 @@ SERVICES: dict[str, Service] = {
             route_prefixes=("/api/v1/sagas",),
             workers={
                 "worker": "celery -A orchestrator_svc.config worker --loglevel INFO"
-                " --concurrency 8",
+                " --pool threads --concurrency 32",
                 "beat": "celery -A orchestrator_svc.config beat --loglevel INFO"
                 " --schedule var/run/celerybeat-schedule",
                 "relay": "python orchestrator_svc/manage.py outbox_relay",
