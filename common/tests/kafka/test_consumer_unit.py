@@ -6,8 +6,9 @@ for handled messages, poison goes to the DLQ, and a failed message comes back.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 import pytest
@@ -262,3 +263,54 @@ def test_registry_declares_each_consumer_with_its_dlq(name: str) -> None:
 
     assert spec.name == name
     assert spec.dlq == f"{spec.topic.value}.DLQ"
+
+
+class FakeTransaction:
+    """A batch scope that keeps what its batch handled only when the batch succeeds."""
+
+    def __init__(self, store: list[Any]) -> None:
+        self.store = store
+        self.entered = 0
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        self.entered += 1
+        mark = len(self.store)
+        try:
+            yield
+        except BaseException:
+            del self.store[mark:]  # rolled back
+            raise
+
+
+def batch_loop(consumer: FakeConsumer, handler: Any, scope: FakeTransaction) -> ConsumerLoop:
+    loop = make_loop(consumer, handler)
+    loop._batch_scope = scope
+    return loop
+
+
+def test_a_batch_scope_handles_the_whole_batch_in_one_transaction() -> None:
+    consumer = FakeConsumer({0: [b'{"n": 1}', b'{"n": 2}'], 1: [b'{"n": 3}']})
+    stored: list[Any] = []
+    scope = FakeTransaction(stored)
+
+    assert batch_loop(consumer, lambda m: stored.append(m.json()), scope).run_once() is True
+
+    assert scope.entered == 1
+    assert sorted(s["n"] for s in stored) == [1, 2, 3]
+    assert consumer.committed() == {(TOPIC, 0): 2, (TOPIC, 1): 1}
+
+
+def test_a_poison_message_rolls_the_batch_back_and_it_is_handled_one_by_one() -> None:
+    consumer = FakeConsumer({0: [b'{"n": 1}', b"{not json", b'{"n": 2}']})
+    publisher = FakePublisher()
+    stored: list[Any] = []
+    scope = FakeTransaction(stored)
+    loop = batch_loop(consumer, lambda m: stored.append(m.json()), scope)
+    loop._dlq = publisher
+
+    assert loop.run_once() is True
+
+    assert stored == [{"n": 1}, {"n": 2}]  # once each: the rolled-back attempt left nothing
+    assert [value for _, _, value, _ in publisher.delivered] == [b"{not json"]
+    assert consumer.committed() == {(TOPIC, 0): 3}

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any, Literal, Protocol
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -101,8 +102,12 @@ class ConsumerLoop:
         max_batch: int,
         poll_timeout: float,
         backoff: Backoff | None = None,
+        batch_scope: Callable[[], AbstractContextManager[Any]] | None = None,
     ) -> None:
         self.spec = spec
+        # One transaction around a whole batch (django.db.transaction.atomic): one
+        # commit instead of one per message, the handlers' own atomics become savepoints.
+        self._batch_scope = batch_scope
         self._consumer = consumer
         self._handler = handler
         self._dlq = dlq_publisher
@@ -164,8 +169,28 @@ class ConsumerLoop:
         self._backoff.reset()
         return True
 
+    def _handle_batch_at_once(self, messages: list[ConsumedMessage]) -> bool:
+        """Handle the batch inside one `batch_scope`; answer False if anything raised.
+
+        Any exception (a poison message included) rolls the whole batch back; the caller
+        then handles it message by message, where each outcome is precise.
+        """
+        assert self._batch_scope is not None
+        try:
+            with self._batch_scope():
+                for message in messages:
+                    self._handler(message)
+        except Exception as exc:
+            logger.info("consumer %s: batch fell back to one by one: %r", self.spec.name, exc)
+            return False
+        for message in messages:
+            self._pending[(message.topic, message.partition)] = message.offset + 1
+        return True
+
     def _handle_in_order(self, messages: list[ConsumedMessage]) -> bool:
         """Handle each message; on a failure rewind to it and answer False."""
+        if self._batch_scope and len(messages) > 1 and self._handle_batch_at_once(messages):
+            return True
         for index, message in enumerate(messages):
             try:
                 self._handle(message)
@@ -290,6 +315,11 @@ def run_consumer(
     config, so a test can run a real consumer against its own broker and group.
     """
     handler = handler or spec.load_handler()
+    batch_scope = None
+    if spec.batch_transaction:
+        from django.db import transaction
+
+        batch_scope = transaction.atomic
     ConsumerLoop(
         spec,
         consumer=Consumer(consumer_config(spec.group_id, consumer_overrides)),
@@ -298,4 +328,5 @@ def run_consumer(
         stop_event=stop_event or stop_event_on_signals(),
         max_batch=max_batch or spec.batch_size,
         poll_timeout=poll_timeout,
+        batch_scope=batch_scope,
     ).run()

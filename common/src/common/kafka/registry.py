@@ -32,6 +32,9 @@ class ConsumerSpec:
     group_id: str
     handler: str  # dotted path to a Handler
     batch_size: int = 100
+    # Handle each batch in one database transaction (falling back to one per message
+    # when anything in it raises): for handlers whose cost is mostly the commit.
+    batch_transaction: bool = False
 
     @property
     def dlq(self) -> str:
@@ -52,12 +55,14 @@ CONSUMERS: dict[str, ConsumerSpec] = {
             topic=Topic.PURCHASE,
             group_id="orchestrator",
             handler="orchestrator_svc.sagas.consumers.handle_purchase_created",
+            batch_transaction=True,
         ),
         ConsumerSpec(
             name="purchase-results",
             topic=Topic.PURCHASE_RESULT,
             group_id="purchase",
             handler="purchase_svc.purchases.consumers.handle_purchase_result",
+            batch_transaction=True,
         ),
     )
 }
