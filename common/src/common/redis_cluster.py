@@ -1,16 +1,8 @@
-"""One long-lived Redis Cluster client per process for the six-node cache cluster."""
+"""The six-node cache cluster: node-list parsing, and the process's one cluster client."""
 
 from __future__ import annotations
 
-import os
-import threading
-
 from redis.cluster import ClusterNode, RedisCluster
-
-from common.topology import INFRA
-
-_lock = threading.Lock()
-_clients: dict[int, RedisCluster] = {}
 
 
 def parse_nodes(spec: str) -> list[ClusterNode]:
@@ -22,19 +14,11 @@ def parse_nodes(spec: str) -> list[ClusterNode]:
 
 
 def cluster_client() -> RedisCluster:
-    """The process's cluster client (re-created after fork: sockets are not shareable)."""
-    pid = os.getpid()
-    client = _clients.get(pid)
-    if client is None:
-        with _lock:
-            client = _clients.get(pid)
-            if client is None:
-                client = RedisCluster(
-                    startup_nodes=parse_nodes(INFRA.redis_cluster_nodes),
-                    socket_timeout=1.0,
-                    socket_connect_timeout=1.0,
-                    decode_responses=False,
-                )
-                _clients.clear()
-                _clients[pid] = client
-    return client
+    """The process's cluster client: the cache layer's, so a process holds one pool per node.
+
+    Raw commands (health checks, throttling counters) share its short timeouts; callers
+    that must survive an outage catch `common.cache.client.CACHE_ERRORS`.
+    """
+    from common.cache.client import cache_client  # the cache layer imports parse_nodes
+
+    return cache_client()
