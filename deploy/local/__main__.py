@@ -5,6 +5,10 @@ renders every configuration from common.topology, starts supervisord, starts the
 infrastructure, provisions it (databases and roles, the Redis Cluster, Kafka topics),
 migrates every service, starts every service process, waits until each answers
 through Traefik, and prints what runs where. Every step is idempotent.
+
+OBSERVABILITY=1 (`make up OBSERVABILITY=1`, also for `restart`) adds the trace
+collector and viewer and Prometheus, and points every service's spans at the
+collector; without it they are stopped and the services export no spans.
 """
 
 from __future__ import annotations
@@ -19,7 +23,17 @@ import time
 from common.topology import INFRA, SERVICES
 from deploy.local import health, kafka, keys, paths, postgres, redis_cluster, render, supervisor
 from deploy.local.console import fail, step, table
-from deploy.local.programs import all_programs, app_programs, infra_programs
+from deploy.local.programs import (
+    Program,
+    all_programs,
+    app_programs,
+    infra_programs,
+    observability_enabled,
+    observability_programs,
+)
+
+# supervisord states in which a process exists (or is about to)
+ACTIVE = ("RUNNING", "STARTING", "BACKOFF", "STOPPING")
 
 
 def migrate() -> None:
@@ -53,13 +67,45 @@ def collectstatic() -> None:
     step("static files collected")
 
 
+def reset_metrics_dirs(apps: list[Program]) -> None:
+    """Empty each service's PROMETHEUS_MULTIPROC_DIR before its processes start.
+
+    The files of dead processes would be summed forever (and their pids reused).
+    A service with any process still up keeps its directory: its live processes
+    write into files there.
+    """
+    states = supervisor.status()
+    live = {p.service for p in apps if states.get(p.name) in ACTIVE}
+    for service in dict.fromkeys(p.service for p in apps):
+        directory = paths.metrics_dir(service)
+        if service not in live:
+            shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True, exist_ok=True)
+
+
+def start_observability(observability: bool, changed: set[str]) -> list[Program]:
+    """With the switch on, start the collector and Prometheus and wait for their ports
+    (before the services, whose first spans go there); answer what was started."""
+    if not observability:
+        step("observability: off (make up OBSERVABILITY=1 adds traces and Prometheus)")
+        return []
+    progs = observability_programs()
+    supervisor.restart_if_running(sorted(changed & {p.name for p in progs}))
+    step("observability: on, starting " + ", ".join(p.name for p in progs))
+    supervisor.start([p.name for p in progs])
+    health.wait_ports(progs, health.observability_ports(), timeout=60)
+    health.wait_programs(progs, timeout=30)
+    return progs
+
+
 def up() -> None:
     started = time.monotonic()
-    changed = render.render_all()
+    observability = observability_enabled()
+    changed = render.render_all(observability)
     postgres.ensure_initialized()
     kafka.ensure_formatted()
     keys.ensure_dev_keys()
-    supervisor.ensure_running()
+    supervisor.ensure_running()  # a changed environment restarts the group (apps)
     supervisor.restart_if_running(sorted(changed))
 
     infra = infra_programs()
@@ -73,6 +119,7 @@ def up() -> None:
     health.wait_ports(infra, ports, timeout=90)
     health.wait_programs(infra, timeout=30)
     step("infrastructure is listening")
+    start_observability(observability, changed)
 
     postgres.provision()
     redis_cluster.ensure_cluster()
@@ -80,49 +127,70 @@ def up() -> None:
     migrate()
     collectstatic()
 
-    apps = app_programs()
+    apps = app_programs(observability)
+    reset_metrics_dirs(apps)
     step(f"starting {len(apps)} service processes")
     supervisor.start([p.name for p in apps])
     health.wait_programs(apps, timeout=60)
     health.wait_edge(apps, timeout=90)
     step(f"everything is up in {time.monotonic() - started:.1f}s")
     print()
-    print_table()
+    print_table(observability)
 
 
 def restart() -> None:
     """After a code change: migrate, restart every service process, wait until healthy."""
     if not supervisor.running():
         raise fail("the platform is down: run make up")
-    render.render_all()
+    observability = observability_enabled()
+    changed = render.render_all(observability)
     supervisor.ensure_running()  # loads changed process definitions
+    start_observability(observability, changed)
     migrate()
-    apps = app_programs()
+    apps = app_programs(observability)
     step(f"restarting {len(apps)} service processes")
-    supervisor.restart([p.name for p in apps])
+    supervisor.stop([p.name for p in apps])
+    reset_metrics_dirs(apps)
+    supervisor.start([p.name for p in apps])
     health.wait_programs(apps, timeout=60)
     health.wait_edge(apps, timeout=90)
     step("restarted")
+    if observability:
+        print_observability()
 
 
-def print_table() -> None:
+def print_table(observability: bool) -> None:
     states = supervisor.status()
-    rows = [(p.name, states.get(p.name, "-"), p.address, p.log) for p in all_programs()]
+    rows = [
+        (p.name, states.get(p.name, "-"), p.address, p.log) for p in all_programs(observability)
+    ]
     table(rows, ("process", "state", "address", "log"))
     print()
     print(f"Edge (REST):        {INFRA.edge_url}   e.g. {INFRA.edge_url}/api/v1/products")
     print(f"Edge (gRPC, h2c):   {INFRA.grpc_edge_target}")
     print(f"Traefik dashboard:  http://127.0.0.1:{INFRA.traefik_dashboard_port}/dashboard/")
     print(f"Admin:              {INFRA.edge_url}/admin/<service>/  (make staff EMAIL=...)")
+    if observability:
+        print_observability()
+    else:
+        print("Observability:      off   (make up OBSERVABILITY=1: traces and Prometheus)")
     print(f"Logs:               {paths.LOG}   (make logs)")
     print(f"Data:               {paths.VAR}   (make down keeps it, make clean removes it)")
+
+
+def print_observability() -> None:
+    prometheus = f"http://127.0.0.1:{INFRA.prometheus_port}"
+    print(f"Traces:             http://127.0.0.1:{INFRA.trace_viewer_port}/")
+    # Debian's Prometheus has only the classic UI.
+    print(f"Prometheus:         {prometheus}/   (targets: {prometheus}/classic/targets)")
 
 
 def status() -> None:
     if not supervisor.running():
         print("the platform is down (make up starts it)")
         raise SystemExit(3)
-    print_table()
+    # What runs, whatever this shell's OBSERVABILITY says.
+    print_table("trace-collector" in supervisor.status())
     print()
     rows = []
     for svc in SERVICES.values():
@@ -162,7 +230,7 @@ def main() -> None:
         "clean": clean,
         "status": status,
         "logs": logs,
-        "render": render.render_all,
+        "render": lambda: render.render_all(),
     }[args.command]()
 
 

@@ -81,7 +81,17 @@ def wait_programs(programs: list[Program], timeout: float) -> None:
         time.sleep(0.5)
 
 
+def observability_ports() -> dict[str, tuple[str, int]]:
+    """The ports of the observability programs, named `<program> [what]`."""
+    return {
+        "trace-collector otlp": ("127.0.0.1", INFRA.otlp_http_port),
+        "trace-collector viewer": ("127.0.0.1", INFRA.trace_viewer_port),
+        "prometheus": ("127.0.0.1", INFRA.prometheus_port),
+    }
+
+
 def wait_ports(programs: list[Program], ports: dict[str, tuple[str, int]], timeout: float) -> None:
+    """Wait until every port accepts; a port's name starts with its program's name."""
     deadline = time.monotonic() + timeout
     pending = dict(ports)
     while pending:
@@ -93,7 +103,7 @@ def wait_ports(programs: list[Program], ports: dict[str, tuple[str, int]], timeo
         if time.monotonic() > deadline:
             logs = {p.name: p.log for p in programs}
             names = "\n".join(
-                f"  {n}: nothing listens on {h}:{p} (log: {logs.get(n, '?')})"
+                f"  {n}: nothing listens on {h}:{p} (log: {logs.get(n.split()[0], '?')})"
                 for n, (h, p) in pending.items()
             )
             raise fail(f"these parts did not open their port:\n{names}")

@@ -21,6 +21,13 @@ VENV_BIN = Path(sys.executable).parent
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 PG_SOCKET_DIR = RUN / "postgresql"
 SUPERVISOR_CONF = ETC / "supervisord.conf"
+# Observability: spans of the local trace collector, Prometheus' storage, and one
+# directory per service where its processes write their metrics (prometheus_client's
+# multiprocess mode; wiped before the service starts).
+TRACE_DB = VAR / "traces" / "traces.sqlite3"
+PROMETHEUS_DATA = VAR / "data" / "prometheus"
+PROMETHEUS_CONF = ETC / "prometheus" / "prometheus.yml"
+METRICS = RUN / "metrics"
 IS_ROOT = os.geteuid() == 0
 
 
@@ -41,6 +48,11 @@ def pg_data_dir() -> Path:
         return VAR / "postgres"
     digest = hashlib.sha1(str(REPO).encode()).hexdigest()[:10]
     return Path("/var/lib/saga-orchestration") / digest / "postgres"
+
+
+def metrics_dir(service: str) -> Path:
+    """PROMETHEUS_MULTIPROC_DIR of every process of one service."""
+    return METRICS / service
 
 
 def executable(name: str) -> str:

@@ -1,8 +1,9 @@
 """Every process of the local platform, derived from common.topology.
 
-Two supervisord groups: `infra` (PostgreSQL, Redis, Kafka, Traefik) and `apps`
-(each service's gunicorn, gRPC server and workers). supervisord restarts what
-crashes and writes each program's output to var/log/<program>.log.
+supervisord groups: `infra` (PostgreSQL, Redis, Kafka, Traefik), `apps` (each
+service's gunicorn, gRPC server and workers) and, with the OBSERVABILITY switch on,
+`observability` (the trace collector and viewer, Prometheus). supervisord restarts
+what crashes and writes each program's output to var/log/<program>.log.
 """
 
 from __future__ import annotations
@@ -25,17 +26,25 @@ class Program:
     stopwaitsecs: int = 20
     startsecs: int = 2
     environment: dict[str, str] = field(default_factory=dict)
+    service: str = ""  # the service an app program belongs to
 
     @property
     def log(self) -> str:
         return str(paths.LOG / f"{self.name}.log")
 
 
+def observability_enabled() -> bool:
+    """The switch: `make up OBSERVABILITY=1` (also on, true, yes)."""
+    return os.environ.get("OBSERVABILITY", "").strip().lower() in {"1", "on", "true", "yes"}
+
+
 def _gunicorn(package: str, port: int) -> str:
     workers = os.environ.get("GUNICORN_WORKERS", "2")
     threads = os.environ.get("GUNICORN_THREADS", "8")
+    # The config module's child_exit tells prometheus_client a worker is gone.
     return (
         f"{paths.executable('gunicorn')} {package}.config.wsgi:application"
+        " -c python:common.observability.gunicorn_conf"
         f" --bind 127.0.0.1:{port} --workers {workers} --threads {threads}"
         " --worker-class gthread --timeout 60 --graceful-timeout 20"
         " --keep-alive 75 --max-requests 0"
@@ -90,16 +99,65 @@ def infra_programs() -> list[Program]:
     return progs
 
 
-def app_programs() -> list[Program]:
+def observability_programs() -> list[Program]:
+    """The trace collector and viewer, and Prometheus: run only with the switch on."""
+    return [
+        Program(
+            "trace-collector",
+            f"{paths.VENV_BIN / 'python'} -m deploy.traceview",
+            "observability",
+            address=f"OTLP :{INFRA.otlp_http_port}, viewer :{INFRA.trace_viewer_port}",
+            environment=_passed_through("TRACE_RETENTION_SPANS"),
+        ),
+        Program(
+            "prometheus",
+            f"{paths.executable('prometheus')} --config.file={paths.PROMETHEUS_CONF}"
+            f" --storage.tsdb.path={paths.PROMETHEUS_DATA}"
+            f" --web.listen-address=127.0.0.1:{INFRA.prometheus_port}"
+            " --storage.tsdb.retention.time=2d",
+            "observability",
+            address=f"127.0.0.1:{INFRA.prometheus_port}",
+        ),
+    ]
+
+
+def _passed_through(*names: str) -> dict[str, str]:
+    return {n: os.environ[n] for n in names if n in os.environ}
+
+
+def app_environment(service: str, *, observability: bool) -> dict[str, str]:
+    """What every process of a service gets: its metrics directory, its name for
+    the traces, the tracing switch and, with observability on, where spans go."""
+    env = {
+        "PROMETHEUS_MULTIPROC_DIR": str(paths.metrics_dir(service)),
+        "OTEL_SERVICE_NAME": service,
+        # Always set: a TRACING=off that started supervisord must not stick to later runs.
+        "TRACING": os.environ.get("TRACING", "on"),
+    }
+    if observability:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = INFRA.otlp_endpoint
+        # Spans leave each process every second (SDK default 5 s): a trace is whole in
+        # the viewer about when the purchase ends.
+        env["OTEL_BSP_SCHEDULE_DELAY"] = os.environ.get("OTEL_BSP_SCHEDULE_DELAY", "1000")
+    return env
+
+
+def app_programs(observability: bool | None = None) -> list[Program]:
+    """Each service's processes; `observability` defaults to the OBSERVABILITY switch."""
+    if observability is None:
+        observability = observability_enabled()
     progs = []
     venv = paths.VENV_BIN
     for svc in SERVICES.values():
+        env = app_environment(svc.name, observability=observability)
         progs.append(
             Program(
                 f"{svc.name}-http",
                 _gunicorn(svc.package, svc.http_port),
                 "apps",
                 address=f"127.0.0.1:{svc.http_port}",
+                environment=dict(env),
+                service=svc.name,
             )
         )
         if svc.grpc_port:
@@ -109,6 +167,8 @@ def app_programs() -> list[Program]:
                     f"{venv / 'python'} {svc.package}/manage.py grpcserve",
                     "apps",
                     address=f"127.0.0.1:{svc.grpc_port} (h2c)",
+                    environment=dict(env),
+                    service=svc.name,
                 )
             )
         for worker, command in svc.workers.items():
@@ -119,10 +179,16 @@ def app_programs() -> list[Program]:
                     f"{venv / exe} {rest}",
                     "apps",
                     stopwaitsecs=30,
+                    environment=dict(env),
+                    service=svc.name,
                 )
             )
     return progs
 
 
-def all_programs() -> list[Program]:
-    return infra_programs() + app_programs()
+def all_programs(observability: bool | None = None) -> list[Program]:
+    """Every program supervisord knows; `observability` defaults to the switch."""
+    if observability is None:
+        observability = observability_enabled()
+    extra = observability_programs() if observability else []
+    return infra_programs() + extra + app_programs(observability)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from common.topology import INFRA, SERVICES
 from deploy.local import paths
-from deploy.local.programs import Program, all_programs
+from deploy.local.programs import Program, all_programs, observability_enabled
+from deploy.observability.prometheus import render_config
 
 
 def _write(target: Path, text: str) -> bool:
@@ -46,7 +47,7 @@ def supervisord_conf(programs: list[Program]) -> str:
         f"serverurl=unix://{paths.RUN / 'supervisor.sock'}",
         "",
     ]
-    for group in ("infra", "apps"):
+    for group in dict.fromkeys(p.group for p in programs):
         members = ",".join(p.name for p in programs if p.group == group)
         lines += [f"[group:{group}]", f"programs={members}", ""]
     for p in programs:
@@ -187,6 +188,15 @@ def traefik_static() -> str:
         },
         "api": {"dashboard": True, "insecure": True},
         "ping": {"entryPoint": "traefik"},
+        # /metrics on the dashboard's entrypoint, scraped by the local Prometheus.
+        "metrics": {
+            "prometheus": {
+                "entryPoint": "traefik",
+                "addEntryPointsLabels": True,
+                "addRoutersLabels": True,
+                "addServicesLabels": True,
+            }
+        },
         "providers": {
             "file": {"filename": str(paths.ETC / "traefik" / "dynamic.yml"), "watch": True}
         },
@@ -233,16 +243,33 @@ def traefik_dynamic() -> str:
     return json.dumps({"http": {"routers": routers, "services": services}}, indent=2)
 
 
-def render_all() -> set[str]:
+def prometheus_jobs() -> dict[str, list[str]]:
+    """What the local Prometheus scrapes at /metrics: each service's gunicorn (which
+    serves the metrics of every process of the service) and Traefik."""
+    jobs = {svc.name: [f"127.0.0.1:{svc.http_port}"] for svc in SERVICES.values()}
+    jobs["traefik"] = [f"127.0.0.1:{INFRA.traefik_dashboard_port}"]
+    return jobs
+
+
+def prometheus_yml() -> str:
+    return render_config(prometheus_jobs(), scrape_interval="5s")
+
+
+def render_all(observability: bool | None = None) -> set[str]:
     """Render every file; answer the programs whose configuration changed.
 
     The Traefik file provider reloads its dynamic file by itself; every other
-    change needs a restart of the program that reads the file.
+    change needs a restart of the program that reads the file. `observability`
+    defaults to the OBSERVABILITY switch.
     """
+    if observability is None:
+        observability = observability_enabled()
     for d in (paths.LOG, paths.RUN, paths.ETC, paths.DEPS):
         d.mkdir(parents=True, exist_ok=True)
     changed: set[str] = set()
-    _write(paths.SUPERVISOR_CONF, supervisord_conf(all_programs()))
+    _write(paths.SUPERVISOR_CONF, supervisord_conf(all_programs(observability)))
+    if observability and _write(paths.PROMETHEUS_CONF, prometheus_yml()):
+        changed.add("prometheus")
     if _write(paths.ETC / "postgresql.conf", postgresql_conf()):
         changed.add("postgres")
     for port in INFRA.redis_cluster_ports:

@@ -97,8 +97,8 @@ def restart_if_running(names: list[str]) -> None:
             _rpc().stopProcess(f"{groups[name]}:{name}", True)
 
 
-def restart(names: list[str], timeout: float = 60.0) -> None:
-    """Stop the programs all at once, wait until they are down, start them again."""
+def stop(names: list[str], timeout: float = 60.0) -> None:
+    """Stop the programs all at once and wait until they are down."""
     groups = _groups()
     for name in names:
         if status().get(name) in ("RUNNING", "STARTING", "BACKOFF"):
@@ -106,9 +106,8 @@ def restart(names: list[str], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while any(status().get(n) in ("RUNNING", "STARTING", "STOPPING") for n in names):
         if time.monotonic() > deadline:
-            raise fail("processes did not stop within {timeout}s")
+            raise fail(f"processes did not stop within {timeout}s")
         time.sleep(0.2)
-    start(names)
 
 
 def shutdown() -> None:
@@ -116,8 +115,13 @@ def shutdown() -> None:
         step("the platform is not running")
         return
     step("stopping every process (data is kept)")
-    _rpc().stopProcessGroup("apps", True)
-    _rpc().stopProcessGroup("infra", True)
+    # Apps first: their last spans go to the collector, which stops after them.
+    for group in ("apps", "observability", "infra"):
+        try:
+            _rpc().stopProcessGroup(group, True)
+        except xmlrpc.client.Fault as exc:
+            if "BAD_NAME" not in exc.faultString:  # a group that is not configured
+                raise
     _rpc().shutdown()
     deadline = time.monotonic() + 60
     while running() and time.monotonic() < deadline:

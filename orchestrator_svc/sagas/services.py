@@ -37,6 +37,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import DateTimeField, ExpressionWrapper, Q, Value
 from django.db.models.functions import Now
+from opentelemetry import context as otel_context
+from opentelemetry.trace import Span, Status, StatusCode
 
 from common.errors import ApplicationError, ErrorCode
 from common.events import (
@@ -47,8 +49,10 @@ from common.events import (
     parse_purchase_created,
 )
 from common.grpc.errors import Outcome, classify_error
+from common.observability.tracing import run_in_context, tracer
 from common.outbox.services import outbox_enqueue
 from common.topology import Topic
+from orchestrator_svc.sagas import metrics
 from orchestrator_svc.sagas.models import (
     ACTIVE_STATES,
     Saga,
@@ -103,8 +107,10 @@ def enqueue_advance(purchase_id: str) -> None:
 
 def _enqueue_on_commit(purchase_id: str) -> None:
     # robust: the saga row is durable whatever the broker says; if this enqueue
-    # fails, the periodic resume picks the saga up.
-    transaction.on_commit(lambda: enqueue_advance(purchase_id), robust=True)
+    # fails, the periodic resume picks the saga up. The commit may come later, outside
+    # the span that wanted the enqueue (a consumer's batch): keep the task in its trace.
+    ctx = otel_context.get_current()
+    transaction.on_commit(lambda: run_in_context(ctx, enqueue_advance, purchase_id), robust=True)
 
 
 # ------------------------------------------------------------------- start
@@ -121,6 +127,8 @@ def saga_start(*, event: PurchaseCreated) -> tuple[Saga, bool]:
         purchase_id=event.purchase_id,
         defaults={"customer_id": event.customer_id, "payload": event.to_json()},
     )
+    if created:
+        metrics.count_on_commit(metrics.STARTED.inc)
     if saga.state == SagaState.STARTED:
         _enqueue_on_commit(str(saga.purchase_id))
     return saga, created
@@ -145,6 +153,17 @@ def saga_advance(*, purchase_id: str, owner: str, steps: Steps = PURCHASE_STEPS)
     Idempotent: it re-reads the saga and does nothing unless the lease is free and a
     run is due. `owner` names this invocation in the lease.
     """
+    with tracer().start_as_current_span(
+        "saga.advance", attributes={"saga.purchase_id": purchase_id}
+    ) as span:
+        advance = _advance(purchase_id, owner, steps)
+        span.set_attribute("saga.acted", advance.acted)
+        if advance.state:
+            span.set_attribute("saga.state", advance.state)
+        return advance
+
+
+def _advance(purchase_id: str, owner: str, steps: Steps) -> Advance:
     with transaction.atomic():
         if not _lease_take(purchase_id, owner):
             return Advance(acted=False)
@@ -154,10 +173,25 @@ def saga_advance(*, purchase_id: str, owner: str, steps: Steps = PURCHASE_STEPS)
         while saga.phase == SagaPhase.CALLING:
             definition = steps[saga.step_index]
             forward = saga.state == SagaState.RUNNING
+            action = "execute" if forward else "compensate"
             call = definition.command if forward else definition.compensation
-            outcome, error, duration_ms = _call(call, purchase)
-            with transaction.atomic():
-                saga = _change(purchase_id, owner, _conclude, steps, outcome, error, duration_ms)
+            # One span per call; a compensation is named and marked as one.
+            with tracer().start_as_current_span(
+                f"saga.{action} {definition.step.value}",
+                attributes={
+                    "saga.purchase_id": purchase_id,
+                    "saga.step": definition.step.value,
+                    "saga.action": action,
+                    "saga.compensation": not forward,
+                    "saga.attempt": saga.attempt,
+                },
+            ) as span:
+                outcome, error, duration_ms = _call(call, purchase)
+                with transaction.atomic():
+                    saga = _change(
+                        purchase_id, owner, _conclude, steps, outcome, error, duration_ms
+                    )
+                _record_call(span, definition, action, outcome, error, duration_ms, saga)
     except LeaseLost:
         logger.warning("saga %s: lease taken over by another worker; %s stops", purchase_id, owner)
         return Advance(acted=True)
@@ -218,6 +252,24 @@ def _call(call: StepCall, purchase: PurchaseCreated) -> tuple[Outcome | None, st
     return outcome, error[:ERROR_MAX_CHARS], int((time.monotonic() - started) * 1000)
 
 
+def _record_call(
+    span: Span,
+    definition: StepDefinition,
+    action: str,
+    outcome: Outcome | None,
+    error: str,
+    duration_ms: int,
+    saga: Saga,
+) -> None:
+    """The committed outcome of one call, on its span and in the step histogram."""
+    label = "ok" if outcome is None else "refused" if outcome is Outcome.COMPENSATE else "error"
+    span.set_attribute("saga.outcome", label)
+    span.set_attribute("saga.state", saga.state)
+    if outcome is not None:
+        span.set_status(Status(StatusCode.ERROR, error))
+    metrics.STEP_DURATION.labels(definition.step.value, action, label).observe(duration_ms / 1000)
+
+
 def _describe(exc: grpc.RpcError) -> str:
     code = exc.code() if callable(getattr(exc, "code", None)) else None
     details = exc.details() if callable(getattr(exc, "details", None)) else str(exc)
@@ -241,6 +293,7 @@ def _begin(saga: Saga, steps: Steps) -> None:
         # The previous lease holder started this call and died before its outcome.
         saga.last_error = INTERRUPTED
         _log(saga, steps, StepLogStatus.RETRY, error=INTERRUPTED)
+        _count_retry(saga, steps)
     if saga.attempt >= _budget(saga):
         _give_up(saga, steps, error=saga.last_error, duration_ms=None)
         return
@@ -273,6 +326,9 @@ def _conclude(
             first = saga.step_index == 0
             final = PurchaseStatus.FAILED if first else PurchaseStatus.PENDING
             _publish(saga, steps, StepStatus.ROLLBACK, duration_ms=duration_ms, overall=final)
+            metrics.count_on_commit(
+                metrics.COMPENSATIONS.labels(steps[saga.step_index].step.value).inc
+            )
             if first:
                 _finish(saga, SagaState.FAILED)
                 return
@@ -299,6 +355,7 @@ def _conclude(
         _give_up(saga, steps, error=error, duration_ms=duration_ms)
         return
     _log(saga, steps, StepLogStatus.RETRY, error=error, duration_ms=duration_ms)
+    _count_retry(saga, steps)
     delay = retry_delay(
         saga.attempt,
         base=_setting("SAGA_RETRY_BASE_SECONDS"),
@@ -342,7 +399,21 @@ def _next_call(saga: Saga, steps: Steps) -> None:
     _begin(saga, steps)
 
 
+_FINISHED = {
+    SagaState.COMPLETED: metrics.COMPLETED,
+    SagaState.FAILED: metrics.FAILED,
+    SagaState.NEEDS_ATTENTION: metrics.NEEDS_ATTENTION,
+}
+
+
+def _count_retry(saga: Saga, steps: Steps) -> None:
+    action = "execute" if _forward(saga) else "compensate"
+    step = steps[saga.step_index].step.value
+    metrics.count_on_commit(metrics.STEP_RETRIES.labels(step, action).inc)
+
+
 def _finish(saga: Saga, state: SagaState) -> None:
+    metrics.count_on_commit(_FINISHED[state].inc)
     saga.state = state
     saga.phase = SagaPhase.READY
     saga.next_run_at = None

@@ -39,7 +39,16 @@ def service_of(container: str) -> str:
 
 
 @pytest.mark.parametrize(
-    "variable", [*INFRA_VARIABLES, "CELERY_BROKER_URL", "JWT_PRIVATE_KEY_FILE"]
+    "variable",
+    [
+        *INFRA_VARIABLES,
+        "CELERY_BROKER_URL",
+        "JWT_PRIVATE_KEY_FILE",
+        "PROMETHEUS_MULTIPROC_DIR",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_SERVICE_NAME",
+        "TRACING",
+    ],
 )
 def test_each_variable_set_for_the_services_is_read_by_their_code(variable: str) -> None:
     # Guards against a rename in the settings that would leave a container on defaults.

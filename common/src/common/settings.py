@@ -65,6 +65,9 @@ def build(
             *apps,
         ],
         "MIDDLEWARE": [
+            # First: it counts and times every response, including the ones the
+            # middleware below answers on its own.
+            "common.observability.django_metrics.MetricsMiddleware",
             "django.middleware.security.SecurityMiddleware",
             "whitenoise.middleware.WhiteNoiseMiddleware",
             "django.contrib.sessions.middleware.SessionMiddleware",

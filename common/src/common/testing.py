@@ -14,6 +14,7 @@ without any, so this module imports nothing that needs them at import time.
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -37,6 +38,7 @@ from common.topology import INFRA, SERVICES
 
 if TYPE_CHECKING:
     from django.test import Client
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 HTTP_TIMEOUT = 10.0
 """Seconds a request through the edge may take (unless the caller gives `timeout=`)."""
@@ -374,3 +376,32 @@ class LiveDatabase:
 
     def close(self) -> None:
         self.connection.close()
+
+
+@functools.cache
+def span_exporter() -> InMemorySpanExporter:
+    """This process's test span exporter: every span finished from now on is kept
+    (call `.clear()` between tests). Needs tracing on (the default)."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from common.observability.tracing import tracing_enabled
+
+    if not tracing_enabled():
+        raise RuntimeError("tracing is off (TRACING=off): no spans to capture")
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):  # no Django app configured tracing
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
+
+
+def metric_value(name: str, **labels: str) -> float:
+    """A sample of this process's default Prometheus registry (0 when never set)."""
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0

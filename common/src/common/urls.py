@@ -14,6 +14,7 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 
 from common.health import healthz
+from common.observability.django_metrics import metrics_view
 from common.topology import SERVICES
 
 # Django's error views as JSON (common.errors); see the module docstring.
@@ -24,13 +25,17 @@ handler500 = "common.errors.json_server_error"
 
 
 def service_urlpatterns(api: Any = None) -> list[URLPattern | URLResolver]:
-    """`/healthz` directly and under each route prefix, `/admin/<service>/`, and the API.
+    """`/healthz` directly and under each route prefix, `/metrics` (Prometheus; on the
+    service's own port only, the edge does not route it), `/admin/<service>/`, and the API.
 
     `api` is a module or list of patterns mounted under the service's first route prefix
     (`/api/v1/...`): the same path the edge routes to this service.
     """
     svc = SERVICES[settings.SERVICE_NAME]
-    patterns: list[URLPattern | URLResolver] = [path("healthz", healthz, name="healthz")]
+    patterns: list[URLPattern | URLResolver] = [
+        path("healthz", healthz, name="healthz"),
+        path("metrics", metrics_view, name="metrics"),
+    ]
     for prefix in svc.route_prefixes:
         patterns.append(path(f"{prefix.strip('/')}/healthz", healthz))
     patterns.append(path(f"admin/{svc.name}/", admin.site.urls))

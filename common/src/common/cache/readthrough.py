@@ -27,6 +27,11 @@ database), a write's invalidation that cannot reach its node is retried in the
 background (`common.cache.repairs`) until it lands or the old value would have expired,
 and a filter that cannot be asked answers "maybe". Slower, never wrong.
 
+Metrics. `cache_requests_total{cache,result}` counts each key read by the level that
+answered it: `hit_local`, `hit` (Redis), `filtered` (the cuckoo filter said it does not
+exist) or `miss` (the loader's turn; a reader that then finds the winner's value in
+Redis still counts as a miss).
+
 Values are JSON: dicts (or lists, strings, numbers) that survive `json.dumps`. A hit and
 a miss answer the same thing because both answer the JSON round trip of what the loader
 returned (tuples become lists, dict keys strings); a value JSON cannot encode raises
@@ -51,6 +56,7 @@ from common.cache.local import LocalCache, shared_local_cache
 from common.cache.lock import RedisLock
 from common.cache.repairs import repairs
 from common.cache.scripts import LuaScript
+from common.observability.metrics import counter
 
 T = TypeVar("T")
 Key = str | int
@@ -62,6 +68,13 @@ FILTER_ADD_REPAIR_WINDOW = 3600.0
 _NEGATIVE = b"null"
 _POLL_MIN = 0.002
 _POLL_MAX = 0.025
+
+CACHE_REQUESTS = counter(
+    "cache_requests",
+    "Keys read through a cache, by cache namespace and the level that answered.",
+    ["cache", "result"],
+)
+RESULTS = ("hit_local", "hit", "miss", "filtered")
 
 _STORE = LuaScript.from_files("rt_store.lua")
 _WRITE = LuaScript.from_files("rt_write.lua")
@@ -120,6 +133,9 @@ class ReadThroughCache:
         self.filter = (
             CuckooFilter(filter_name, client=client, key_prefix=prefix) if filter_name else None
         )
+        # One child per result, made up front: a counter lookup per read stays cheap and
+        # every series exists (at 0) from the start.
+        self._requests = {result: CACHE_REQUESTS.labels(namespace, result) for result in RESULTS}
 
     # -- reading ---------------------------------------------------------------------
 
@@ -128,23 +144,30 @@ class ReadThroughCache:
         skey = str(key)
         payload = self._local.get(skey)
         if payload is not None:
+            self._count("hit_local")
             return cast("T | None", json.loads(payload))
         epoch = self._local.epoch()
         vkey = self._keys(skey)[0]
         if self._write_pending(vkey):
             # This process wrote the key while its node was unreachable; until that
             # invalidation lands, Redis (or a promoted replica) may hold the old value.
+            self._count("miss")
             return self._load_uncached(skey, loader, epoch)
         try:
             raw = self._call("get", vkey, lambda c: c.get(vkey))
         except CacheUnavailable:
             if self._filter_rejects(skey):
+                self._count("filtered")
                 return None
+            self._count("miss")
             return self._load_uncached(skey, loader, epoch)
         if raw is not None:
+            self._count("hit")
             return self._hit(skey, raw, epoch)
         if self._filter_rejects(skey):
+            self._count("filtered")
             return None
+        self._count("miss")
         return self._load_once(skey, loader, epoch)
 
     def get_many(
@@ -173,6 +196,7 @@ class ReadThroughCache:
         pending = {skey for skey in missing if self._write_pending(self._keys(skey)[0])}
         cold.extend((skey, None, False) for skey in missing if skey in pending)
         trusted = [skey for skey in missing if skey not in pending]
+        hits = 0
         if trusted:
             flat_keys = [k for skey in trusted for k in self._keys(skey)[:2]]
             try:
@@ -185,12 +209,17 @@ class ReadThroughCache:
                 if raw is None:
                     cold.append((skey, generation, redis_ok))
                 else:
+                    hits += 1
                     value = self._hit(skey, raw, epoch)
                     if value is not None:
                         found[skey] = value
         if cold and self.filter is not None:
             rejected = self._filter_rejects_many([skey for skey, _, _ in cold])
             cold = [entry for entry, no in zip(cold, rejected, strict=True) if not no]
+            self._count("filtered", sum(rejected))
+        self._count("hit_local", len(originals) - len(missing))
+        self._count("hit", hits)
+        self._count("miss", len(cold))
         if cold:
             loaded = loader_many([originals[skey] for skey, _, _ in cold])
             by_str = {str(k): v for k, v in loaded.items()}
@@ -271,6 +300,10 @@ class ReadThroughCache:
 
     def _call(self, op: str, route_key: str | None, fn: Callable[[RedisCluster], Any]) -> Any:
         return call(f"cache {self.namespace} {op}", route_key, fn, client=self._client)
+
+    def _count(self, result: str, keys: int = 1) -> None:
+        if keys:
+            self._requests[result].inc(keys)
 
     def _local_ttl(self, payload: bytes) -> float:
         return min(self.local_ttl, self.negative_ttl) if payload == _NEGATIVE else self.local_ttl

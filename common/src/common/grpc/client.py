@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import os
 import threading
+import time
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from common.observability.metrics import counter, histogram
 from common.topology import INFRA
 
 StubT = TypeVar("StubT")
@@ -31,6 +34,18 @@ CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.initial_reconnect_backoff_ms", 500),
     ("grpc.max_reconnect_backoff_ms", 5_000),
 )
+
+GRPC_CLIENT_HANDLED = counter(
+    "grpc_client_handled",
+    "RPCs this process made, by full method name and the status code it got.",
+    ["method", "code"],
+)
+GRPC_CLIENT_HANDLING = histogram(
+    "grpc_client_handling_seconds",
+    "Seconds from starting an RPC to its answer, as this process saw them.",
+    ["method"],
+)
+_HEALTH_METHOD_PREFIX = f"/{health.SERVICE_NAME}/"
 
 _lock = threading.Lock()
 _owner_pid: int | None = None
@@ -47,6 +62,36 @@ def default_target() -> str:
     return INFRA.grpc_edge_target
 
 
+class ClientMetricsInterceptor(grpc.UnaryUnaryClientInterceptor):
+    """Count and time each unary-unary call by method and the status code it ended with
+    (a deadline or an unreachable edge included). Health checks are not counted."""
+
+    def intercept_unary_unary(
+        self,
+        continuation: Callable[[grpc.ClientCallDetails, Any], Any],
+        client_call_details: grpc.ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        method = client_call_details.method
+        if isinstance(method, bytes):
+            method = method.decode()
+        if method.startswith(_HEALTH_METHOD_PREFIX):
+            return continuation(client_call_details, request)
+        start = time.perf_counter()
+        outcome = continuation(client_call_details, request)
+
+        def record(done: Any) -> None:
+            code = done.code()
+            name = code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
+            GRPC_CLIENT_HANDLING.labels(method).observe(time.perf_counter() - start)
+            GRPC_CLIENT_HANDLED.labels(method, name).inc()
+
+        # A blocking call's outcome is already done and runs `record` at once; a
+        # future's runs it when the call ends.
+        outcome.add_done_callback(record)
+        return outcome
+
+
 def _forget_other_processes(pid: int) -> None:
     """Drop (without closing) entries a parent process made; closing them here
     would act on connection state this process does not own. Call with _lock held."""
@@ -58,14 +103,18 @@ def _forget_other_processes(pid: int) -> None:
 
 
 def channel(target: str | None = None) -> grpc.Channel:
-    """The process's shared insecure (h2c) channel to `target` (default: the edge)."""
+    """The process's shared insecure (h2c) channel to `target` (default: the edge), its
+    calls counted and timed (ClientMetricsInterceptor)."""
     target = target or default_target()
     pid = os.getpid()
     with _lock:
         _forget_other_processes(pid)
         found = _channels.get((pid, target))
         if found is None:
-            found = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+            found = grpc.intercept_channel(
+                grpc.insecure_channel(target, options=CHANNEL_OPTIONS),
+                ClientMetricsInterceptor(),
+            )
             _channels[(pid, target)] = found
         return found
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent import futures
 from dataclasses import dataclass
@@ -21,7 +22,20 @@ import grpc
 from django.db import close_old_connections
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from common.observability.metrics import counter, histogram
+
 logger = logging.getLogger(__name__)
+
+GRPC_SERVER_HANDLED = counter(
+    "grpc_server_handled",
+    "RPCs this server answered, by full method name and status code.",
+    ["method", "code"],
+)
+GRPC_SERVER_HANDLING = histogram(
+    "grpc_server_handling_seconds",
+    "Seconds this server spent answering an RPC.",
+    ["method"],
+)
 
 ServicerSpec = tuple[str, object, Callable[[Any, grpc.Server], None]]
 """(fully-qualified service name, servicer instance, generated add_XServicer_to_server)."""
@@ -59,6 +73,51 @@ class CloseOldConnectionsInterceptor(grpc.ServerInterceptor):
         if handler is None or handler_call_details.method.startswith(HEALTH_METHOD_PREFIX):
             return handler
         return _wrap_handler(handler)
+
+
+class ServerMetricsInterceptor(grpc.ServerInterceptor):
+    """Count and time each unary-unary RPC (all this project serves) by method and code.
+
+    The code is the one the servicer set (`context.abort`, `context.set_code`), else
+    OK on return and UNKNOWN on an exception, as gRPC itself answers. Health RPCs
+    (Traefik asks every few seconds) and unknown methods are not counted.
+    """
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or not handler.unary_unary or method.startswith(HEALTH_METHOD_PREFIX):
+            return handler
+        return grpc.unary_unary_rpc_method_handler(
+            _measured(handler.unary_unary, method),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+def _measured(behavior: Callable[[Any, Any], Any], method: str) -> Callable[[Any, Any], Any]:
+    def wrapper(request: Any, context: grpc.ServicerContext) -> Any:
+        start = time.perf_counter()
+        outcome = grpc.StatusCode.UNKNOWN  # unless the servicer returns
+        try:
+            response = behavior(request, context)
+            outcome = grpc.StatusCode.OK
+        finally:
+            GRPC_SERVER_HANDLING.labels(method).observe(time.perf_counter() - start)
+            GRPC_SERVER_HANDLED.labels(method, _status(context, outcome).name).inc()
+        return response
+
+    return wrapper
+
+
+def _status(context: grpc.ServicerContext, default: grpc.StatusCode) -> grpc.StatusCode:
+    # ServicerContext.code() answers what abort()/set_code() set, else None.
+    code = getattr(context, "code", lambda: None)()
+    return code if isinstance(code, grpc.StatusCode) else default
 
 
 def _around_unary(behavior: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
@@ -144,11 +203,13 @@ def build_server(
     plus `health_names`, answers SERVING. Each pool thread may hold one DB
     connection, so `max_workers` bounds this process's connections. Port 0 binds
     a free port (see `.port`). `close_db_connections` defaults to "Django is
-    configured".
+    configured". Every RPC is counted and timed (ServerMetricsInterceptor, outermost).
     """
     if close_db_connections is None:
         close_db_connections = _django_configured()
-    chain = [CloseOldConnectionsInterceptor()] if close_db_connections else []
+    chain: list[grpc.ServerInterceptor[Any, Any]] = [ServerMetricsInterceptor()]
+    if close_db_connections:
+        chain.append(CloseOldConnectionsInterceptor())
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
         interceptors=[*chain, *interceptors],

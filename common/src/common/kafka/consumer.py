@@ -28,9 +28,11 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from common.kafka.config import consumer_config
 from common.kafka.messages import ConsumedMessage, PoisonMessage
+from common.kafka.metrics import CONSUMED, STATISTICS_INTERVAL_MS, record_lag
 from common.kafka.producer import KafkaPublisher, Publisher
 from common.kafka.registry import ConsumerSpec, Handler
 from common.kafka.shutdown import stop_event_on_signals
+from common.observability.tracing import consumer_span
 
 logger = logging.getLogger(__name__)
 
@@ -179,12 +181,14 @@ class ConsumerLoop:
         try:
             with self._batch_scope():
                 for message in messages:
-                    self._handler(message)
+                    with self._span(message):
+                        self._handler(message)
         except Exception as exc:
             logger.info("consumer %s: batch fell back to one by one: %r", self.spec.name, exc)
             return False
         for message in messages:
             self._pending[(message.topic, message.partition)] = message.offset + 1
+            CONSUMED.labels(message.topic, "handled").inc()
         return True
 
     def _handle_in_order(self, messages: list[ConsumedMessage]) -> bool:
@@ -202,6 +206,7 @@ class ConsumerLoop:
                     message.partition,
                     message.offset,
                 )
+                CONSUMED.labels(message.topic, "retried").inc()
                 self._rewind(messages[index:])
                 if getattr(self._dlq, "broken", False):
                     # A fatal producer error: only a new process gets a new producer.
@@ -211,10 +216,27 @@ class ConsumerLoop:
         return True
 
     def _handle(self, message: ConsumedMessage) -> None:
-        try:
-            self._handler(message)
-        except PoisonMessage as poison:
-            self._dead_letter(message, poison.reason)
+        with self._span(message):
+            try:
+                self._handler(message)
+            except PoisonMessage as poison:
+                self._dead_letter(message, poison.reason)
+                CONSUMED.labels(message.topic, "dead_lettered").inc()
+                return
+        CONSUMED.labels(message.topic, "handled").inc()
+
+    def _span(self, message: ConsumedMessage) -> AbstractContextManager[Any]:
+        """The message's `process` span: continues the trace its producer sent along."""
+        return consumer_span(
+            message.topic,
+            message.headers,
+            **{
+                "messaging.consumer.group.name": self.spec.group_id,
+                "messaging.destination.partition.id": str(message.partition),
+                "messaging.kafka.offset": message.offset,
+                "messaging.message.id": message.message_id or "",
+            },
+        )
 
     def _dead_letter(self, message: ConsumedMessage, reason: str) -> None:
         """Park the message on the DLQ; raises if the DLQ did not take it (retried)."""
@@ -322,7 +344,14 @@ def run_consumer(
         batch_scope = transaction.atomic
     ConsumerLoop(
         spec,
-        consumer=Consumer(consumer_config(spec.group_id, consumer_overrides)),
+        consumer=Consumer(
+            {
+                # librdkafka reports each partition's lag in its statistics (no extra calls).
+                "statistics.interval.ms": STATISTICS_INTERVAL_MS,
+                "stats_cb": lambda stats: record_lag(spec.group_id, stats),
+                **consumer_config(spec.group_id, consumer_overrides),
+            }
+        ),
         handler=handler,
         dlq_publisher=KafkaPublisher(config_overrides=producer_overrides),
         stop_event=stop_event or stop_event_on_signals(),

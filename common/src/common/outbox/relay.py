@@ -46,8 +46,10 @@ from django.utils import timezone
 
 from common.kafka.consumer import Backoff, close_stale_db_connections
 from common.kafka.messages import MESSAGE_ID_HEADER
+from common.kafka.metrics import PUBLISHED
 from common.kafka.producer import DEFAULT_FLUSH_TIMEOUT, KafkaPublisher, Publisher
 from common.kafka.shutdown import stop_event_on_signals
+from common.observability.tracing import producer_span
 from common.outbox.models import OutboxMessage
 from common.outbox.services import NOTIFY_CHANNEL
 
@@ -84,11 +86,16 @@ def publish_batch(publisher: Publisher, *, batch_size: int, flush_timeout: float
         if not rows:
             return 0
         for row in rows:
-            publisher.publish(row.topic, row.key, message_value(row), message_headers(row))
+            headers = message_headers(row)
+            # Child of the context stored with the row; the message carries this span's.
+            with producer_span(row.topic, headers, **{"messaging.message.id": str(row.id)}):
+                publisher.publish(row.topic, row.key, message_value(row), headers)
         publisher.flush(flush_timeout)
         OutboxMessage.objects.filter(id__in=[row.id for row in rows]).update(
             published_at=timezone.now()
         )
+    for row in rows:
+        PUBLISHED.labels(row.topic).inc()
     logger.debug("outbox relay published ids %s..%s", rows[0].id, rows[-1].id)
     return len(rows)
 

@@ -8,6 +8,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from common.observability.tracing import inject_context
 from common.outbox.models import OutboxMessage
 
 NOTIFY_CHANNEL = "outbox"
@@ -29,13 +30,15 @@ def outbox_enqueue(
 
     Must run inside `transaction.atomic()` together with the change the event
     describes. Also sends `pg_notify('outbox')`, which PostgreSQL delivers at commit,
-    so the relay publishes at once instead of at its next idle wake-up.
+    so the relay publishes at once instead of at its next idle wake-up. The current
+    trace context travels in the row's headers, so the relay and the consumers of the
+    event continue the trace of the change that caused it.
     """
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
         raise OutboxOutsideTransaction("outbox_enqueue must run inside transaction.atomic()")
     message = OutboxMessage.objects.create(
-        topic=str(topic), key=key, payload=payload, headers=headers or {}
+        topic=str(topic), key=key, payload=payload, headers=inject_context(dict(headers or {}))
     )
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:

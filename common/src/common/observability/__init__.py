@@ -1,0 +1,4 @@
+"""Traces (OpenTelemetry) and metrics (Prometheus) of every service.
+
+See docs/observability.md.
+"""

@@ -1,0 +1,217 @@
+"""OpenTelemetry tracing for every process of a service: one trace per purchase.
+
+`configure_tracing(service)` runs once per process (from `common.apps` when Django
+starts) and instruments Django, gRPC (client and server), Celery, psycopg2 and Redis.
+What those libraries cannot carry, we carry ourselves: the W3C trace context rides in
+outbox rows and Kafka headers (`inject_context` / `extract_context`), so a purchase
+stays one trace from its POST through the relay, Kafka, the orchestrator's consumer,
+the Celery task and its gRPC calls, and back to the purchase service.
+
+Switches, all from the environment:
+- TRACING=off: no SDK at all (the API's no-op tracer); anything else: spans are made.
+- OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT): spans are sent
+  there over OTLP/HTTP in batches; unset: made and dropped (no exporter).
+- OTEL_SERVICE_NAME overrides the service name; OTEL_TRACES_SAMPLER and the other
+  standard OTEL_* variables work as the SDK documents them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+from opentelemetry.trace import Link, Span, SpanKind, Tracer, TraceState
+from opentelemetry.util.types import Attributes
+
+logger = logging.getLogger(__name__)
+
+TRACER_NAME = "saga-platform"
+_configured_pid: int | None = None
+_lock = threading.Lock()
+
+
+def tracing_enabled() -> bool:
+    return os.environ.get("TRACING", "on").strip().lower() not in {"off", "0", "false", "no"}
+
+
+def exporter_endpoint() -> str | None:
+    return os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+
+
+def configure_tracing(service_name: str) -> None:
+    """Install the tracer provider and the library instrumentations (once per process)."""
+    global _configured_pid
+    with _lock:
+        if _configured_pid == os.getpid():
+            return
+        _configured_pid = os.getpid()
+        if not tracing_enabled():
+            return
+        _install_provider(os.environ.get("OTEL_SERVICE_NAME") or service_name)
+        _instrument_libraries()
+
+
+def _install_provider(service_name: str) -> None:
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    resource = Resource.create(
+        {
+            "service.name": service_name,
+            "service.instance.id": f"{socket.gethostname()}-{os.getpid()}",
+        }
+    )
+    provider = TracerProvider(resource=resource, sampler=_sampler())
+    if exporter_endpoint():
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        # Batches leave from a background thread: a request never waits on the collector.
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+
+
+def _sampler() -> Sampler:
+    """The SDK's sampler from OTEL_TRACES_SAMPLER (default: parent-based, always on),
+    behind a filter that starts no trace with a client call (see `_NoClientRoots`)."""
+    from opentelemetry.sdk.trace.sampling import _get_from_env_or_default
+
+    return _NoClientRoots(_get_from_env_or_default())
+
+
+def _instrument_libraries() -> None:
+    # Health probes and scrapes every few seconds would bury the purchases (read when
+    # the Django instrumentation is imported, so set first).
+    os.environ.setdefault("OTEL_PYTHON_DJANGO_EXCLUDED_URLS", "healthz,metrics")
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor
+    from opentelemetry.instrumentation.django import DjangoInstrumentor
+    from opentelemetry.instrumentation.grpc import (
+        GrpcInstrumentorClient,
+        GrpcInstrumentorServer,
+        filters,
+    )
+    from opentelemetry.instrumentation.psycopg2 import Psycopg2Instrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    # Traefik probes every gRPC service's health every few seconds: not worth a trace.
+    not_health = filters.negate(filters.health_check())
+    for instrumentor in (
+        DjangoInstrumentor(),
+        GrpcInstrumentorClient(filter_=not_health),
+        GrpcInstrumentorServer(filter_=not_health),
+        CeleryInstrumentor(),
+        Psycopg2Instrumentor(),
+        RedisInstrumentor(),
+    ):
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument()
+
+
+class _NoClientRoots(Sampler):
+    """Drops a span that would start a trace as a client call: a query, a Redis command
+    or a gRPC call made outside any request, message or task (health probes, the relay's
+    idle scans, Celery polling its broker). They are no purchase's story, and they would
+    outnumber the purchases. Everything else is up to the inner sampler."""
+
+    def __init__(self, inner: Sampler) -> None:
+        self._inner = inner
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        parent = trace.get_current_span(parent_context).get_span_context()
+        if kind is SpanKind.CLIENT and not parent.is_valid:
+            return SamplingResult(Decision.DROP)
+        return self._inner.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        return f"NoClientRoots{{{self._inner.get_description()}}}"
+
+
+def tracer() -> Tracer:
+    return trace.get_tracer(TRACER_NAME)
+
+
+# ------------------------------------------------- context through messages
+
+
+def inject_context(carrier: MutableMapping[str, str]) -> MutableMapping[str, str]:
+    """Write the current trace context (traceparent, tracestate) into `carrier`."""
+    propagate.inject(carrier)
+    return carrier
+
+
+def extract_context(headers: Mapping[str, str | bytes | None]) -> Context:
+    """Answer the trace context carried by message headers (bytes or str values)."""
+    carrier = {
+        name: value.decode(errors="replace") if isinstance(value, bytes) else value
+        for name, value in headers.items()
+        if value is not None
+    }
+    return propagate.extract(carrier)
+
+
+@contextlib.contextmanager
+def producer_span(
+    topic: str, headers: MutableMapping[str, str], **attributes: Any
+) -> Iterator[Span]:
+    """A `<topic> publish` span, child of the context stored in `headers`, whose own
+    context replaces it there (so the consumer's span hangs below this one)."""
+    parent = extract_context(headers)
+    with tracer().start_as_current_span(
+        f"{topic} publish",
+        context=parent,
+        kind=SpanKind.PRODUCER,
+        attributes={"messaging.system": "kafka", "messaging.destination.name": topic, **attributes},
+    ) as span:
+        inject_context(headers)
+        yield span
+
+
+@contextlib.contextmanager
+def consumer_span(
+    topic: str, headers: Mapping[str, str | bytes | None], **attributes: Any
+) -> Iterator[Span]:
+    """A `<topic> process` span, child of the producer's context found in `headers`."""
+    with tracer().start_as_current_span(
+        f"{topic} process",
+        context=extract_context(headers),
+        kind=SpanKind.CONSUMER,
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.destination.name": topic,
+            "messaging.operation.type": "process",
+            **attributes,
+        },
+    ) as span:
+        yield span
+
+
+def run_in_context(ctx: Context, fn: Any, *args: Any) -> Any:
+    """Call `fn` with `ctx` as the current context: for callbacks that run later
+    (`transaction.on_commit`) but belong to the span that registered them."""
+    token = otel_context.attach(ctx)
+    try:
+        return fn(*args)
+    finally:
+        otel_context.detach(token)

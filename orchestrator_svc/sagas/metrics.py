@@ -1,0 +1,39 @@
+"""The saga's Prometheus metrics (docs/observability.md).
+
+Counted only when the transition that caused them commits (`count_on_commit`): a
+transition rolled back (a lost lease, a crash) never happened, and a saga finishes
+exactly once however often its tasks run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.db import transaction
+
+from common.observability.metrics import counter, histogram
+
+STARTED = counter("saga_started", "Sagas created (one per purchase)")
+COMPLETED = counter("saga_completed", "Sagas whose every step succeeded")
+FAILED = counter("saga_failed", "Sagas rolled back completely after a step failed")
+NEEDS_ATTENTION = counter(
+    "saga_needs_attention", "Sagas stopped because a compensation could not succeed"
+)
+STEP_DURATION = histogram(
+    "saga_step_duration_seconds",
+    "One call of a step: its command (execute) or its compensation (compensate)",
+    ["step", "action", "outcome"],  # outcome: ok | refused | error
+)
+STEP_RETRIES = counter(
+    "saga_step_retries",
+    "Calls of a step scheduled again after a transient fault",
+    ["step", "action"],
+)
+COMPENSATIONS = counter(
+    "saga_compensations", "Compensations that succeeded (a step's effect undone)", ["step"]
+)
+
+
+def count_on_commit(increment: Callable[[], None]) -> None:
+    """Apply `increment` when the current transaction commits (at once outside one)."""
+    transaction.on_commit(increment, robust=True)
