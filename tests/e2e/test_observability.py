@@ -22,6 +22,8 @@ from tests.e2e.conftest import Customer, edge, wait_final
 
 SPANS_WITHIN_SECONDS = 60.0
 PARTICIPANTS = ("product", "order", "payment")
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+"""A scrape: (sample name, sorted labels) -> value."""
 
 
 # ------------------------------------------------------------------- traces
@@ -127,13 +129,13 @@ def test_one_purchase_is_one_trace_across_every_service_and_kafka(
 # ------------------------------------------------------------------ metrics
 
 
-def scrape(service: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def scrape(service: str) -> Samples:
     """A service's `/metrics` (on its own port: not routed through the edge), parsed."""
     url = f"http://127.0.0.1:{SERVICES[service].http_port}/metrics"
     response = requests.get(url, timeout=10)
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"].startswith("text/plain")
-    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    samples: Samples = {}
     for family in text_string_to_metric_families(response.text):
         for sample in family.samples:
             samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
@@ -156,15 +158,41 @@ def test_metrics_of_every_service_parse_and_are_not_public() -> None:
     assert edge("GET", "/metrics").status_code == 404
 
 
-def wait_for_metric(
-    service: str, name: str, at_least: float, within: float = 60.0, **labels: str
-) -> dict[Any, float]:
+def test_the_saga_services_report_their_outbox_and_kafka_consumer() -> None:
+    # Earlier tests bought things: both relays published, both consumers handled.
+    for service, consumes in (("purchase", "purchase-result"), ("orchestrator", "purchase")):
+
+        def lag_of(samples: Samples, topic: str = consumes) -> list[float]:
+            return [
+                value
+                for (name, labels), value in samples.items()
+                if name == "kafka_consumer_lag_messages" and dict(labels)["topic"] == topic
+            ]
+
+        # librdkafka reports every 5 s: a consumer restarted a moment ago may not have yet.
+        samples = wait_for_samples(service, lambda found: bool(lag_of(found)))
+        names = {name for name, _ in samples}
+        assert {"outbox_backlog_messages", "outbox_oldest_unpublished_age_seconds"} <= names
+        assert lag_of(samples), f"{service}: no lag reported for {consumes}"
+        assert all(lag >= 0 for lag in lag_of(samples))
+        assert total(samples, "kafka_messages_consumed_total", topic=consumes) > 0
+        assert total(samples, "kafka_messages_published_total") > 0
+
+
+def wait_for_samples(
+    service: str, done: Callable[[Samples], bool], within: float = 60.0
+) -> Samples:
+    """The service's samples once `done` holds for them (or at the deadline)."""
     deadline = time.monotonic() + within
     while True:
         samples = scrape(service)
-        if total(samples, name, **labels) >= at_least or time.monotonic() > deadline:
+        if done(samples) or time.monotonic() > deadline:
             return samples
         time.sleep(0.3)
+
+
+def wait_for_metric(service: str, name: str, at_least: float) -> Samples:
+    return wait_for_samples(service, lambda samples: total(samples, name) >= at_least)
 
 
 STEPS = ("UPDATE_PRODUCT_INVENTORY", "CREATE_ORDER", "CREATE_PAYMENT")
