@@ -133,6 +133,8 @@ def app_environment(service: str, *, observability: bool) -> dict[str, str]:
         "OTEL_SERVICE_NAME": service,
         # Always set: a TRACING=off that started supervisord must not stick to later runs.
         "TRACING": os.environ.get("TRACING", "on"),
+        # The SDK's sampling knobs, e.g. parentbased_traceidratio and 0.1.
+        **_passed_through("OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"),
     }
     if observability:
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = INFRA.otlp_endpoint

@@ -89,6 +89,22 @@ def test_tracing_off_in_the_callers_environment_reaches_every_process(
     assert {environment(conf, name)["TRACING"] for name in app_names()} == {"off"}
 
 
+def test_the_sampling_knobs_in_the_callers_environment_reach_every_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.1")
+
+    conf = supervisord(observability=True)
+
+    for name in app_names():
+        env = environment(conf, name)
+        assert (env["OTEL_TRACES_SAMPLER"], env["OTEL_TRACES_SAMPLER_ARG"]) == (
+            "parentbased_traceidratio",
+            "0.1",
+        )
+
+
 def test_gunicorn_loads_the_observability_hooks() -> None:
     for svc in SERVICES.values():
         command = supervisord(observability=False)[f"program:{svc.name}-http"]["command"]

@@ -387,7 +387,7 @@ def span_exporter() -> InMemorySpanExporter:
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from common.observability.tracing import tracing_enabled
+    from common.observability.tracing import start_recording, tracing_enabled
 
     if not tracing_enabled():
         raise RuntimeError("tracing is off (TRACING=off): no spans to capture")
@@ -397,6 +397,7 @@ def span_exporter() -> InMemorySpanExporter:
         trace.set_tracer_provider(provider)
     exporter = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
+    start_recording()
     return exporter
 
 

@@ -183,8 +183,9 @@ def test_no_trace_starts_with_a_client_call_but_client_calls_inside_one_are_kept
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-    from common.observability.tracing import _sampler
+    from common.observability.tracing import _sampler, start_recording
 
+    start_recording()  # as an exporter does
     exporter = InMemorySpanExporter()
     provider = TracerProvider(sampler=_sampler())
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -199,3 +200,26 @@ def test_no_trace_starts_with_a_client_call_but_client_calls_inside_one_are_kept
         pass
 
     assert [s.name for s in exporter.get_finished_spans()] == ["INSERT", "purchase process"]
+
+
+def test_without_an_exporter_spans_record_nothing_but_the_context_travels() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from common.observability import tracing
+
+    recording = tracing._recording.is_set()
+    tracing._recording.clear()
+    try:
+        own = TracerProvider(sampler=tracing._sampler()).get_tracer("test")
+        headers: dict[str, str] = {}
+        with own.start_as_current_span("POST /api/v1/purchases") as request:
+            inject_context(headers)
+    finally:
+        if recording:
+            tracing._recording.set()
+
+    assert not request.is_recording()
+    trace_id = request.get_span_context().trace_id
+    assert headers["traceparent"].startswith(f"00-{trace_id:032x}-")
+    flags = int(headers["traceparent"].rsplit("-", 1)[1], 16)
+    assert flags & 1 == 0  # not sampled: nobody downstream records it either

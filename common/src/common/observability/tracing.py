@@ -79,7 +79,19 @@ def _install_provider(service_name: str) -> None:
 
         # Batches leave from a background thread: a request never waits on the collector.
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        start_recording()
     trace.set_tracer_provider(provider)
+
+
+_recording = threading.Event()
+
+
+def start_recording() -> None:
+    """Record spans from now on: there is somewhere to send them (an exporter, or a
+    test's in-memory one). Until then spans are made non-recording: trace ids and
+    context still travel with every call and message, but no span collects attributes
+    or timings that nobody would receive."""
+    _recording.set()
 
 
 def _sampler() -> Sampler:
@@ -119,10 +131,11 @@ def _instrument_libraries() -> None:
 
 
 class _NoClientRoots(Sampler):
-    """Drops a span that would start a trace as a client call: a query, a Redis command
-    or a gRPC call made outside any request, message or task (health probes, the relay's
-    idle scans, Celery polling its broker). They are no purchase's story, and they would
-    outnumber the purchases. Everything else is up to the inner sampler."""
+    """Drops every span while nothing records (`start_recording`). Then drops a span that
+    would start a trace as a client call: a query, a Redis command or a gRPC call made
+    outside any request, message or task (health probes, the relay's idle scans, Celery
+    polling its broker); they are no purchase's story and would outnumber the purchases.
+    Everything else is up to the inner sampler."""
 
     def __init__(self, inner: Sampler) -> None:
         self._inner = inner
@@ -138,7 +151,7 @@ class _NoClientRoots(Sampler):
         trace_state: TraceState | None = None,
     ) -> SamplingResult:
         parent = trace.get_current_span(parent_context).get_span_context()
-        if kind is SpanKind.CLIENT and not parent.is_valid:
+        if not _recording.is_set() or (kind is SpanKind.CLIENT and not parent.is_valid):
             return SamplingResult(Decision.DROP)
         return self._inner.should_sample(
             parent_context, trace_id, name, kind, attributes, links, trace_state
