@@ -44,7 +44,7 @@ def _gunicorn(package: str, port: int) -> str:
     # The config module's child_exit tells prometheus_client a worker is gone.
     return (
         f"{paths.executable('gunicorn')} {package}.config.wsgi:application"
-        " -c python:common.observability.gunicorn_conf"
+        " -c python:common.gunicorn_conf"
         f" --bind 127.0.0.1:{port} --workers {workers} --threads {threads}"
         " --worker-class gthread --timeout 60 --graceful-timeout 20"
         " --keep-alive 75 --max-requests 0"

@@ -148,5 +148,5 @@ def test_gunicorn_loads_the_hooks_that_forget_dead_workers(compose: dict[str, An
         command = spec["command"]
         if command[0] != "gunicorn":
             continue
-        assert "python:common.observability.gunicorn_conf" in command, name
-        assert command[command.index("python:common.observability.gunicorn_conf") - 1] == "-c"
+        assert "python:common.gunicorn_conf" in command, name
+        assert command[command.index("python:common.gunicorn_conf") - 1] == "-c"

@@ -108,7 +108,7 @@ def test_the_sampling_knobs_in_the_callers_environment_reach_every_process(
 def test_gunicorn_loads_the_observability_hooks() -> None:
     for svc in SERVICES.values():
         command = supervisord(observability=False)[f"program:{svc.name}-http"]["command"]
-        assert " -c python:common.observability.gunicorn_conf " in command
+        assert " -c python:common.gunicorn_conf " in command
         assert f"{svc.package}.config.wsgi:application" in command
 
 

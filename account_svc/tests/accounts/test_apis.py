@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+import requests
 
 from account_svc.tests.conftest import (
     PASSWORD,
@@ -18,6 +19,7 @@ from account_svc.tests.conftest import (
     registration,
 )
 from common.testing import assert_error
+from common.topology import SERVICES
 
 # ------------------------------------------------------------------ success paths
 
@@ -279,6 +281,20 @@ def test_a_body_over_the_size_limit_answers_413_json_and_writes_nothing() -> Non
 
     assert_error(response, 413, "payload_too_large")
     assert not _is_taken(body["email"])
+
+
+def test_a_body_refused_unread_closes_the_connection_so_the_edge_never_reuses_it() -> None:
+    # Gunicorn drains at most 64 KiB of an unread body, then drops the connection: had
+    # the answer promised keep-alive, Traefik could send the next request into it (502).
+    body = registration(address="x" * (70 * 1024))
+    url = f"http://127.0.0.1:{SERVICES['account'].http_port}/api/v1/account/auth/register"
+
+    response = requests.post(url, json=body, timeout=10)
+
+    assert_error(response, 413, "payload_too_large")
+    assert response.headers["Connection"] == "close"
+    small = requests.get(url.replace("auth/register", "healthz"), timeout=10)
+    assert small.headers.get("Connection", "keep-alive") == "keep-alive"
 
 
 def test_a_body_that_is_not_json_answers_415() -> None:

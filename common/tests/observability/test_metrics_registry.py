@@ -21,7 +21,8 @@ from prometheus_client import REGISTRY, Counter, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from common.observability import gunicorn_conf, metrics
+from common import gunicorn_conf
+from common.observability import metrics
 from common.settings import REPO_ROOT
 
 WRITER = """

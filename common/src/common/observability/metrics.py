@@ -96,8 +96,8 @@ def multiprocess_dir() -> str | None:
 def mark_process_dead(pid: int | None = None) -> None:
     """Forget the "live*" gauges of process `pid` on this host (default: this process).
 
-    Gunicorn's master calls it for each worker that exits (common.observability.
-    gunicorn_conf); every other process calls it for itself at exit.
+    Gunicorn's master calls it for each worker that exits (common.gunicorn_conf);
+    every other process calls it for itself at exit.
     """
     if _MULTIPROC_DIR is None:
         return

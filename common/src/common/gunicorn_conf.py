@@ -1,0 +1,39 @@
+"""Gunicorn hooks every service's HTTP server loads: `-c python:common.gunicorn_conf`.
+
+Gunicorn takes the module-level names of its settings from here; keep other names private.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+# Gunicorn drains at most this much of a body the application did not read before it
+# reuses the connection (gunicorn.http.parser._DRAIN_MAX_BYTES); past it, it closes.
+_DRAIN_MAX_BYTES = 64 * 1024
+
+
+def pre_request(worker: Any, req: Any) -> None:
+    """A body larger than gunicorn will drain is answered with `Connection: close`.
+
+    Such a body is often refused unread (413), and gunicorn then closes the connection
+    after an answer that promised keep-alive; Traefik, which pools its connections to
+    us, could send the next request down that closing connection and answer 502.
+    """
+    length = next((v for name, v in req.headers if name == "CONTENT-LENGTH"), None)
+    chunked = any(name == "TRANSFER-ENCODING" for name, _ in req.headers)
+    if chunked or (length is not None and length.isdigit() and int(length) > _DRAIN_MAX_BYTES):
+        req.must_close = True
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker exited (called in the master): drop its "live*" gauges from the shared
+    metrics directory, since a killed worker cannot run its own exit handlers."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not path:
+        return
+    from prometheus_client import multiprocess
+
+    from common.observability.metrics import process_identifier
+
+    multiprocess.mark_process_dead(process_identifier(worker.pid), path)
