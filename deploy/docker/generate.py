@@ -680,6 +680,28 @@ def http_get(url: str) -> list[str]:
     return ["CMD", "wget", "-q", "-O", "/dev/null", url]
 
 
+def tool(
+    image: str, *, ui: str, port: int, health: str, start_period: str = "10s", **spec: Any
+) -> dict[str, Any]:
+    """An observability container: its UI `port` published on 127.0.0.1:`ui`, an HTTP
+    health check of the URL `health`, restarted unless stopped, on the project network."""
+    return {
+        "image": image,
+        **spec,
+        "ports": [f"127.0.0.1:{ui}:{port}"],
+        "restart": "unless-stopped",
+        "healthcheck": healthcheck(
+            http_get(health),
+            interval="10s",
+            timeout="5s",
+            retries=6,
+            start_period=start_period,
+        ),
+        "labels": {ROLE_LABEL: "tool"},
+        "networks": [NETWORK],
+    }
+
+
 def add_observability(
     services: dict[str, dict[str, Any]], volumes: dict[str, dict[str, Any]], var: Variables
 ) -> None:
@@ -689,57 +711,45 @@ def add_observability(
     trace_ui = var(
         "DOCKER_TRACE_VIEWER_PORT", str(INFRA.trace_viewer_port), "host port of the Jaeger UI"
     )
-    services["jaeger"] = {
-        "image": JAEGER_IMAGE,
-        # Its built-in configuration: OTLP on 4317/4318, traces kept in memory, UI.
-        "ports": [f"127.0.0.1:{trace_ui}:{TRACE_VIEWER_PORT}"],
-        "restart": "unless-stopped",
-        "healthcheck": healthcheck(
-            http_get(f"http://127.0.0.1:{JAEGER_HEALTH_PORT}/status"),
-            interval="10s",
-            timeout="5s",
-            retries=6,
-            start_period="10s",
-        ),
-        "labels": {ROLE_LABEL: "tool"},
-        "networks": [NETWORK],
-    }
+    # Its built-in configuration: OTLP on 4317/4318, traces kept in memory, UI.
+    services["jaeger"] = tool(
+        JAEGER_IMAGE,
+        ui=trace_ui,
+        port=TRACE_VIEWER_PORT,
+        health=f"http://127.0.0.1:{JAEGER_HEALTH_PORT}/status",  # a port of its own
+    )
 
     prometheus_ui = var(
         "DOCKER_PROMETHEUS_PORT", str(INFRA.prometheus_port), "host port of Prometheus"
     )
     volumes["prometheus-data"] = {}
-    services["prometheus"] = {
-        "image": PROMETHEUS_IMAGE,
-        "command": [
+    services["prometheus"] = tool(
+        PROMETHEUS_IMAGE,
+        ui=prometheus_ui,
+        port=PROMETHEUS_PORT,
+        health=f"http://127.0.0.1:{PROMETHEUS_PORT}/-/ready",
+        command=[
             "--config.file=/etc/prometheus/prometheus.yml",
             "--storage.tsdb.path=/prometheus",
             "--storage.tsdb.retention.time="
             + var("PROMETHEUS_RETENTION", "7d", "how long Prometheus keeps samples"),
         ],
-        "volumes": [
+        volumes=[
             f"{OBSERVABILITY}/{PROMETHEUS_CONFIG.name}:/etc/prometheus/prometheus.yml:ro",
             "prometheus-data:/prometheus",
         ],
-        "ports": [f"127.0.0.1:{prometheus_ui}:{PROMETHEUS_PORT}"],
-        "restart": "unless-stopped",
-        "healthcheck": healthcheck(
-            http_get(f"http://127.0.0.1:{PROMETHEUS_PORT}/-/ready"),
-            interval="10s",
-            timeout="5s",
-            retries=6,
-            start_period="10s",
-        ),
-        "labels": {ROLE_LABEL: "tool"},
-        "networks": [NETWORK],
-    }
+    )
 
     grafana_ui = var("DOCKER_GRAFANA_PORT", str(INFRA.grafana_port), "host port of Grafana")
     provisioning = f"{OBSERVABILITY}/grafana/provisioning"
     volumes["grafana-data"] = {}
-    services["grafana"] = {
-        "image": GRAFANA_IMAGE,
-        "environment": {
+    services["grafana"] = tool(
+        GRAFANA_IMAGE,
+        ui=grafana_ui,
+        port=GRAFANA_PORT,
+        health=f"http://127.0.0.1:{GRAFANA_PORT}/api/health",
+        start_period="30s",
+        environment={
             # Anyone on this machine views; editing needs the admin (set on first start).
             "GF_AUTH_ANONYMOUS_ENABLED": "true",
             "GF_AUTH_ANONYMOUS_ORG_ROLE": "Viewer",
@@ -756,25 +766,14 @@ def add_observability(
             "GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES": "false",
             "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH": f"{GRAFANA_DASHBOARDS_DIR}/saga.json",
         },
-        "volumes": [
+        volumes=[
             f"{provisioning}/datasources:/etc/grafana/provisioning/datasources:ro",
             f"{provisioning}/dashboards:/etc/grafana/provisioning/dashboards:ro",
             f"{OBSERVABILITY}/grafana/dashboards:{GRAFANA_DASHBOARDS_DIR}:ro",
             "grafana-data:/var/lib/grafana",
         ],
-        "ports": [f"127.0.0.1:{grafana_ui}:{GRAFANA_PORT}"],
-        "depends_on": healthy("prometheus"),
-        "restart": "unless-stopped",
-        "healthcheck": healthcheck(
-            http_get(f"http://127.0.0.1:{GRAFANA_PORT}/api/health"),
-            interval="10s",
-            timeout="5s",
-            retries=6,
-            start_period="30s",
-        ),
-        "labels": {ROLE_LABEL: "tool"},
-        "networks": [NETWORK],
-    }
+        depends_on=healthy("prometheus"),
+    )
 
 
 def prometheus_jobs() -> dict[str, list[str]]:

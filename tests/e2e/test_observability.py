@@ -9,7 +9,6 @@ reads them back from the collector's JSON API.
 from __future__ import annotations
 
 import secrets
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from common.testing import wait_for
 from common.topology import INFRA, SERVICES
 from tests.e2e.conftest import Customer, edge, wait_final
 
@@ -67,12 +67,9 @@ def collected_spans(trace_id: str) -> list[dict[str, Any]]:
 def wait_for_spans(trace_id: str, done: Callable[[list[dict[str, Any]]], bool]) -> list[Any]:
     """The trace's spans once `done` holds for them (spans leave their processes in
     batches, a second or so after they end)."""
-    deadline = time.monotonic() + SPANS_WITHIN_SECONDS
-    while True:
-        spans = collected_spans(trace_id)
-        if done(spans) or time.monotonic() > deadline:
-            return spans
-        time.sleep(0.5)
+    return list(
+        wait_for(lambda: collected_spans(trace_id), done, within=SPANS_WITHIN_SECONDS, every=0.5)
+    )
 
 
 def services_of(spans: list[dict[str, Any]]) -> set[str]:
@@ -179,16 +176,10 @@ def test_the_saga_services_report_their_outbox_and_kafka_consumer() -> None:
         assert total(samples, "kafka_messages_published_total") > 0
 
 
-def wait_for_samples(
-    service: str, done: Callable[[Samples], bool], within: float = 60.0
-) -> Samples:
-    """The service's samples once `done` holds for them (or at the deadline)."""
-    deadline = time.monotonic() + within
-    while True:
-        samples = scrape(service)
-        if done(samples) or time.monotonic() > deadline:
-            return samples
-        time.sleep(0.3)
+def wait_for_samples(service: str, done: Callable[[Samples], bool]) -> Samples:
+    """The service's samples once `done` holds for them (or after a minute)."""
+    samples: Samples = wait_for(lambda: scrape(service), done, within=60.0)
+    return samples
 
 
 def wait_for_metric(service: str, name: str, at_least: float) -> Samples:

@@ -15,9 +15,11 @@ without any, so this module imports nothing that needs them at import time.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import subprocess
 import sys
+import textwrap
 import time
 import uuid
 from collections.abc import Callable
@@ -212,6 +214,27 @@ def login(email: str, *, password: str, retry: bool = False) -> Customer:
     return _signed_in(email, response.json())
 
 
+def run_python(code: str, *args: str, env: dict[str, str] | None = None) -> str:
+    """Run `code` (dedented) in a fresh interpreter from the repository root and answer
+    its output; fail with its stderr if it exits non-zero. For what needs a process of
+    its own: Django settings of another service, a metrics mode chosen at import."""
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def run_python_json(code: str, *args: str, env: dict[str, str] | None = None) -> Any:
+    """`run_python`, answering the JSON document `code` printed last."""
+    return json.loads(run_python(code, *args, env=env).strip().splitlines()[-1])
+
+
 def without_django_settings() -> dict[str, str]:
     """This process's environment for a command that must pick its own settings."""
     return {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
@@ -313,10 +336,18 @@ def eventually(
     For reads after a write another process made: every process sees a write within
     STALENESS_BOUND (one cache lifetime plus one read). The caller asserts on the answer.
     """
+    return wait_for(read, lambda value: bool(value == expected), within=within, every=every)
+
+
+def wait_for(
+    read: Callable[[], Any], done: Callable[[Any], bool], *, within: float, every: float = 0.3
+) -> Any:
+    """Read until `done(read())` holds or `within` seconds pass; answer the last read,
+    on which the caller asserts (so a failure shows what was there)."""
     deadline = time.monotonic() + within
     while True:
         value = read()
-        if value == expected or time.monotonic() >= deadline:
+        if done(value) or time.monotonic() >= deadline:
             return value
         time.sleep(every)
 
@@ -378,10 +409,16 @@ class LiveDatabase:
         self.connection.close()
 
 
+def recorded_spans() -> InMemorySpanExporter:
+    """This process's test span exporter, emptied: the spans finished from now on, for
+    the test that calls it. Needs tracing on (the default)."""
+    exporter = _span_exporter()
+    exporter.clear()
+    return exporter
+
+
 @functools.cache
-def span_exporter() -> InMemorySpanExporter:
-    """This process's test span exporter: every span finished from now on is kept
-    (call `.clear()` between tests). Needs tracing on (the default)."""
+def _span_exporter() -> InMemorySpanExporter:
     from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from confluent_kafka import Message
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, get_current_span
@@ -25,15 +23,7 @@ from test_consumer_unit import (  # the fakes of the loop's own tests (same dire
 from common.kafka.messages import ConsumedMessage, PoisonMessage
 from common.kafka.metrics import record_lag
 from common.observability.tracing import inject_context, producer_span, tracer
-from common.testing import metric_value, span_exporter
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    exporter = span_exporter()
-    exporter.clear()
-    yield exporter
-    exporter.clear()
+from common.testing import metric_value, recorded_spans
 
 
 class TracedConsumer(FakeConsumer):
@@ -67,7 +57,8 @@ def sent_from_a_producer_span() -> tuple[dict[str, str], Any]:
     return headers, span.get_span_context()
 
 
-def test_the_handler_runs_in_the_producers_trace(spans: InMemorySpanExporter) -> None:
+def test_the_handler_runs_in_the_producers_trace() -> None:
+    spans = recorded_spans()
     headers, producer = sent_from_a_producer_span()
     seen: list[Any] = []
     consumer = TracedConsumer([b"a", b"b"], headers)
@@ -82,9 +73,8 @@ def test_the_handler_runs_in_the_producers_trace(spans: InMemorySpanExporter) ->
     assert processed[0].attributes["messaging.message.id"] == "0"
 
 
-def test_a_batch_in_one_transaction_gives_each_message_its_own_span(
-    spans: InMemorySpanExporter,
-) -> None:
+def test_a_batch_in_one_transaction_gives_each_message_its_own_span() -> None:
+    spans = recorded_spans()
     headers, producer = sent_from_a_producer_span()
     consumer = TracedConsumer([b"a", b"b", b"c"], headers)
     loop = make_loop(consumer, lambda m: None)
@@ -113,7 +103,8 @@ def test_the_producer_span_continues_the_stored_context_and_replaces_it() -> Non
     assert f"{publish.get_span_context().span_id:016x}" in headers["traceparent"]
 
 
-def test_a_message_without_context_starts_a_trace_of_its_own(spans: InMemorySpanExporter) -> None:
+def test_a_message_without_context_starts_a_trace_of_its_own() -> None:
+    spans = recorded_spans()
     consumer = FakeConsumer({0: [b"a"]})
 
     make_loop(consumer, lambda m: None).run_once()

@@ -6,9 +6,6 @@ runs without Django settings."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 from types import SimpleNamespace
 from typing import Any
 
@@ -16,7 +13,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from common.observability.django_metrics import MetricsMiddleware
-from common.settings import REPO_ROOT
+from common.testing import run_python_json
 
 PRODUCT_ROUTE = "api/v1/products/<uuid:product_id>"
 
@@ -123,15 +120,7 @@ print(json.dumps(out))
 
 
 def test_a_service_counts_its_requests_and_serves_them_on_metrics() -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(DJANGO_PROJECT)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = run_python_json(DJANGO_PROJECT)
     assert out["statuses"] == [200, 500, 404, 200]
     assert out["content_type"] == "text/plain; version=0.0.4; charset=utf-8"
     assert out["post_metrics"] == 405

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
-import textwrap
 from collections.abc import Iterable
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from common import gunicorn_conf
 from common.observability import metrics
-from common.settings import REPO_ROOT
+from common.testing import run_python
 
 WRITER = """
 import os, sys
@@ -55,17 +52,9 @@ print(generate_latest(metrics_registry()).decode())
 
 
 def run(code: str, *args: str, multiproc_dir: Path) -> str:
-    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir)}
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code), *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    return run_python(
+        code, *args, env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir)}
     )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def samples(exposition: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -4,11 +4,7 @@ configured once per process; this suite runs without them)."""
 
 from __future__ import annotations
 
-import json
 import logging
-import subprocess
-import sys
-import textwrap
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
@@ -17,7 +13,7 @@ from django.db import OperationalError
 from prometheus_client.core import Metric
 
 from common.outbox.metrics import BACKLOG, OLDEST_AGE, Backlog, OutboxBacklogCollector
-from common.settings import REPO_ROOT
+from common.testing import run_python_json
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -107,15 +103,7 @@ print(json.dumps(out))
 
 
 def test_the_installed_app_exposes_the_backlog_from_its_table() -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(SQLITE_SERVICE)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = run_python_json(SQLITE_SERVICE)
 
     assert out["empty"] == {BACKLOG: 0, OLDEST_AGE: 0}
     assert out["backlog"][BACKLOG] == 2  # the published row is not backlog

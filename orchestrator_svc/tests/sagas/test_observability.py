@@ -6,15 +6,14 @@ is a span named after its step and whether it executes or compensates.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import grpc
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from common.testing import metric_value, span_exporter
+from common.testing import metric_value, recorded_spans
 from orchestrator_svc.sagas.models import SagaState
 from orchestrator_svc.tests.fakes import FakeServices, run_to_rest
 
@@ -22,14 +21,6 @@ pytestmark = pytest.mark.django_db
 
 STEPS = ["UPDATE_PRODUCT_INVENTORY", "CREATE_ORDER", "CREATE_PAYMENT"]
 COUNTERS = ("started", "completed", "failed", "needs_attention")
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    exporter = span_exporter()
-    exporter.clear()
-    yield exporter
-    exporter.clear()
 
 
 def attrs(span: ReadableSpan) -> Mapping[str, Any]:
@@ -70,8 +61,8 @@ def test_a_completed_saga_counts_a_start_a_completion_and_three_steps(
     start_saga: Callable[..., str],
     fake: FakeServices,
     django_capture_on_commit_callbacks: Any,
-    spans: InMemorySpanExporter,
 ) -> None:
+    spans = recorded_spans()
     before = snapshot()
 
     purchase_id, result = run_committed(django_capture_on_commit_callbacks, start_saga, fake)
@@ -94,8 +85,8 @@ def test_a_compensated_saga_counts_the_refusal_and_each_compensation(
     start_saga: Callable[..., str],
     fake: FakeServices,
     django_capture_on_commit_callbacks: Any,
-    spans: InMemorySpanExporter,
 ) -> None:
+    spans = recorded_spans()
     fake.fail("create_payment", grpc.StatusCode.FAILED_PRECONDITION)
     before = snapshot()
 

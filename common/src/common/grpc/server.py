@@ -55,13 +55,11 @@ SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
 )
 
 
-class CloseOldConnectionsInterceptor(grpc.ServerInterceptor):
-    """Give each RPC the connection hygiene Django gives each HTTP request.
+class _HandlerInterceptor(grpc.ServerInterceptor):
+    """Wraps the handler of every RPC but the health service's (`wrap`).
 
-    Servicers use the ORM from pool threads that Django's request signals never
-    see; without this, a connection broken or past CONN_MAX_AGE would be reused
-    forever by its thread. Health RPCs are passed through untouched: they need no
-    database, and wrapping would drop their non-blocking Watch.
+    Health RPCs are passed through untouched: Traefik asks every few seconds, they need
+    no database, and wrapping would drop their non-blocking Watch.
     """
 
     def intercept_service(
@@ -72,25 +70,40 @@ class CloseOldConnectionsInterceptor(grpc.ServerInterceptor):
         handler = continuation(handler_call_details)
         if handler is None or handler_call_details.method.startswith(HEALTH_METHOD_PREFIX):
             return handler
+        return self.wrap(handler, handler_call_details.method)
+
+    def wrap(
+        self, handler: grpc.RpcMethodHandler[Any, Any], method: str
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        raise NotImplementedError
+
+
+class CloseOldConnectionsInterceptor(_HandlerInterceptor):
+    """Give each RPC the connection hygiene Django gives each HTTP request.
+
+    Servicers use the ORM from pool threads that Django's request signals never
+    see; without this, a connection broken or past CONN_MAX_AGE would be reused
+    forever by its thread.
+    """
+
+    def wrap(
+        self, handler: grpc.RpcMethodHandler[Any, Any], method: str
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         return _wrap_handler(handler)
 
 
-class ServerMetricsInterceptor(grpc.ServerInterceptor):
+class ServerMetricsInterceptor(_HandlerInterceptor):
     """Count and time each unary-unary RPC (all this project serves) by method and code.
 
     The code is the one the servicer set (`context.abort`, `context.set_code`), else
-    OK on return and UNKNOWN on an exception, as gRPC itself answers. Health RPCs
-    (Traefik asks every few seconds) and unknown methods are not counted.
+    OK on return and UNKNOWN on an exception, as gRPC itself answers. Health RPCs and
+    unknown methods are not counted.
     """
 
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = continuation(handler_call_details)
-        method = handler_call_details.method
-        if handler is None or not handler.unary_unary or method.startswith(HEALTH_METHOD_PREFIX):
+    def wrap(
+        self, handler: grpc.RpcMethodHandler[Any, Any], method: str
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        if not handler.unary_unary:
             return handler
         return grpc.unary_unary_rpc_method_handler(
             _measured(handler.unary_unary, method),

@@ -35,6 +35,7 @@ import logging
 import select
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -94,8 +95,8 @@ def publish_batch(publisher: Publisher, *, batch_size: int, flush_timeout: float
         OutboxMessage.objects.filter(id__in=[row.id for row in rows]).update(
             published_at=timezone.now()
         )
-    for row in rows:
-        PUBLISHED.labels(row.topic).inc()
+    for topic, published in Counter(row.topic for row in rows).items():
+        PUBLISHED.labels(topic).inc(published)
     logger.debug("outbox relay published ids %s..%s", rows[0].id, rows[-1].id)
     return len(rows)
 
