@@ -19,6 +19,11 @@ _SAGA = {
     "SAGA_LEASE_SECONDS": float(env("SAGA_LEASE_SECONDS", "15")),
     # A saga without a lease whose next run is overdue by this much is resumed.
     "SAGA_STALL_SECONDS": float(env("SAGA_STALL_SECONDS", "15")),
+    # Sagas one task advances together: their calls in flight at once, their
+    # transitions recorded in one transaction per wave (engine.py).
+    "SAGA_BATCH_SIZE": int(env("SAGA_BATCH_SIZE", "100")),
+    # Threads per worker process that make a wave's gRPC calls (they wait on the network).
+    "SAGA_CALL_CONCURRENCY": int(env("SAGA_CALL_CONCURRENCY", "64")),
 }
 
 globals().update(

@@ -66,6 +66,12 @@ class Saga(models.Model):
         "past it by SAGA_STALL_SECONDS without a lease, it counts as stalled.",
     )
     last_error = models.TextField(blank=True, default="")
+    trace = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Trace context (W3C traceparent) of the message that started the saga: "
+        "every later run of the saga continues that trace.",
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

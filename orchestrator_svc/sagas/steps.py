@@ -68,8 +68,14 @@ def create_order(purchase: PurchaseCreated, timeout: float) -> None:
         order_pb2.CreateOrderRequest(
             purchase_id=purchase.purchase_id,
             customer_id=purchase.customer_id,
+            # At the purchase's prices and names: the order service does not look them up.
             items=[
-                order_pb2.OrderItem(product_id=i.product_id, quantity=i.quantity)
+                order_pb2.OrderItem(
+                    product_id=i.product_id,
+                    quantity=i.quantity,
+                    unit_price=i.unit_price,
+                    name=i.name,
+                )
                 for i in purchase.items
             ],
         ),

@@ -1,7 +1,7 @@
 """Celery tasks of the orchestrator: thin adapters over services.
 
-Celery is the executor, not the memory: every task passes a purchase id and
-re-reads the saga, so running one twice, late or after a crash is safe
+Celery is the executor, not the memory: every task passes purchase ids and the
+engine re-reads each saga, so running one twice, late or after a crash is safe
 (`acks_late` holds). A lost task costs time only; `resume_stalled_sagas`
 (Celery beat) hands stalled sagas over again.
 """
@@ -9,14 +9,17 @@ re-reads the saga, so running one twice, late or after a crash is safe
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import uuid
+from collections import defaultdict
 
 from celery import shared_task
 
 from common.outbox.services import outbox_prune
 from orchestrator_svc.sagas import services
+from orchestrator_svc.sagas.machine import setting
 
 logger = logging.getLogger(__name__)
 
@@ -27,16 +30,34 @@ def lease_owner() -> str:
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def advance_saga(purchase_id: str) -> None:
-    """Run the saga as far as it goes now; schedule its next run if a call must be retried.
+def advance_sagas(purchase_ids: list[str]) -> None:
+    """Run a batch of sagas as far as they go now, together (engine.sagas_advance),
+    filled up to SAGA_BATCH_SIZE with other due sagas; schedule the next run of those
+    whose call must be retried.
 
     The steps run in this one invocation (no re-enqueue between them), so a purchase
-    finishes in a few round trips. Retries are a new task with a countdown, enqueued
-    after the transition that scheduled them committed.
+    finishes in a few round trips. Retries are new tasks with a countdown, enqueued
+    after the transition that scheduled them committed; sagas due in the same second
+    share one.
     """
-    result = services.saga_advance(purchase_id=purchase_id, owner=lease_owner())
-    if result.retry_in is not None:
-        advance_saga.apply_async((purchase_id,), countdown=result.retry_in)
+    results = services.sagas_advance(
+        purchase_ids=purchase_ids,
+        owner=lease_owner(),
+        fill_to=int(setting("SAGA_BATCH_SIZE")),
+    )
+    due: dict[int, list[tuple[float, str]]] = defaultdict(list)
+    for purchase_id, result in results.items():
+        if result.retry_in is not None:
+            due[math.ceil(result.retry_in)].append((result.retry_in, purchase_id))
+    for retries in due.values():
+        countdown = max(retry_in for retry_in, _ in retries)  # every one of them is due then
+        advance_sagas.apply_async(([pid for _, pid in retries],), countdown=countdown)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def advance_saga(purchase_id: str) -> None:
+    """One saga: `advance_sagas` of one (kept for tasks queued before batches)."""
+    advance_sagas([purchase_id])
 
 
 @shared_task(acks_late=True, ignore_result=True)

@@ -25,7 +25,7 @@ def fake() -> FakeServices:
 def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Purchase ids handed to Celery (recorded, not sent)."""
     sent: list[str] = []
-    monkeypatch.setattr(services, "enqueue_advance", sent.append)
+    monkeypatch.setattr(services, "enqueue_advance", sent.extend)
     return sent
 
 

@@ -91,8 +91,8 @@ def purchase_event(**changes: Any) -> PurchaseCreated:
     fields: dict[str, Any] = {
         "purchase_id": str(uuid.uuid4()),
         "customer_id": 42,
-        "items": (PurchaseItem(1, 4), PurchaseItem(2, 5)),
-        "amount": 24460,
+        "items": (PurchaseItem(1, 4, 1390), PurchaseItem(2, 5, 3780)),
+        "amount": 24460,  # 4 x 1390 + 5 x 3780
         "currency_code": "VND",
     }
     fields.update(changes)

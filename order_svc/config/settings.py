@@ -17,8 +17,6 @@ globals().update(
             # fail there on purpose.
             "ORDER_MAX_LINES": int(env("ORDER_MAX_LINES", "20")),
             "ORDER_MAX_QUANTITY_PER_LINE": int(env("ORDER_MAX_QUANTITY_PER_LINE", "100")),
-            # Deadline of the ProductService.GetProducts call CreateOrder makes.
-            "ORDER_PRODUCT_TIMEOUT_SECONDS": float(env("ORDER_PRODUCT_TIMEOUT_SECONDS", "2.0")),
             # The read-through cache of single orders (common.cache); tests use their own.
             "ORDER_CACHE_NAMESPACE": env("ORDER_CACHE_NAMESPACE", "order"),
         },

@@ -28,8 +28,12 @@ ERRORS = ErrorResponses(
 
 class OrderLineOutputSerializer(serializers.Serializer):
     product_id = serializers.IntegerField()
-    name = serializers.CharField(help_text="the product's name when ordered")
-    unit_price = serializers.IntegerField(help_text="the price when ordered, minor unit")
+    # (The default answers an order cached before its lines had names again: for the
+    # cache's lifetime after the deploy, such an entry has no "name".)
+    name = serializers.CharField(default="", help_text="the product's name the customer was shown")
+    unit_price = serializers.IntegerField(
+        help_text="the price the purchase was made at, minor unit"
+    )
     quantity = serializers.IntegerField()
     line_total = serializers.IntegerField(help_text="unit_price x quantity")
 

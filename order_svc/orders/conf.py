@@ -19,11 +19,6 @@ def max_quantity_per_line() -> int:
     return int(getattr(settings, "ORDER_MAX_QUANTITY_PER_LINE", 100))
 
 
-def product_timeout_seconds() -> float:
-    """Deadline of the GetProducts call CreateOrder makes (ORDER_PRODUCT_TIMEOUT_SECONDS)."""
-    return float(getattr(settings, "ORDER_PRODUCT_TIMEOUT_SECONDS", 2.0))
-
-
 def cache_namespace() -> str:
     """Namespace of the read-through order cache (ORDER_CACHE_NAMESPACE)."""
     return str(getattr(settings, "ORDER_CACHE_NAMESPACE", "order"))

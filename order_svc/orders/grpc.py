@@ -2,9 +2,9 @@
 
 Listed in settings.GRPC_SERVICERS; `manage.py grpcserve` calls `register(server)`.
 A refusal is an ApplicationError answered with its gRPC status (abort_grpc), so the
-saga knows what to do: INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION and
-ALREADY_EXISTS compensate; UNAVAILABLE (the product service or our database could
-not answer) retries.
+saga knows what to do: INVALID_ARGUMENT, FAILED_PRECONDITION and ALREADY_EXISTS
+compensate; UNAVAILABLE (our database could not answer) retries. CreateOrder calls no
+other service: the unit prices and product names come in the request.
 """
 
 from __future__ import annotations
@@ -15,28 +15,17 @@ import grpc
 
 from common.grpc.servicer import answer
 from common.ids import parse_purchase_id
-from order_svc.orders import conf, services
+from order_svc.orders import services
 from order_svc.orders.models import Order
 from saga_proto import order_pb2, order_pb2_grpc
 
 logger = logging.getLogger(__name__)
 
 SERVICE_NAME = "order.OrderService"
-DEADLINE_MARGIN_SECONDS = 0.2
-"""Of the caller's deadline, kept back for our own database work after GetProducts."""
 
 
 def _reply(order: Order) -> order_pb2.OrderReply:
     return order_pb2.OrderReply(order_id=str(order.id), status=order.status, amount=order.amount)
-
-
-def _product_timeout(context: grpc.ServicerContext) -> float:
-    """ORDER_PRODUCT_TIMEOUT_SECONDS, shortened to fit in what is left of the caller's deadline."""
-    timeout = conf.product_timeout_seconds()
-    remaining = context.time_remaining()
-    if remaining is not None:
-        timeout = min(timeout, max(remaining - DEADLINE_MARGIN_SECONDS, 0.05))
-    return timeout
 
 
 class OrderServicer(order_pb2_grpc.OrderServiceServicer):
@@ -47,8 +36,15 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
             outcome = services.order_create(
                 purchase_id=parse_purchase_id(request.purchase_id),
                 customer_id=int(request.customer_id),
-                items=[(int(item.product_id), int(item.quantity)) for item in request.items],
-                product_timeout=_product_timeout(context),
+                items=[
+                    services.OrderItem(
+                        product_id=int(item.product_id),
+                        quantity=int(item.quantity),
+                        unit_price=int(item.unit_price),
+                        name=item.name,
+                    )
+                    for item in request.items
+                ],
             )
             return _reply(outcome.order)
 

@@ -1,8 +1,10 @@
-"""Orders: what a purchase bought, at the prices of the moment it was ordered.
+"""Orders: what a purchase bought, at the prices and under the names the customer was shown.
 
 An order's id is its purchase id (as in the seed), so the saga, the customer and the
-shop all name it the same way. Money is an integer amount in the currency's minor
-unit; the currency is the catalog's, so the order does not repeat it.
+shop all name it the same way. The unit prices and product names are the purchase's
+(they travel with the saga), so the order's amount is what the payment charges. Money
+is an integer amount in the currency's minor unit; the currency is the catalog's, so
+the order does not repeat it.
 
 A CANCELLED order without lines and without a customer is a tombstone: CancelOrder
 arrived before CreateOrder (a compensation overtook its command), and the row keeps a
@@ -12,6 +14,9 @@ late CreateOrder for that purchase from creating anything (services.order_create
 from __future__ import annotations
 
 from django.db import models
+
+MAX_NAME_LENGTH = 200
+"""The longest product name a line keeps (a product's own limit)."""
 
 
 class Order(models.Model):
@@ -47,12 +52,21 @@ class Order(models.Model):
 
 
 class OrderLine(models.Model):
-    """One product of an order: its name and unit price as they were when it was ordered."""
+    """One product of an order, under the name and at the unit price the customer was
+    shown (the purchase's)."""
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
     product_id = models.BigIntegerField()
-    name = models.CharField(max_length=200, help_text="the product's name when ordered")
-    unit_price = models.BigIntegerField(help_text="the product's price when ordered")
+    # Empty for a line whose purchase carried no name (one in flight when names were
+    # added, and the lines written while the column was gone). The database default
+    # lets a process of the code before it insert lines while a deploy rolls.
+    name = models.CharField(
+        max_length=MAX_NAME_LENGTH,
+        blank=True,
+        db_default="",
+        help_text="the product's name the customer was shown",
+    )
+    unit_price = models.BigIntegerField(help_text="the price the purchase was made at")
     quantity = models.BigIntegerField()
     line_total = models.BigIntegerField(help_text="unit_price x quantity")
 
@@ -75,4 +89,4 @@ class OrderLine(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name} x {self.quantity}"
+        return f"{self.name or f'product {self.product_id}'} x {self.quantity}"

@@ -61,13 +61,13 @@ def order_find(*, order_id: uuid.UUID) -> Order | None:
     return Order.objects.filter(id=order_id).first()
 
 
-def order_lines(*, order_id: uuid.UUID) -> list[tuple[int, int]]:
-    """(product_id, quantity) of each line of an order, by product id."""
+def order_lines(*, order_id: uuid.UUID) -> list[tuple[int, int, int]]:
+    """(product_id, quantity, unit_price) of each line of an order, by product id."""
     return [
-        (int(product_id), int(quantity))
-        for product_id, quantity in OrderLine.objects.filter(order_id=order_id)
+        (int(product_id), int(quantity), int(unit_price))
+        for product_id, quantity, unit_price in OrderLine.objects.filter(order_id=order_id)
         .order_by("product_id")
-        .values_list("product_id", "quantity")
+        .values_list("product_id", "quantity", "unit_price")
     ]
 
 

@@ -1,5 +1,10 @@
 """Writes of orders: the saga's CREATE_ORDER step and its compensation.
 
+CreateOrder records the lines at the unit prices and under the product names it is
+given: what the customer was shown, stored with the purchase and carried by the saga;
+the payment charges the sum of the prices. The order service asks nobody for prices
+or names, so the order's amount is always the purchase's.
+
 Both are idempotent on the purchase id, which is the order's primary key. The row
 is claimed with INSERT ... ON CONFLICT (id) DO NOTHING: when a duplicate races with
 the first call, PostgreSQL makes it wait for the first one's transaction and then
@@ -8,10 +13,10 @@ twenty times. CancelOrder claims the same key, so a cancel that overtakes its
 create leaves a tombstone (CANCELLED, no customer, no lines) and the late create
 answers that cancelled state without creating anything.
 
-A refusal (bad input: INVALID_INPUT; a business rule: FAILED_PRECONDITION; an
-unknown product: NOT_FOUND) is decided before anything is written, so it leaves no
-trace and the same call is judged afresh next time. The rules and the inputs that
-trigger them are listed in docs/business-rules.md.
+A refusal (bad input: INVALID_INPUT; a business rule: FAILED_PRECONDITION) is decided
+before anything is written, so it leaves no trace and the same call is judged afresh
+next time. The rules and the inputs that trigger them are listed in
+docs/business-rules.md.
 """
 
 from __future__ import annotations
@@ -28,18 +33,25 @@ from django.utils import timezone
 from common.db import claim_row, transition_once
 from common.errors import ApplicationError, ErrorCode
 from common.ids import MAX_INT64, check_customer_id
-from order_svc.orders import catalog, conf, selectors
-from order_svc.orders.models import Order, OrderLine
+from order_svc.orders import conf, selectors
+from order_svc.orders.models import MAX_NAME_LENGTH, Order, OrderLine
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class OrderItem:
-    """One wanted line: a product and how many of it."""
+    """One wanted line: a product, how many of it, and the unit price (minor unit) and
+    name the customer was shown; the name may be empty (the purchase had none)."""
 
     product_id: int
     quantity: int
+    unit_price: int
+    name: str = ""
+
+    @property
+    def line_total(self) -> int:
+        return self.unit_price * self.quantity
 
 
 @dataclass(frozen=True)
@@ -57,21 +69,44 @@ def _invalid(message: str, **details: Any) -> ApplicationError:
     return ApplicationError(ErrorCode.INVALID_INPUT, message, details)
 
 
-def check_items(items: Iterable[tuple[int, int]]) -> tuple[OrderItem, ...]:
+def check_items(items: Iterable[OrderItem]) -> tuple[OrderItem, ...]:
     """Validate the wanted lines and merge repeats of a product, sorted by product id.
 
-    Bad input answers INVALID_INPUT: no lines, a product id below 1, a quantity below 1.
+    Bad input answers INVALID_INPUT: no lines, a product id below 1, a quantity below 1,
+    a negative unit price, one product at two prices, a total beyond a 64-bit integer.
+    A name is descriptive, never a reason to refuse: a repeat of a product keeps the
+    first one, and one longer than a line holds is cut to MAX_NAME_LENGTH.
     """
-    totals: dict[int, int] = {}
-    for product_id, quantity in items:
-        if not 1 <= product_id <= MAX_INT64:
-            raise _invalid(f"product_id must be a positive id, not {product_id}.")
-        if quantity < 1:
-            raise _invalid(f"quantity must be at least 1, not {quantity}.", product_id=product_id)
-        totals[product_id] = min(totals.get(product_id, 0) + quantity, MAX_INT64)
-    if not totals:
+    merged: dict[int, OrderItem] = {}
+    for item in items:
+        if not 1 <= item.product_id <= MAX_INT64:
+            raise _invalid(f"product_id must be a positive id, not {item.product_id}.")
+        if item.quantity < 1:
+            raise _invalid(
+                f"quantity must be at least 1, not {item.quantity}.", product_id=item.product_id
+            )
+        if not 0 <= item.unit_price <= MAX_INT64:
+            raise _invalid(
+                f"unit_price must be from 0 to {MAX_INT64}, not {item.unit_price}.",
+                product_id=item.product_id,
+            )
+        earlier = merged.get(item.product_id)
+        if earlier is not None and earlier.unit_price != item.unit_price:
+            raise _invalid(
+                f"Product {item.product_id} comes at two prices.", product_id=item.product_id
+            )
+        quantity = item.quantity if earlier is None else earlier.quantity + item.quantity
+        merged[item.product_id] = OrderItem(
+            item.product_id,
+            min(quantity, MAX_INT64),
+            item.unit_price,
+            item.name[:MAX_NAME_LENGTH] if earlier is None else earlier.name,
+        )
+    if not merged:
         raise _invalid("An order needs at least one item.")
-    return tuple(OrderItem(p, q) for p, q in sorted(totals.items()))
+    if sum(item.line_total for item in merged.values()) > MAX_INT64:
+        raise _invalid("The order's total is larger than an amount can be.")
+    return tuple(merged[p] for p in sorted(merged))
 
 
 def check_order_rules(items: tuple[OrderItem, ...]) -> None:
@@ -103,46 +138,6 @@ def check_order_rules(items: tuple[OrderItem, ...]) -> None:
             )
 
 
-def _priced_lines(
-    items: tuple[OrderItem, ...], *, timeout: float | None
-) -> tuple[list[OrderLine], int]:
-    """Each line at the product's current price (asked of the product service), and the
-    total. An unknown product answers NOT_FOUND; a total beyond int64, FAILED_PRECONDITION."""
-    facts = catalog.products_get(
-        product_ids=[item.product_id for item in items],
-        timeout=timeout if timeout is not None else conf.product_timeout_seconds(),
-    )
-    missing = [item.product_id for item in items if item.product_id not in facts]
-    if missing:
-        raise ApplicationError(
-            ErrorCode.NOT_FOUND,
-            f"No product {', '.join(str(m) for m in missing)}.",
-            {"product_ids": missing},
-        )
-    lines: list[OrderLine] = []
-    amount = 0
-    for item in items:
-        product = facts[item.product_id]
-        line_total = product.price * item.quantity
-        amount += line_total
-        if amount > MAX_INT64:
-            raise ApplicationError(
-                ErrorCode.FAILED_PRECONDITION,
-                "The order's total is larger than an amount can be.",
-                {"product_id": item.product_id},
-            )
-        lines.append(
-            OrderLine(
-                product_id=item.product_id,
-                name=product.name[:200],
-                unit_price=product.price,
-                quantity=item.quantity,
-                line_total=line_total,
-            )
-        )
-    return lines, amount
-
-
 # ------------------------------------------------------------------ writes
 
 
@@ -156,12 +151,14 @@ def _repeat(order: Order, *, customer_id: int, items: tuple[OrderItem, ...]) -> 
     """The answer to a CreateOrder for an id that has an order already.
 
     Cancelled (or a tombstone): that state, nothing changes. The same customer and
-    lines: the order as it is. Anything else is another request under a used id:
-    CONFLICT, and nothing changes.
+    lines (products, quantities and unit prices): the order as it is. Anything else is
+    another request under a used id: CONFLICT, and nothing changes. Names are not
+    compared: they describe the lines, and a line recorded without one (by the code
+    before names came back) must not turn the saga's retry into a conflict.
     """
     if order.status == Order.Status.CANCELLED:
         return OrderOutcome(order, changed=False)
-    wanted = [(item.product_id, item.quantity) for item in items]
+    wanted = [(item.product_id, item.quantity, item.unit_price) for item in items]
     if order.customer_id != customer_id or selectors.order_lines(order_id=order.id) != wanted:
         raise ApplicationError(
             ErrorCode.CONFLICT,
@@ -172,18 +169,12 @@ def _repeat(order: Order, *, customer_id: int, items: tuple[OrderItem, ...]) -> 
 
 
 def order_create(
-    *,
-    purchase_id: uuid.UUID,
-    customer_id: int,
-    items: Iterable[tuple[int, int]],
-    product_timeout: float | None = None,
+    *, purchase_id: uuid.UUID, customer_id: int, items: Iterable[OrderItem]
 ) -> OrderOutcome:
-    """The saga's CREATE_ORDER step: store the order with each line priced as of now.
+    """The saga's CREATE_ORDER step: store the order with each line at its given unit price.
 
-    Idempotent on purchase_id (see the module docstring). `items` are
-    (product_id, quantity) pairs; repeats of a product are added up into one line.
-    `product_timeout` bounds the call to the product service (default
-    ORDER_PRODUCT_TIMEOUT_SECONDS); if it fails transiently this answers UNAVAILABLE.
+    Idempotent on purchase_id (see the module docstring). Repeats of a product in
+    `items` are added up into one line. The amount is the sum of the line totals.
     """
     customer_id = check_customer_id(customer_id)
     wanted = check_items(items)
@@ -191,7 +182,7 @@ def order_create(
     if existing is not None:
         return _repeat(existing, customer_id=customer_id, items=wanted)
     check_order_rules(wanted)
-    lines, amount = _priced_lines(wanted, timeout=product_timeout)
+    amount = sum(item.line_total for item in wanted)
     with transaction.atomic():
         row = {
             "id": purchase_id,
@@ -203,9 +194,17 @@ def order_create(
         if not claim_row(Order, key="id", values=row, stamped_at=timezone.now()):
             # A duplicate won the race (or a cancel came first): answer what it left.
             return _repeat(Order.objects.get(id=purchase_id), customer_id=customer_id, items=wanted)
-        for line in lines:
-            line.order_id = purchase_id
-        OrderLine.objects.bulk_create(lines)
+        OrderLine.objects.bulk_create(
+            OrderLine(
+                order_id=purchase_id,
+                product_id=item.product_id,
+                name=item.name,
+                unit_price=item.unit_price,
+                quantity=item.quantity,
+                line_total=item.line_total,
+            )
+            for item in wanted
+        )
         _invalidate_on_commit(purchase_id)
         order = Order.objects.get(id=purchase_id)
     logger.info("order %s created for customer %s: %s", purchase_id, customer_id, amount)

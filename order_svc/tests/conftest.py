@@ -8,7 +8,9 @@ Two kinds of test live here:
   (test_order_db) and a cache namespace of their own (session_cache_names), so test
   rows never reach the live service's cache entries, nor the other way round.
 
-Both kinds price orders with products that exist in the running product service:
+An order records the unit prices and names it is given and asks the product service
+nothing, so in-process tests use any product id. Tests through the edge order products
+that exist in the running product service at their catalog price, as a purchase would:
 `make_product` creates them through the edge with a staff token (register, grant
 staff, log in again), as a person would.
 """
@@ -139,6 +141,22 @@ class LiveDatabase(testing.LiveDatabase):
         return int(
             self.scalar("SELECT count(*) FROM orders_orderline WHERE order_id = %s", (order_id,))
         )
+
+    def lines(self, order_id: str) -> list[tuple[int, int, int]]:
+        """(product_id, quantity, unit_price) of each line of an order, by product id."""
+        rows = self.rows(
+            "SELECT product_id, quantity, unit_price FROM orders_orderline"
+            " WHERE order_id = %s ORDER BY product_id",
+            (order_id,),
+        )
+        return [(int(p), int(q), int(price)) for p, q, price in rows]
+
+    def line_names(self, order_id: str) -> dict[int, str]:
+        """The name each line of an order keeps, by product id."""
+        rows = self.rows(
+            "SELECT product_id, name FROM orders_orderline WHERE order_id = %s", (order_id,)
+        )
+        return {int(p): str(name) for p, name in rows}
 
 
 @pytest.fixture(scope="session")

@@ -71,6 +71,7 @@ class ProductServicer(product_pb2_grpc.ProductServiceServicer):
                     product_pb2.ProductStatus(
                         product_id=product_id,
                         exist=True,
+                        name=product["name"],
                         price=product["price"],
                         inventory=product["inventory"],
                         enough=product["inventory"] >= wanted[product_id],

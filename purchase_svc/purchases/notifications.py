@@ -1,7 +1,8 @@
 """Wake-ups for purchase event streams: one LISTEN connection per process, fanned out.
 
 `purchase_step_record` sends `pg_notify('purchase_events', <purchase id>)` in the
-transaction that records a step; PostgreSQL delivers it at commit. Rather than a
+transaction that records a step (`purchase_steps_record`, one per purchase with a new
+step of its batch); PostgreSQL delivers it at commit. Rather than a
 database connection per open stream, each process keeps one listener thread with
 its own psycopg2 connection (started on the first subscription), which sets the
 `threading.Event` of every stream subscribed to that purchase.

@@ -1,4 +1,4 @@
-"""What the purchase service asks of the product service: prices and existence, by gRPC.
+"""What the purchase service asks of the product service: prices, names and existence, by gRPC.
 
 `ProductService.CheckProducts` through the gRPC edge, with a deadline. Its answers
 become ApplicationErrors a client of the REST API can act on:
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import grpc
 
 from common.errors import ApplicationError, ErrorCode
+from common.events import MAX_ITEM_NAME_LENGTH
 from common.grpc.client import stub
 from purchase_svc.purchases.conf import config
 from saga_proto import product_pb2, product_pb2_grpc
@@ -28,12 +29,14 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ProductQuote:
-    """What CheckProducts answered about one product of a would-be purchase."""
+    """What CheckProducts answered about one product of a would-be purchase: the price
+    and the name the customer is shown, and the stock."""
 
     product_id: int
     price: int
     inventory: int
     enough: bool
+    name: str = ""
 
 
 def products_check(*, items: Sequence[tuple[int, int]]) -> dict[int, ProductQuote]:
@@ -63,6 +66,8 @@ def products_check(*, items: Sequence[tuple[int, int]]) -> dict[int, ProductQuot
             price=int(status.price),
             inventory=int(status.inventory),
             enough=bool(status.enough),
+            # The event's limit (a product's own): a longer name would make it poison.
+            name=status.name[:MAX_ITEM_NAME_LENGTH],
         )
     missing.extend(p for p, _ in items if p not in quotes and p not in missing)
     if missing:

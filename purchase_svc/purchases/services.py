@@ -2,8 +2,8 @@
 
 A purchase is written once, by `purchase_create`, together with the PurchaseCreated
 event in the outbox (one transaction: the event leaves if and only if the purchase
-exists). After that only `purchase_step_record`, fed by the orchestrator's
-`purchase-result` events, changes it.
+exists). After that only `purchase_step_record` (one event) and `purchase_steps_record`
+(a batch), fed by the orchestrator's `purchase-result` events, change it.
 """
 
 from __future__ import annotations
@@ -89,7 +89,8 @@ def purchase_create(
     request_fingerprint: str = "",
 ) -> PurchaseCreation:
     """Price the lines by CheckProducts, store the purchase PENDING with its
-    PurchaseCreated in the outbox (one transaction), and answer it.
+    PurchaseCreated (unit prices and product names included) in the outbox (one
+    transaction), and answer it.
 
     With an `idempotency_key`, a concurrent request that stored the same key first wins:
     this one rolls back and answers that purchase (replayed), or 422 if its body differs.
@@ -100,15 +101,19 @@ def purchase_create(
     if not merged:
         raise ApplicationError(ErrorCode.INVALID_INPUT, "A purchase needs at least one line.")
     quotes = products_check(items=[(line.product_id, line.quantity) for line in merged])
-    items = [
-        {
-            "product_id": line.product_id,
-            "quantity": line.quantity,
-            "unit_price": quotes[line.product_id].price,
-        }
+    # The prices the customer is shown now travel with the saga (PurchaseCreated): the
+    # order records them and the payment charges their sum, so the two always agree.
+    # So do the names, which the order's lines keep.
+    priced = tuple(
+        PurchaseItem(
+            line.product_id,
+            line.quantity,
+            quotes[line.product_id].price,
+            quotes[line.product_id].name,
+        )
         for line in merged
-    ]
-    amount = sum(item["unit_price"] * item["quantity"] for item in items)
+    )
+    amount = sum(item.unit_price * item.quantity for item in priced)
     if amount > MAX_AMOUNT:
         raise ApplicationError(ErrorCode.INVALID_INPUT, "The purchase's amount is too large.")
     purchase_id = uuid.uuid4()
@@ -117,7 +122,11 @@ def purchase_create(
             purchase = Purchase.objects.create(
                 id=purchase_id,
                 customer_id=customer_id,
-                items=items,
+                # The purchase API shows a line's product, quantity and price, not its name.
+                items=[
+                    {"product_id": i.product_id, "quantity": i.quantity, "unit_price": i.unit_price}
+                    for i in priced
+                ],
                 amount=amount,
                 currency_code=currency_code,
                 status=PurchaseStatus.PENDING.value,
@@ -135,7 +144,7 @@ def purchase_create(
             event = PurchaseCreated(
                 purchase_id=str(purchase_id),
                 customer_id=customer_id,
-                items=tuple(PurchaseItem(line.product_id, line.quantity) for line in merged),
+                items=priced,
                 amount=amount,
                 currency_code=currency_code,
             )
@@ -199,3 +208,74 @@ def purchase_step_record(*, message_id: str, result: PurchaseResult) -> bool:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_notify(%s, %s)", [EVENTS_CHANNEL, str(result.purchase_id)])
     return True
+
+
+@transaction.atomic(savepoint=False)
+def purchase_steps_record(*, steps: Iterable[tuple[str, PurchaseResult]]) -> list[str]:
+    """Record many step changes with the outcome of `purchase_step_record` applied to each
+    in turn, in at most three statements; answer the message ids that were new, in order.
+
+    `steps` are (message id, result) pairs in arrival order. One INSERT of every step,
+    skipping the message ids already recorded (`ON CONFLICT DO NOTHING RETURNING` tells
+    which were new); one UPDATE of the purchases of the new steps, each to its newest new
+    sequence (the first of equal sequences, as one by one) where that is newer than the
+    applied one; one SELECT that sends a `pg_notify` per purchase with a new step. Runs in
+    the caller's transaction when there is one (the consumer's batch), without a savepoint.
+    """
+    unique: dict[str, PurchaseResult] = {}
+    for message_id, result in steps:
+        unique.setdefault(message_id, result)  # a repeat within the batch: the first stays
+    if not unique:
+        return []
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO purchase_step_event (message_id, purchase_id, step, status,"
+            " purchase_status, sequence, attempt, error, received_at) VALUES "
+            + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(unique))
+            + " ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
+            [
+                value
+                for message_id, r in unique.items()
+                for value in (
+                    message_id,
+                    r.purchase_id,
+                    r.step.value,
+                    r.status.value,
+                    r.purchase_status.value,
+                    r.sequence,
+                    r.attempt,
+                    r.error,
+                    now,
+                )
+            ],
+        )
+        inserted = {row[0] for row in cursor.fetchall()}
+        new = [(message_id, r) for message_id, r in unique.items() if message_id in inserted]
+        if not new:
+            return []
+        newest: dict[str, PurchaseResult] = {}
+        for _, r in new:
+            if r.purchase_id not in newest or r.sequence > newest[r.purchase_id].sequence:
+                newest[r.purchase_id] = r
+        purchase_ids = sorted(newest)  # one lock order, whoever else updates these rows
+        cursor.execute(
+            "UPDATE purchase AS p SET status = v.status, last_sequence = v.sequence,"
+            " updated_at = %s FROM (VALUES "
+            + ", ".join(["(%s::uuid, %s::integer, %s::varchar)"] * len(purchase_ids))
+            + ") AS v (id, sequence, status)"
+            " WHERE p.id = v.id AND p.last_sequence < v.sequence",
+            [
+                now,
+                *(
+                    value
+                    for pid in purchase_ids
+                    for value in (pid, newest[pid].sequence, newest[pid].purchase_status.value)
+                ),
+            ],
+        )
+        cursor.execute(
+            "SELECT pg_notify(%s, purchase_id) FROM unnest(%s::text[]) AS purchase_id",
+            [EVENTS_CHANNEL, purchase_ids],
+        )
+    return [message_id for message_id, _ in new]

@@ -23,7 +23,8 @@ def enqueue_purchase_created(conn: Any, purchase_id: str) -> None:
     body = {
         "purchase_id": purchase_id,
         "customer_id": 7,
-        "items": [{"product_id": 987654321, "quantity": 2}],  # no such product: fails at once
+        # No such product: the saga fails at once.
+        "items": [{"product_id": 987654321, "quantity": 2, "unit_price": 1390}],
         "amount": 2780,
         "currency_code": "VND",
     }

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
+from common.ids import MAX_INT64
 from common.kafka.messages import PoisonMessage
 
 
@@ -32,14 +33,30 @@ class StepStatus(StrEnum):
     ROLLBACK_FAILED = "ROLLBACK_FAILED"
 
 
+MAX_ITEM_NAME_LENGTH = 200
+"""The longest product name a line carries (the product's and the order line's limit)."""
+
+
 @dataclass(frozen=True)
 class PurchaseItem:
+    """One line of a purchase, at the unit price and under the product name the customer
+    was shown (price in minor units). `name` is last and may be empty: an event written
+    before lines carried names parses with "" (parse_purchase_created)."""
+
     product_id: int
     quantity: int
+    unit_price: int
+    name: str = ""
 
 
 @dataclass(frozen=True)
 class PurchaseCreated:
+    """The saga's input: what the purchase stored, prices included.
+
+    `amount` is the sum of unit_price x quantity over `items` (parse_purchase_created
+    checks it), so the order the saga creates and the payment it takes always agree.
+    """
+
     purchase_id: str
     customer_id: int
     items: tuple[PurchaseItem, ...]
@@ -114,12 +131,23 @@ def parse_purchase_created(body: Any) -> PurchaseCreated:
     items = []
     for raw in items_raw:
         product_id, quantity = _require(raw, "product_id", int), _require(raw, "quantity", int)
+        unit_price = _require(raw, "unit_price", int)
+        # Optional: events published before lines carried names have none.
+        name = _require(raw, "name", str) if "name" in raw else ""
         if product_id < 1 or quantity < 1:
             raise PoisonMessage("product_id and quantity must be positive")
-        items.append(PurchaseItem(product_id, quantity))
+        if unit_price < 0:
+            raise PoisonMessage("unit_price must not be negative")
+        if len(name) > MAX_ITEM_NAME_LENGTH:
+            raise PoisonMessage(f"name must be at most {MAX_ITEM_NAME_LENGTH} characters")
+        items.append(PurchaseItem(product_id, quantity, unit_price, name))
     amount = _require(body, "amount", int)
-    if amount < 0:
-        raise PoisonMessage("amount must not be negative")
+    if not 0 <= amount <= MAX_INT64:
+        raise PoisonMessage("amount must be from 0 to 2**63 - 1")
+    total = sum(item.unit_price * item.quantity for item in items)
+    if total != amount:
+        # The order records the prices, the payment charges the amount: they must agree.
+        raise PoisonMessage(f"amount {amount} is not the sum of the lines ({total})")
     return PurchaseCreated(
         purchase_id=_purchase_id(body),
         customer_id=_require(body, "customer_id", int),

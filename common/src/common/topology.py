@@ -113,8 +113,10 @@ SERVICES: dict[str, Service] = {
             http_port=_PORT_BASE + 6,
             route_prefixes=("/api/v1/sagas",),
             workers={
+                # A task advances a batch of sagas, their calls made by the engine's own
+                # thread pool (SAGA_CALL_CONCURRENCY): a few task threads are enough.
                 "worker": "celery -A orchestrator_svc.config worker --loglevel INFO"
-                " --pool threads --concurrency 32",
+                " --pool threads --concurrency 8",
                 "beat": "celery -A orchestrator_svc.config beat --loglevel INFO"
                 " --schedule var/run/celerybeat-schedule",
                 "relay": "python orchestrator_svc/manage.py outbox_relay",

@@ -25,7 +25,7 @@ from common.kafka.consumer import (
 )
 from common.kafka.messages import ConsumedMessage, PoisonMessage
 from common.kafka.producer import DeliveryError, DeliveryFailure
-from common.kafka.registry import CONSUMERS, ConsumerSpec
+from common.kafka.registry import CONSUMERS, BatchHandler, ConsumerSpec
 from common.topology import Topic
 
 TOPIC = Topic.PURCHASE.value
@@ -133,6 +133,8 @@ def make_loop(
     publisher: FakePublisher | None = None,
     stop_event: threading.Event | None = None,
     max_batch: int = 10,
+    batch_scope: Callable[[], Any] | None = None,
+    batch_handler: BatchHandler | None = None,
 ) -> ConsumerLoop:
     return ConsumerLoop(
         SPEC,
@@ -143,6 +145,8 @@ def make_loop(
         max_batch=max_batch,
         poll_timeout=0,
         backoff=Backoff(base=0, cap=0),
+        batch_scope=batch_scope,
+        batch_handler=batch_handler,
     )
 
 
@@ -314,3 +318,127 @@ def test_a_poison_message_rolls_the_batch_back_and_it_is_handled_one_by_one() ->
     assert stored == [{"n": 1}, {"n": 2}]  # once each: the rolled-back attempt left nothing
     assert [value for _, _, value, _ in publisher.delivered] == [b"{not json"]
     assert consumer.committed() == {(TOPIC, 0): 3}
+
+
+# ------------------------------------------------------------------ batch handlers
+
+
+class RecordingBatchHandler:
+    """Stores a whole batch at once, raising what `script` holds (one error per call)."""
+
+    def __init__(
+        self, consumer: FakeConsumer, stored: list[Any], script: list[Exception] | None = None
+    ) -> None:
+        self.consumer = consumer
+        self.stored = stored
+        self.script = script or []
+        self.calls: list[list[int]] = []
+        self.commits_seen: list[int] = []
+
+    def __call__(self, messages: list[ConsumedMessage]) -> None:
+        self.calls.append([m.offset for m in messages])
+        self.commits_seen.append(len(self.consumer.commits))
+        self.stored.extend(m.json() for m in messages)  # raises PoisonMessage for non-JSON
+        if self.script:
+            raise self.script.pop(0)
+
+
+def test_a_batch_handler_is_called_once_for_the_batch_and_offsets_are_committed_after() -> None:
+    consumer = FakeConsumer({0: [b'{"n": 1}', b'{"n": 2}'], 1: [b'{"n": 3}']})
+    stored: list[Any] = []
+    scope = FakeTransaction(stored)
+    batch = RecordingBatchHandler(consumer, stored)
+    one_by_one = RecordingHandler(consumer)
+
+    loop = make_loop(consumer, one_by_one, batch_scope=scope, batch_handler=batch)
+    assert loop.run_once() is True
+
+    assert batch.calls == [[0, 1, 0]]  # once, the whole batch in offset order per partition
+    assert one_by_one.handled == []
+    assert scope.entered == 1
+    assert batch.commits_seen == [0]  # nothing committed while the batch was applied
+    assert sorted(s["n"] for s in stored) == [1, 2, 3]
+    assert consumer.commits == [{(TOPIC, 0): 2, (TOPIC, 1): 1}]
+
+
+def test_a_lone_message_also_goes_to_the_batch_handler() -> None:
+    consumer = FakeConsumer({0: [b'{"n": 1}']})
+    stored: list[Any] = []
+    batch = RecordingBatchHandler(consumer, stored)
+
+    loop = make_loop(
+        consumer,
+        RecordingHandler(consumer),
+        batch_scope=FakeTransaction(stored),
+        batch_handler=batch,
+    )
+    assert loop.run_once() is True
+
+    assert batch.calls == [[0]]
+    assert consumer.committed() == {(TOPIC, 0): 1}
+
+
+def test_a_poison_message_in_a_batch_falls_back_to_one_by_one_and_goes_to_the_dlq() -> None:
+    consumer = FakeConsumer({0: [b'{"n": 1}', b"{not json", b'{"n": 2}']})
+    publisher = FakePublisher()
+    stored: list[Any] = []
+    batch = RecordingBatchHandler(consumer, stored)
+
+    loop = make_loop(
+        consumer,
+        lambda m: stored.append(m.json()),
+        publisher,
+        batch_scope=FakeTransaction(stored),
+        batch_handler=batch,
+    )
+    assert loop.run_once() is True
+
+    assert len(batch.calls) == 1
+    assert stored == [{"n": 1}, {"n": 2}]  # the rolled-back batch left nothing
+    [(topic, _, value, headers)] = publisher.delivered
+    assert (topic, value) == (f"{TOPIC}.DLQ", b"{not json")
+    assert headers[DLQ_REASON].startswith("value is not JSON")
+    assert headers[DLQ_SOURCE_OFFSET] == "1"
+    assert consumer.committed() == {(TOPIC, 0): 3}
+
+
+def test_a_failed_batch_goes_one_by_one_where_a_transient_error_commits_nothing() -> None:
+    consumer = FakeConsumer({0: [b'"a"', b'"b"', b'"c"']})
+    stored: list[Any] = []
+    batch = RecordingBatchHandler(consumer, stored, [RuntimeError("deadlock"), RuntimeError("x")])
+    one_by_one = RecordingHandler(consumer, {b'"b"': [RuntimeError("db down")]})
+    loop = make_loop(consumer, one_by_one, batch_scope=FakeTransaction(stored), batch_handler=batch)
+
+    assert loop.run_once() is False  # batch failed, then b failed one by one
+    assert stored == []
+    assert one_by_one.handled == [b'"a"']
+    assert consumer.commits == []
+    assert consumer.position == {(TOPIC, 0): 1}  # rewound to b
+
+    assert loop.run_once() is True  # b, c: the batch fails again, one by one succeeds
+    assert batch.calls == [[0, 1, 2], [1, 2]]
+    assert one_by_one.handled == [b'"a"', b'"b"', b'"c"']
+    assert consumer.committed() == {(TOPIC, 0): 3}
+
+    consumer.logs[(TOPIC, 0)].append(b'"d"')
+    assert loop.run_once() is True  # the next batch goes to the batch handler again
+    assert batch.calls[-1] == [3]
+    assert stored == ["d"]
+    assert consumer.committed() == {(TOPIC, 0): 4}
+
+
+def test_a_batch_handler_needs_a_batch_transaction() -> None:
+    with pytest.raises(ValueError, match="batch_transaction"):
+        ConsumerSpec(
+            name="t", topic=Topic.PURCHASE, group_id="g", handler="a.b", batch_handler="a.c"
+        )
+    consumer = FakeConsumer({0: []})
+    with pytest.raises(ValueError, match="batch_scope"):
+        make_loop(consumer, RecordingHandler(consumer), batch_handler=lambda batch: None)
+
+
+def test_the_purchase_results_consumer_names_its_batch_handler() -> None:
+    spec = CONSUMERS["purchase-results"]
+
+    assert spec.batch_transaction
+    assert spec.batch_handler == "purchase_svc.purchases.consumers.handle_purchase_results"

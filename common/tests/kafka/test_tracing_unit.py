@@ -10,9 +10,10 @@ import contextlib
 import json
 from typing import Any
 
+import pytest
 from confluent_kafka import Message
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind, get_current_span
+from opentelemetry.trace import SpanKind, StatusCode, get_current_span
 from test_consumer_unit import (  # the fakes of the loop's own tests (same directory)
     TOPIC,
     FakeConsumer,
@@ -87,6 +88,87 @@ def test_a_batch_in_one_transaction_gives_each_message_its_own_span() -> None:
     assert {s.context.trace_id for s in processed} == {producer.trace_id}
 
 
+def test_a_batch_handler_runs_in_one_span_linked_to_every_producer() -> None:
+    spans = recorded_spans()
+    headers, producer = sent_from_a_producer_span()
+    consumer = TracedConsumer([b"a", b"b", b"c"], headers)
+    seen: list[Any] = []
+    loop = make_loop(
+        consumer,
+        lambda m: None,
+        batch_scope=contextlib.nullcontext,
+        batch_handler=lambda batch: seen.append(get_current_span().get_span_context()),
+    )
+
+    assert loop.run_once() is True
+
+    processed = [s for s in spans.get_finished_spans() if s.name == f"{TOPIC} process"]
+    [batch] = [s for s in processed if "messaging.batch.message_count" in (s.attributes or {})]
+    assert batch.kind is SpanKind.CONSUMER
+    assert batch.parent is None  # the batch belongs to no one message's trace
+    assert batch.attributes["messaging.batch.message_count"] == 3
+    assert [link.context.span_id for link in batch.links] == [producer.span_id] * 3
+    assert [ctx.span_id for ctx in seen] == [batch.context.span_id]  # the handler runs in it
+    # Spans are recorded here, so each message's trace also shows where it was consumed.
+    per_message = [s for s in processed if s is not batch]
+    assert sorted(s.attributes["messaging.kafka.offset"] for s in per_message) == [0, 1, 2]
+    assert {s.parent.span_id for s in per_message if s.parent} == {producer.span_id}
+
+
+def test_without_recording_a_batch_makes_one_span_and_reads_no_message_context(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from common.kafka import consumer as consumer_module
+    from common.observability import tracing
+
+    headers, _ = sent_from_a_producer_span()
+    made: list[Any] = []
+    monkeypatch.setattr(consumer_module, "consumer_span", lambda *a, **k: made.append(a))
+    monkeypatch.setattr(tracing, "extract_context", lambda h: made.append(h))
+    seen: list[Any] = []
+    loop = make_loop(
+        TracedConsumer([b"a", b"b", b"c"], headers),
+        lambda m: None,
+        batch_scope=contextlib.nullcontext,
+        batch_handler=lambda batch: seen.append(get_current_span()),
+    )
+    recording = tracing._recording.is_set()
+    tracing._recording.clear()
+    try:
+        assert loop.run_once() is True
+    finally:
+        if recording:
+            tracing._recording.set()
+
+    [span] = seen
+    assert not span.is_recording()
+    assert made == []  # no span per message, no links worked out that nobody would see
+
+
+def test_a_batch_that_falls_back_gives_each_message_its_own_span() -> None:
+    spans = recorded_spans()
+    headers, producer = sent_from_a_producer_span()
+    consumer = TracedConsumer([b"a", b"b"], headers)
+
+    def failing_batch(batch: list[ConsumedMessage]) -> None:
+        raise PoisonMessage("one of them is bad")
+
+    loop = make_loop(
+        consumer, lambda m: None, batch_scope=contextlib.nullcontext, batch_handler=failing_batch
+    )
+    assert loop.run_once() is True
+
+    processed = [s for s in spans.get_finished_spans() if s.name == f"{TOPIC} process"]
+    # The failed attempt: the batch's span and (recorded here) a span per message, all
+    # marked failed; then one span per message as they are handled one by one.
+    attempt, one_by_one = processed[:3], processed[3:]
+    assert attempt[0].attributes["messaging.batch.message_count"] == 2
+    assert all(s.status.status_code is StatusCode.ERROR for s in attempt)
+    assert [s.attributes["messaging.kafka.offset"] for s in one_by_one] == [0, 1]
+    assert all(s.status.status_code is StatusCode.UNSET for s in one_by_one)
+    assert {s.parent.span_id for s in one_by_one if s.parent} == {producer.span_id}
+
+
 def test_the_producer_span_continues_the_stored_context_and_replaces_it() -> None:
     stored: dict[str, str] = {}
     with tracer().start_as_current_span("the write") as write:
@@ -140,6 +222,21 @@ def test_outcomes_are_counted() -> None:
         "dead_lettered": 1,
         "retried": 1,
     }
+
+
+def test_a_batch_handled_at_once_counts_each_message() -> None:
+    before = metric_value("kafka_messages_consumed_total", topic=TOPIC, outcome="handled")
+
+    loop = make_loop(
+        FakeConsumer({0: [b"a", b"b"], 1: [b"c"]}),
+        lambda m: None,
+        batch_scope=contextlib.nullcontext,
+        batch_handler=lambda batch: None,
+    )
+    assert loop.run_once() is True
+
+    after = metric_value("kafka_messages_consumed_total", topic=TOPIC, outcome="handled")
+    assert after - before == 3
 
 
 def test_lag_is_read_from_librdkafka_statistics() -> None:

@@ -110,7 +110,9 @@ def publish_purchase(producer: Producer, customer: Customer) -> Callable[..., di
         event = {
             "purchase_id": purchase_id or str(uuid.uuid4()),
             "customer_id": customer.id,
-            "items": [{"product_id": p["id"], "quantity": q} for p, q in lines],
+            "items": [
+                {"product_id": p["id"], "quantity": q, "unit_price": p["price"]} for p, q in lines
+            ],
             "amount": sum(p["price"] * q for p, q in lines),
             "currency_code": currency_code,
         }

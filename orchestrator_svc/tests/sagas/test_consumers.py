@@ -14,7 +14,10 @@ def purchase_created(purchase_id: str, **changes: object) -> bytes:
     body = {
         "purchase_id": purchase_id,
         "customer_id": 42,
-        "items": [{"product_id": 1, "quantity": 4}, {"product_id": 2, "quantity": 5}],
+        "items": [
+            {"product_id": 1, "quantity": 4, "unit_price": 1390},
+            {"product_id": 2, "quantity": 5, "unit_price": 3780, "name": ""},
+        ],
         "amount": 24460,
         "currency_code": "VND",
         **changes,
@@ -35,7 +38,8 @@ def test_a_purchase_created_event_starts_one_saga_even_when_delivered_twice(
     saga = Saga.objects.get()
     assert str(saga.purchase_id) == purchase_id
     assert (saga.customer_id, saga.state) == (42, SagaState.STARTED)
-    assert saga.payload["items"][1] == {"product_id": 2, "quantity": 5}
+    line = {"product_id": 2, "quantity": 5, "unit_price": 3780, "name": ""}
+    assert saga.payload["items"][1] == line
     # Handed to a worker once the row was committed.
     assert enqueued == [purchase_id]
 
@@ -47,7 +51,10 @@ def test_a_purchase_created_event_starts_one_saga_even_when_delivered_twice(
         b"not json",
         purchase_created("not-a-uuid"),
         purchase_created(str(uuid.uuid4()), items=[]),
-        purchase_created(str(uuid.uuid4()), items=[{"product_id": 1, "quantity": 0}]),
+        purchase_created(
+            str(uuid.uuid4()), items=[{"product_id": 1, "quantity": 0, "unit_price": 1390}]
+        ),
+        purchase_created(str(uuid.uuid4()), amount=24461),  # not the sum of the lines
         purchase_created(str(uuid.uuid4()), customer_id="42"),
     ],
 )

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from common.events import Step
+from common.events import PurchaseItem, Step
 from orchestrator_svc.sagas import steps
 from orchestrator_svc.tests.fakes import purchase_event
 from saga_proto import order_pb2, payment_pb2
@@ -50,7 +50,12 @@ def test_the_steps_run_in_the_seed_order() -> None:
 
 
 def test_commands_carry_the_purchase_and_the_deadline(calls: list[tuple[str, Any, float]]) -> None:
-    purchase = purchase_event(customer_id=7, amount=999, currency_code="USD")
+    purchase = purchase_event(
+        customer_id=7,
+        items=(PurchaseItem(1, 4, 150, "Whey 1kg"), PurchaseItem(2, 5, 79)),
+        amount=995,  # 4 x 150 + 5 x 79
+        currency_code="USD",
+    )
 
     for definition in steps.PURCHASE_STEPS:
         definition.command(purchase, 5.0)
@@ -61,11 +66,16 @@ def test_commands_carry_the_purchase_and_the_deadline(calls: list[tuple[str, Any
     assert reserve_req.purchase_id == purchase.purchase_id
     assert [(i.product_id, i.quantity) for i in reserve_req.items] == [(1, 4), (2, 5)]
     assert (order_req.purchase_id, order_req.customer_id) == (purchase.purchase_id, 7)
-    assert [(i.product_id, i.quantity) for i in order_req.items] == [(1, 4), (2, 5)]
+    # The order is priced and named as the purchase was: both travel with the request
+    # (a line of an event that had no name goes with an empty one).
+    assert [(i.product_id, i.quantity, i.unit_price, i.name) for i in order_req.items] == [
+        (1, 4, 150, "Whey 1kg"),
+        (2, 5, 79, ""),
+    ]
     assert (pay_req.purchase_id, pay_req.customer_id, pay_req.amount, pay_req.currency_code) == (
         purchase.purchase_id,
         7,
-        999,
+        995,
         "USD",
     )
 

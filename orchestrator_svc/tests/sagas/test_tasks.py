@@ -17,10 +17,10 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def scheduled(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
-    """advance_saga.apply_async calls, recorded instead of sent."""
+    """advance_sagas.apply_async calls, recorded instead of sent."""
     calls: list[tuple[Any, ...]] = []
     monkeypatch.setattr(
-        tasks.advance_saga, "apply_async", lambda args, countdown: calls.append((args, countdown))
+        tasks.advance_sagas, "apply_async", lambda args, countdown: calls.append((args, countdown))
     )
     return calls
 
@@ -28,12 +28,23 @@ def scheduled(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
 @pytest.fixture
 def fake_steps(monkeypatch: pytest.MonkeyPatch, fake: FakeServices) -> FakeServices:
     steps = fake.steps()
-    real = services.saga_advance
-    monkeypatch.setattr(services, "saga_advance", lambda **kwargs: real(**kwargs, steps=steps))
+    real = services.sagas_advance
+    monkeypatch.setattr(services, "sagas_advance", lambda **kwargs: real(**kwargs, steps=steps))
     return fake
 
 
-def test_advance_saga_runs_the_saga_and_schedules_nothing_when_it_ends(
+def test_advance_sagas_runs_the_sagas_and_schedules_nothing_when_they_end(
+    start_saga: Callable[..., str], fake_steps: FakeServices, scheduled: list[tuple[Any, ...]]
+) -> None:
+    purchase_ids = [start_saga(), start_saga()]
+
+    tasks.advance_sagas(purchase_ids)
+
+    assert [saga_row(pid).state for pid in purchase_ids] == [SagaState.COMPLETED] * 2
+    assert scheduled == []
+
+
+def test_a_task_queued_for_one_saga_still_runs_it(
     start_saga: Callable[..., str], fake_steps: FakeServices, scheduled: list[tuple[Any, ...]]
 ) -> None:
     purchase_id = start_saga()
@@ -41,10 +52,9 @@ def test_advance_saga_runs_the_saga_and_schedules_nothing_when_it_ends(
     tasks.advance_saga(purchase_id)
 
     assert saga_row(purchase_id).state == SagaState.COMPLETED
-    assert scheduled == []
 
 
-def test_advance_saga_schedules_itself_again_after_a_transient_fault(
+def test_advance_sagas_schedules_a_saga_again_after_a_transient_fault(
     start_saga: Callable[..., str],
     fake_steps: FakeServices,
     scheduled: list[tuple[Any, ...]],
@@ -55,15 +65,16 @@ def test_advance_saga_schedules_itself_again_after_a_transient_fault(
     purchase_id = start_saga()
     fake_steps.fail("reserve_inventory", grpc.StatusCode.RESOURCE_EXHAUSTED)
 
-    tasks.advance_saga(purchase_id)
+    tasks.advance_sagas([purchase_id])
 
     assert len(scheduled) == 1
     args, countdown = scheduled[0]
-    assert args == (purchase_id,)
+    assert args == ([purchase_id],)
     assert 1.5 <= countdown <= 4.0
 
 
 def test_the_task_options_allow_redelivery_of_a_task_whose_worker_died() -> None:
+    assert tasks.advance_sagas.acks_late is True
     assert tasks.advance_saga.acks_late is True
     assert tasks.resume_stalled_sagas.acks_late is True
 

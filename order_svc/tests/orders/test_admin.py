@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import pytest
 from django.test import Client
 
 from order_svc.orders import services
+from order_svc.orders.services import OrderItem
 
 pytestmark = pytest.mark.django_db
 
 ADMIN = "/admin/order/orders/order"
 CUSTOMER = 31
+PRODUCT, PRICE, NAME = 7_654_321, 1390, "Whey Isolate 1kg"
 
 
 @pytest.fixture
@@ -23,21 +24,25 @@ def staff_client(admin_client: Client) -> Client:
 
 
 @pytest.fixture
-def order_id(whey: dict[str, Any]) -> uuid.UUID:
+def order_id() -> uuid.UUID:
     purchase = uuid.uuid4()
-    services.order_create(purchase_id=purchase, customer_id=CUSTOMER, items=[(whey["id"], 2)])
+    services.order_create(
+        purchase_id=purchase,
+        customer_id=CUSTOMER,
+        items=[OrderItem(product_id=PRODUCT, quantity=2, unit_price=PRICE, name=NAME)],
+    )
     return purchase
 
 
 def test_the_list_shows_status_customer_amount_and_date(
-    staff_client: Client, order_id: uuid.UUID, whey: dict[str, Any]
+    staff_client: Client, order_id: uuid.UUID
 ) -> None:
     page = staff_client.get(f"{ADMIN}/")
 
     assert page.status_code == 200
     text = page.content.decode()
     assert str(order_id) in text
-    assert "CREATED" in text and str(CUSTOMER) in text and str(2 * whey["price"]) in text
+    assert "CREATED" in text and str(CUSTOMER) in text and str(2 * PRICE) in text
     for column in ("status", "customer", "amount", "created"):
         assert f"column-{column}" in text
 
@@ -63,9 +68,9 @@ def test_the_status_filter_narrows_the_list(staff_client: Client, order_id: uuid
 
 
 def test_search_finds_by_id_part_of_it_customer_and_product(
-    staff_client: Client, order_id: uuid.UUID, whey: dict[str, Any]
+    staff_client: Client, order_id: uuid.UUID
 ) -> None:
-    for term in (str(order_id), str(order_id)[:8], str(CUSTOMER), whey["name"]):
+    for term in (str(order_id), str(order_id)[:8], str(CUSTOMER), NAME, "isolate"):
         page = staff_client.get(f"{ADMIN}/", {"q": term})
         assert page.status_code == 200
         assert str(order_id) in page.content.decode(), term
@@ -74,13 +79,13 @@ def test_search_finds_by_id_part_of_it_customer_and_product(
 
 
 def test_the_detail_page_shows_the_lines_read_only(
-    staff_client: Client, order_id: uuid.UUID, whey: dict[str, Any]
+    staff_client: Client, order_id: uuid.UUID
 ) -> None:
     page = staff_client.get(f"{ADMIN}/{order_id}/change/")
 
     assert page.status_code == 200
     text = page.content.decode()
-    assert whey["name"] in text
+    assert NAME in text and str(PRODUCT) in text and str(PRICE) in text
     assert 'name="_save"' not in text  # nothing to save: read-only
 
 

@@ -14,14 +14,19 @@ from saga_proto import order_pb2
 
 @pytest.fixture
 def alice_order(orders: Any, alice: Customer, whey: dict[str, Any]) -> str:
-    """An order of Alice's, as the saga creates it."""
+    """An order of Alice's, as the saga creates it (at the price and under the name the
+    purchase stored)."""
     purchase = str(uuid.uuid4())
     grpc_call(
         orders.CreateOrder,
         order_pb2.CreateOrderRequest(
             purchase_id=purchase,
             customer_id=alice.id,
-            items=[order_pb2.OrderItem(product_id=whey["id"], quantity=3)],
+            items=[
+                order_pb2.OrderItem(
+                    product_id=whey["id"], quantity=3, unit_price=whey["price"], name=whey["name"]
+                )
+            ],
         ),
     )
     return purchase
@@ -110,7 +115,9 @@ def test_the_list_is_paginated_newest_first_and_filters_by_status(
             order_pb2.CreateOrderRequest(
                 purchase_id=purchase,
                 customer_id=alice.id,
-                items=[order_pb2.OrderItem(product_id=whey["id"], quantity=1)],
+                items=[
+                    order_pb2.OrderItem(product_id=whey["id"], quantity=1, unit_price=whey["price"])
+                ],
             ),
         )
         created.append(purchase)

@@ -1,6 +1,7 @@
 """order.OrderService through the gRPC edge, against the running service and order_db.
 
 These are the calls the orchestrator makes, with its duplicates and its reorderings.
+Each line carries the unit price the purchase stored; the order records it as given.
 """
 
 from __future__ import annotations
@@ -22,20 +23,28 @@ CUSTOMER = 424242
 
 
 def create_request(
-    purchase_id: str, items: list[tuple[int, int]], customer_id: int = CUSTOMER
+    purchase_id: str, items: list[tuple[int, int, int]], customer_id: int = CUSTOMER
 ) -> order_pb2.CreateOrderRequest:
+    """A CreateOrder as the saga sends it; `items` are (product_id, quantity, unit_price)."""
     return order_pb2.CreateOrderRequest(
         purchase_id=purchase_id,
         customer_id=customer_id,
-        items=[order_pb2.OrderItem(product_id=p, quantity=q) for p, q in items],
+        items=[
+            order_pb2.OrderItem(product_id=p, quantity=q, unit_price=price) for p, q, price in items
+        ],
     )
+
+
+def line(product: dict[str, Any], quantity: int) -> tuple[int, int, int]:
+    """A line of `product` at its catalog price, as the purchase would have priced it."""
+    return (int(product["id"]), quantity, int(product["price"]))
 
 
 def test_twenty_concurrent_identical_creates_make_one_order(
     orders: Any, live_db: LiveDatabase, whey: dict[str, Any], casein: dict[str, Any]
 ) -> None:
     purchase = str(uuid.uuid4())
-    request = create_request(purchase, [(whey["id"], 4), (casein["id"], 5)])
+    request = create_request(purchase, [line(whey, 4), line(casein, 5)])
     start = threading.Barrier(20)
 
     def create() -> order_pb2.OrderReply:
@@ -55,7 +64,7 @@ def test_cancel_twice_changes_the_order_once(
     orders: Any, live_db: LiveDatabase, whey: dict[str, Any]
 ) -> None:
     purchase = str(uuid.uuid4())
-    created = grpc_call(orders.CreateOrder, create_request(purchase, [(whey["id"], 1)]))
+    created = grpc_call(orders.CreateOrder, create_request(purchase, [line(whey, 1)]))
 
     first = grpc_call(orders.CancelOrder, order_pb2.CancelOrderRequest(purchase_id=purchase))
     second = grpc_call(orders.CancelOrder, order_pb2.CancelOrderRequest(purchase_id=purchase))
@@ -72,7 +81,7 @@ def test_a_cancel_before_its_create_makes_the_late_create_do_nothing(
     purchase = str(uuid.uuid4())
 
     cancelled = grpc_call(orders.CancelOrder, order_pb2.CancelOrderRequest(purchase_id=purchase))
-    late = grpc_call(orders.CreateOrder, create_request(purchase, [(whey["id"], 1)]))
+    late = grpc_call(orders.CreateOrder, create_request(purchase, [line(whey, 1)]))
 
     assert (cancelled.order_id, cancelled.status, cancelled.amount) == (purchase, "CANCELLED", 0)
     assert (late.order_id, late.status, late.amount) == (purchase, "CANCELLED", 0)
@@ -109,7 +118,7 @@ def test_more_units_of_a_product_than_the_limit_fail_the_step_while_stock_would_
     assert_refused_and_nothing_written(
         orders,
         live_db,
-        create_request(purchase, [(plenty["id"], 101)]),
+        create_request(purchase, [line(plenty, 101)]),
         grpc.StatusCode.FAILED_PRECONDITION,
         "failed_precondition",
     )
@@ -128,8 +137,8 @@ def test_more_units_of_a_product_than_the_limit_fail_the_step_while_stock_would_
 def test_more_products_than_the_limit_fail_the_step(
     orders: Any, live_db: LiveDatabase, whey: dict[str, Any]
 ) -> None:
-    # 21 distinct product ids (ORDER_MAX_LINES is 20): refused before any product lookup.
-    items = [(whey["id"] + n, 1) for n in range(21)]
+    # 21 distinct product ids (ORDER_MAX_LINES is 20).
+    items = [(whey["id"] + n, 1, 100) for n in range(21)]
     assert_refused_and_nothing_written(
         orders,
         live_db,
@@ -139,28 +148,51 @@ def test_more_products_than_the_limit_fail_the_step(
     )
 
 
-def test_an_unknown_product_fails_the_step_with_not_found(
-    orders: Any, live_db: LiveDatabase, whey: dict[str, Any]
+def test_the_order_records_the_prices_it_is_given_not_the_catalog_s(
+    orders: Any, live_db: LiveDatabase, whey: dict[str, Any], casein: dict[str, Any]
 ) -> None:
-    assert_refused_and_nothing_written(
-        orders,
-        live_db,
-        create_request(str(uuid.uuid4()), [(whey["id"], 1), (2**62 + 17, 1)]),
-        grpc.StatusCode.NOT_FOUND,
-        "not_found",
-    )
+    # The saga carries the prices the customer was shown; the catalog may have changed
+    # since, and the order service does not ask it.
+    purchase = str(uuid.uuid4())
+    shown = [(whey["id"], 2, whey["price"] + 11), (casein["id"], 1, 0)]
+
+    reply = grpc_call(orders.CreateOrder, create_request(purchase, shown))
+
+    assert (reply.status, reply.amount) == ("CREATED", 2 * (whey["price"] + 11))
+    assert live_db.lines(purchase) == sorted((p, q, price) for p, q, price in shown)
+
+
+def test_the_order_keeps_the_names_the_customer_was_shown(
+    orders: Any, live_db: LiveDatabase, whey: dict[str, Any], casein: dict[str, Any]
+) -> None:
+    # Names travel with the saga as prices do; a purchase in flight when they were added
+    # carries none, and its line keeps an empty one.
+    purchase = str(uuid.uuid4())
+    request = create_request(purchase, [line(whey, 1), line(casein, 1)])
+    request.items[0].name = "Whey, as the customer saw it"
+
+    reply = grpc_call(orders.CreateOrder, request)
+
+    assert reply.status == "CREATED"
+    assert live_db.line_names(purchase) == {
+        whey["id"]: "Whey, as the customer saw it",
+        casein["id"]: "",
+    }
 
 
 @pytest.mark.parametrize(
     ("purchase_id", "items", "customer_id"),
     [
-        ("", [(1, 1)], CUSTOMER),
-        ("not-a-uuid", [(1, 1)], CUSTOMER),
+        ("", [(1, 1, 100)], CUSTOMER),
+        ("not-a-uuid", [(1, 1, 100)], CUSTOMER),
         ("NEW", [], CUSTOMER),
-        ("NEW", [(1, 0)], CUSTOMER),
-        ("NEW", [(1, -1)], CUSTOMER),
-        ("NEW", [(0, 1)], CUSTOMER),
-        ("NEW", [(1, 1)], 0),
+        ("NEW", [(1, 0, 100)], CUSTOMER),
+        ("NEW", [(1, -1, 100)], CUSTOMER),
+        ("NEW", [(0, 1, 100)], CUSTOMER),
+        ("NEW", [(1, 1, -1)], CUSTOMER),
+        ("NEW", [(1, 1, 100), (1, 1, 101)], CUSTOMER),
+        ("NEW", [(1, 1, 2**63 - 1), (2, 1, 1)], CUSTOMER),
+        ("NEW", [(1, 1, 100)], 0),
     ],
     ids=[
         "empty id",
@@ -169,6 +201,9 @@ def test_an_unknown_product_fails_the_step_with_not_found(
         "zero quantity",
         "negative quantity",
         "product 0",
+        "negative unit price",
+        "one product at two prices",
+        "total beyond int64",
         "no customer",
     ],
 )
@@ -176,7 +211,7 @@ def test_bad_input_is_invalid_argument(
     orders: Any,
     live_db: LiveDatabase,
     purchase_id: str,
-    items: list[tuple[int, int]],
+    items: list[tuple[int, int, int]],
     customer_id: int,
 ) -> None:
     purchase_id = str(uuid.uuid4()) if purchase_id == "NEW" else purchase_id
@@ -193,9 +228,9 @@ def test_a_refused_purchase_id_stays_free_for_a_valid_create(
     orders: Any, live_db: LiveDatabase, whey: dict[str, Any]
 ) -> None:
     purchase = str(uuid.uuid4())
-    grpc_refusal(orders.CreateOrder, create_request(purchase, [(whey["id"], 101)]))
+    grpc_refusal(orders.CreateOrder, create_request(purchase, [line(whey, 101)]))
 
-    reply = grpc_call(orders.CreateOrder, create_request(purchase, [(whey["id"], 1)]))
+    reply = grpc_call(orders.CreateOrder, create_request(purchase, [line(whey, 1)]))
 
     assert (reply.status, reply.amount) == ("CREATED", whey["price"])
 

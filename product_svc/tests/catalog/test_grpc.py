@@ -77,11 +77,11 @@ def new_purchase() -> str:
 # ----------------------------------------------------------------- reads
 
 
-def test_check_products_answers_price_stock_and_whether_enough(
+def test_check_products_answers_name_price_stock_and_whether_enough(
     products: Any, make_product: Maker
 ) -> None:
-    plenty = make_product(price=1390, inventory=10)
-    scarce = make_product(price=3780, inventory=2)
+    plenty = make_product(name="Whey 1kg", price=1390, inventory=10)
+    scarce = make_product(name="Casein 2kg", price=3780, inventory=2)
 
     reply = products.CheckProducts(
         product_pb2.CheckProductsRequest(
@@ -90,11 +90,12 @@ def test_check_products_answers_price_stock_and_whether_enough(
         timeout=DEADLINE,
     )
 
-    got = [(s.product_id, s.exist, s.price, s.inventory, s.enough) for s in reply.products]
+    got = [(s.product_id, s.exist, s.name, s.price, s.inventory, s.enough) for s in reply.products]
+    # The name and price the customer is shown: the purchase carries both to the order.
     assert got == [
-        (plenty["id"], True, 1390, 10, True),
-        (scarce["id"], True, 3780, 2, False),
-        (987654321987, False, 0, 0, False),
+        (plenty["id"], True, "Whey 1kg", 1390, 10, True),
+        (scarce["id"], True, "Casein 2kg", 3780, 2, False),
+        (987654321987, False, "", 0, 0, False),
     ]
 
 

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16saga_proto/order.proto\x12\x05order\"1\n\tOrderItem\x12\x12\n\nproduct_id\x18\x01 \x01(\x04\x12\x10\n\x08quantity\x18\x02 \x01(\x03\"_\n\x12\x43reateOrderRequest\x12\x13\n\x0bpurchase_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\x04\x12\x1f\n\x05items\x18\x03 \x03(\x0b\x32\x10.order.OrderItem\")\n\x12\x43\x61ncelOrderRequest\x12\x13\n\x0bpurchase_id\x18\x01 \x01(\t\">\n\nOrderReply\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0e\n\x06\x61mount\x18\x03 \x01(\x03\x32\x88\x01\n\x0cOrderService\x12;\n\x0b\x43reateOrder\x12\x19.order.CreateOrderRequest\x1a\x11.order.OrderReply\x12;\n\x0b\x43\x61ncelOrder\x12\x19.order.CancelOrderRequest\x1a\x11.order.OrderReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16saga_proto/order.proto\x12\x05order\"S\n\tOrderItem\x12\x12\n\nproduct_id\x18\x01 \x01(\x04\x12\x10\n\x08quantity\x18\x02 \x01(\x03\x12\x12\n\nunit_price\x18\x03 \x01(\x03\x12\x0c\n\x04name\x18\x04 \x01(\t\"_\n\x12\x43reateOrderRequest\x12\x13\n\x0bpurchase_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\x04\x12\x1f\n\x05items\x18\x03 \x03(\x0b\x32\x10.order.OrderItem\")\n\x12\x43\x61ncelOrderRequest\x12\x13\n\x0bpurchase_id\x18\x01 \x01(\t\">\n\nOrderReply\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0e\n\x06\x61mount\x18\x03 \x01(\x03\x32\x88\x01\n\x0cOrderService\x12;\n\x0b\x43reateOrder\x12\x19.order.CreateOrderRequest\x1a\x11.order.OrderReply\x12;\n\x0b\x43\x61ncelOrder\x12\x19.order.CancelOrderRequest\x1a\x11.order.OrderReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,13 +32,13 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'saga_proto.order_pb2', _glo
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ORDERITEM']._serialized_start=33
-  _globals['_ORDERITEM']._serialized_end=82
-  _globals['_CREATEORDERREQUEST']._serialized_start=84
-  _globals['_CREATEORDERREQUEST']._serialized_end=179
-  _globals['_CANCELORDERREQUEST']._serialized_start=181
-  _globals['_CANCELORDERREQUEST']._serialized_end=222
-  _globals['_ORDERREPLY']._serialized_start=224
-  _globals['_ORDERREPLY']._serialized_end=286
-  _globals['_ORDERSERVICE']._serialized_start=289
-  _globals['_ORDERSERVICE']._serialized_end=425
+  _globals['_ORDERITEM']._serialized_end=116
+  _globals['_CREATEORDERREQUEST']._serialized_start=118
+  _globals['_CREATEORDERREQUEST']._serialized_end=213
+  _globals['_CANCELORDERREQUEST']._serialized_start=215
+  _globals['_CANCELORDERREQUEST']._serialized_end=256
+  _globals['_ORDERREPLY']._serialized_start=258
+  _globals['_ORDERREPLY']._serialized_end=320
+  _globals['_ORDERSERVICE']._serialized_start=323
+  _globals['_ORDERSERVICE']._serialized_end=459
 # @@protoc_insertion_point(module_scope)

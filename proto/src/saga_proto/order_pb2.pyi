@@ -7,12 +7,16 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class OrderItem(_message.Message):
-    __slots__ = ("product_id", "quantity")
+    __slots__ = ("product_id", "quantity", "unit_price", "name")
     PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
     QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    UNIT_PRICE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
     product_id: int
     quantity: int
-    def __init__(self, product_id: _Optional[int] = ..., quantity: _Optional[int] = ...) -> None: ...
+    unit_price: int
+    name: str
+    def __init__(self, product_id: _Optional[int] = ..., quantity: _Optional[int] = ..., unit_price: _Optional[int] = ..., name: _Optional[str] = ...) -> None: ...
 
 class CreateOrderRequest(_message.Message):
     __slots__ = ("purchase_id", "customer_id", "items")

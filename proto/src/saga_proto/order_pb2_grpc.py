@@ -52,8 +52,8 @@ class OrderServiceServicer:
     """
 
     def CreateOrder(self, request, context):
-        """Saga step CREATE_ORDER: idempotent on purchase_id; a late call after
-        CancelOrder changes nothing.
+        """Saga step CREATE_ORDER: records the lines at the unit prices given;
+        idempotent on purchase_id; a late call after CancelOrder changes nothing.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

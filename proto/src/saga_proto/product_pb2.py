@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18saga_proto/product.proto\x12\x07product\"4\n\x0cPurchaseItem\x12\x12\n\nproduct_id\x18\x01 \x01(\x04\x12\x10\n\x08quantity\x18\x02 \x01(\x03\"d\n\rProductStatus\x12\x12\n\nproduct_id\x18\x01 \x01(\x04\x12\r\n\x05\x65xist\x18\x02 \x01(\x08\x12\r\n\x05price\x18\x03 \x01(\x03\x12\x11\n\tinventory\x18\x04 \x01(\x03\x12\x0e\n\x06\x65nough\x18\x05 \x01(\x08\"<\n\x14\x43heckProductsRequest\x12$\n\x05items\x18\x01 \x03(\x0b\x32\x15.product.PurchaseItem\"A\n\x15\x43heckProductsResponse\x12(\n\x08products\x18\x01 \x03(\x0b\x32\x16.product.ProductStatus\"\x83\x01\n\x07Product\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x13\n\x0b\x63\x61tegory_id\x18\x02 \x01(\x04\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x12\n\nbrand_name\x18\x05 \x01(\t\x12\r\n\x05price\x18\x06 \x01(\x03\x12\x11\n\tinventory\x18\x07 \x01(\x03\")\n\x12GetProductsRequest\x12\x13\n\x0bproduct_ids\x18\x01 \x03(\x04\"9\n\x13GetProductsResponse\x12\"\n\x08products\x18\x01 \x03(\x0b\x32\x10.product.Product\"T\n\x17ReserveInventoryRequest\x12\x13\n\x0bpurchase_id\x18\x01 \x01(\t\x12$\n\x05items\x18\x02 \x03(\x0b\x32\x15.product.PurchaseItem\"X\n\x18ReserveInventoryResponse\x12\x13\n\x0bpurchase_id\x18\x01 \x01(\t\x12\'\n\x08reserved\x18\x02 \x03(\x0b\x32\x15.product.PurchaseItem\".\n\x17ReleaseInventoryRequest\x12\x13\n\x0bpurchase_id\x18\x01 \x01(\t\"A\n\x18ReleaseInventoryResponse\x12\x13\n\x0bpurchase_id\x18\x01 \x01(\t\x12\x10\n\x08released\x18\x02 \x01(\x08\x32\xdc\x02\n\x0eProductService\x12N\n\rCheckProducts\x12\x1d.product.CheckProductsRequest\x1a\x1e.product.CheckProductsResponse\x12H\n\x0bGetProducts\x12\x1b.product.GetProductsRequest\x1a\x1c.product.GetProductsResponse\x12W\n\x10ReserveInventory\x12 .product.ReserveInventoryRequest\x1a!.product.ReserveInventoryResponse\x12W\n\x10ReleaseInventory\x12 .product.ReleaseInventoryRequest\x1a!.product.ReleaseInventoryResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18saga_proto/product.proto\x12\x07product\"4\n\x0cPurchaseItem\x12\x12\n\nproduct_id\x18\x01 \x01(\x04\x12\x10\n\x08quantity\x18\x02 \x01(\x03\"r\n\rProductStatus\x12\x12\n\nproduct_id\x18\x01 \x01(\x04\x12\r\n\x05\x65xist\x18\x02 \x01(\x08\x12\r\n\x05price\x18\x03 \x01(\x03\x12\x11\n\tinventory\x18\x04 \x01(\x03\x12\x0e\n\x06\x65nough\x18\x05 \x01(\x08\x12\x0c\n\x04name\x18\x06 \x01(\t\"<\n\x14\x43heckProductsRequest\x12$\n\x05items\x18\x01 \x03(\x0b\x32\x15.product.PurchaseItem\"A\n\x15\x43heckProductsResponse\x12(\n\x08products\x18\x01 \x03(\x0b\x32\x16.product.ProductStatus\"\x83\x01\n\x07Product\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x13\n\x0b\x63\x61tegory_id\x18\x02 \x01(\x04\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x12\n\nbrand_name\x18\x05 \x01(\t\x12\r\n\x05price\x18\x06 \x01(\x03\x12\x11\n\tinventory\x18\x07 \x01(\x03\")\n\x12GetProductsRequest\x12\x13\n\x0bproduct_ids\x18\x01 \x03(\x04\"9\n\x13GetProductsResponse\x12\"\n\x08products\x18\x01 \x03(\x0b\x32\x10.product.Product\"T\n\x17ReserveInventoryRequest\x12\x13\n\x0bpurchase_id\x18\x01 \x01(\t\x12$\n\x05items\x18\x02 \x03(\x0b\x32\x15.product.PurchaseItem\"X\n\x18ReserveInventoryResponse\x12\x13\n\x0bpurchase_id\x18\x01 \x01(\t\x12\'\n\x08reserved\x18\x02 \x03(\x0b\x32\x15.product.PurchaseItem\".\n\x17ReleaseInventoryRequest\x12\x13\n\x0bpurchase_id\x18\x01 \x01(\t\"A\n\x18ReleaseInventoryResponse\x12\x13\n\x0bpurchase_id\x18\x01 \x01(\t\x12\x10\n\x08released\x18\x02 \x01(\x08\x32\xdc\x02\n\x0eProductService\x12N\n\rCheckProducts\x12\x1d.product.CheckProductsRequest\x1a\x1e.product.CheckProductsResponse\x12H\n\x0bGetProducts\x12\x1b.product.GetProductsRequest\x1a\x1c.product.GetProductsResponse\x12W\n\x10ReserveInventory\x12 .product.ReserveInventoryRequest\x1a!.product.ReserveInventoryResponse\x12W\n\x10ReleaseInventory\x12 .product.ReleaseInventoryRequest\x1a!.product.ReleaseInventoryResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,25 +34,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PURCHASEITEM']._serialized_start=37
   _globals['_PURCHASEITEM']._serialized_end=89
   _globals['_PRODUCTSTATUS']._serialized_start=91
-  _globals['_PRODUCTSTATUS']._serialized_end=191
-  _globals['_CHECKPRODUCTSREQUEST']._serialized_start=193
-  _globals['_CHECKPRODUCTSREQUEST']._serialized_end=253
-  _globals['_CHECKPRODUCTSRESPONSE']._serialized_start=255
-  _globals['_CHECKPRODUCTSRESPONSE']._serialized_end=320
-  _globals['_PRODUCT']._serialized_start=323
-  _globals['_PRODUCT']._serialized_end=454
-  _globals['_GETPRODUCTSREQUEST']._serialized_start=456
-  _globals['_GETPRODUCTSREQUEST']._serialized_end=497
-  _globals['_GETPRODUCTSRESPONSE']._serialized_start=499
-  _globals['_GETPRODUCTSRESPONSE']._serialized_end=556
-  _globals['_RESERVEINVENTORYREQUEST']._serialized_start=558
-  _globals['_RESERVEINVENTORYREQUEST']._serialized_end=642
-  _globals['_RESERVEINVENTORYRESPONSE']._serialized_start=644
-  _globals['_RESERVEINVENTORYRESPONSE']._serialized_end=732
-  _globals['_RELEASEINVENTORYREQUEST']._serialized_start=734
-  _globals['_RELEASEINVENTORYREQUEST']._serialized_end=780
-  _globals['_RELEASEINVENTORYRESPONSE']._serialized_start=782
-  _globals['_RELEASEINVENTORYRESPONSE']._serialized_end=847
-  _globals['_PRODUCTSERVICE']._serialized_start=850
-  _globals['_PRODUCTSERVICE']._serialized_end=1198
+  _globals['_PRODUCTSTATUS']._serialized_end=205
+  _globals['_CHECKPRODUCTSREQUEST']._serialized_start=207
+  _globals['_CHECKPRODUCTSREQUEST']._serialized_end=267
+  _globals['_CHECKPRODUCTSRESPONSE']._serialized_start=269
+  _globals['_CHECKPRODUCTSRESPONSE']._serialized_end=334
+  _globals['_PRODUCT']._serialized_start=337
+  _globals['_PRODUCT']._serialized_end=468
+  _globals['_GETPRODUCTSREQUEST']._serialized_start=470
+  _globals['_GETPRODUCTSREQUEST']._serialized_end=511
+  _globals['_GETPRODUCTSRESPONSE']._serialized_start=513
+  _globals['_GETPRODUCTSRESPONSE']._serialized_end=570
+  _globals['_RESERVEINVENTORYREQUEST']._serialized_start=572
+  _globals['_RESERVEINVENTORYREQUEST']._serialized_end=656
+  _globals['_RESERVEINVENTORYRESPONSE']._serialized_start=658
+  _globals['_RESERVEINVENTORYRESPONSE']._serialized_end=746
+  _globals['_RELEASEINVENTORYREQUEST']._serialized_start=748
+  _globals['_RELEASEINVENTORYREQUEST']._serialized_end=794
+  _globals['_RELEASEINVENTORYRESPONSE']._serialized_start=796
+  _globals['_RELEASEINVENTORYRESPONSE']._serialized_end=861
+  _globals['_PRODUCTSERVICE']._serialized_start=864
+  _globals['_PRODUCTSERVICE']._serialized_end=1212
 # @@protoc_insertion_point(module_scope)

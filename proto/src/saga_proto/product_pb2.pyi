@@ -15,18 +15,20 @@ class PurchaseItem(_message.Message):
     def __init__(self, product_id: _Optional[int] = ..., quantity: _Optional[int] = ...) -> None: ...
 
 class ProductStatus(_message.Message):
-    __slots__ = ("product_id", "exist", "price", "inventory", "enough")
+    __slots__ = ("product_id", "exist", "price", "inventory", "enough", "name")
     PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
     EXIST_FIELD_NUMBER: _ClassVar[int]
     PRICE_FIELD_NUMBER: _ClassVar[int]
     INVENTORY_FIELD_NUMBER: _ClassVar[int]
     ENOUGH_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
     product_id: int
     exist: bool
     price: int
     inventory: int
     enough: bool
-    def __init__(self, product_id: _Optional[int] = ..., exist: _Optional[bool] = ..., price: _Optional[int] = ..., inventory: _Optional[int] = ..., enough: _Optional[bool] = ...) -> None: ...
+    name: str
+    def __init__(self, product_id: _Optional[int] = ..., exist: _Optional[bool] = ..., price: _Optional[int] = ..., inventory: _Optional[int] = ..., enough: _Optional[bool] = ..., name: _Optional[str] = ...) -> None: ...
 
 class CheckProductsRequest(_message.Message):
     __slots__ = ("items",)

@@ -80,7 +80,10 @@ def test_a_purchase_is_accepted_priced_and_announced_in_one_go(
     assert outbox.payload == {
         "purchase_id": purchase_id,
         "customer_id": customer.id,
-        "items": [{"product_id": whey, "quantity": 2}, {"product_id": bar, "quantity": 3}],
+        "items": [  # the stand-in catalog answers no names
+            {"product_id": whey, "quantity": 2, "unit_price": 1390, "name": ""},
+            {"product_id": bar, "quantity": 3, "unit_price": 250, "name": ""},
+        ],
         "amount": 3530,
         "currency_code": "VND",
     }

@@ -74,8 +74,18 @@ def test_a_purchase_of_real_products_is_priced_stored_and_published(
         "purchase_id": body["id"],
         "customer_id": live_customer.id,
         "items": [
-            {"product_id": whey["id"], "quantity": 3},
-            {"product_id": bar["id"], "quantity": 1},
+            {
+                "product_id": whey["id"],
+                "quantity": 3,
+                "unit_price": whey["price"],
+                "name": whey["name"],
+            },
+            {
+                "product_id": bar["id"],
+                "quantity": 1,
+                "unit_price": bar["price"],
+                "name": bar["name"],
+            },
         ],
         "amount": 4420,
         "currency_code": "VND",

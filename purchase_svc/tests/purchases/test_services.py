@@ -11,14 +11,23 @@ from typing import Any
 import psycopg2
 import pytest
 from django.db import connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
 
-from common.events import PurchaseResult, PurchaseStatus, Step, StepStatus
+from common.events import (
+    PurchaseItem,
+    PurchaseResult,
+    PurchaseStatus,
+    Step,
+    StepStatus,
+    parse_purchase_created,
+)
 from common.outbox.models import OutboxMessage
 from purchase_svc.purchases import services
 from purchase_svc.purchases.idempotency import IdempotencyKeyReused
 from purchase_svc.purchases.models import Purchase, PurchaseStepEvent
+from purchase_svc.purchases.products import ProductQuote
 from purchase_svc.purchases.services import PurchaseLine
-from purchase_svc.tests.conftest import FakeCatalog
+from purchase_svc.tests.conftest import FakeCatalog, purchase_row
 
 
 def create(customer_id: int = 7, key: str | None = None, fingerprint: str = "f") -> Any:
@@ -49,6 +58,57 @@ def test_the_purchase_and_its_outbox_row_commit_together(products: FakeCatalog) 
         )
         purchase_xid, outbox_xid = cursor.fetchone()
     assert purchase_xid == outbox_xid
+
+
+@pytest.mark.django_db
+def test_the_event_carries_the_unit_prices_the_purchase_stored(products: FakeCatalog) -> None:
+    products.add(1, price=1390)
+    products.add(2, price=3780)
+
+    created = services.purchase_create(
+        customer_id=7, lines=[PurchaseLine(1, 4), PurchaseLine(2, 5)], currency_code="VND"
+    )
+
+    purchase = created.purchase
+    outbox = OutboxMessage.objects.get(key=str(purchase.id))
+    priced = [
+        {"product_id": 1, "quantity": 4, "unit_price": 1390},
+        {"product_id": 2, "quantity": 5, "unit_price": 3780},
+    ]
+    assert purchase.items == priced
+    # The stand-in catalog answers no names: the event's are empty.
+    assert outbox.payload["items"] == [{**item, "name": ""} for item in priced]
+    # The saga reads it back whole: the order's total will be the amount charged.
+    event = parse_purchase_created(outbox.payload)
+    assert event.items == (PurchaseItem(1, 4, 1390), PurchaseItem(2, 5, 3780))
+    assert event.amount == purchase.amount == 4 * 1390 + 5 * 3780
+
+
+@pytest.mark.django_db
+def test_the_event_carries_the_names_the_customer_was_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    quotes = {
+        1: ProductQuote(product_id=1, price=1390, inventory=9, enough=True, name="Whey 1kg"),
+        2: ProductQuote(product_id=2, price=3780, inventory=9, enough=True, name="Casein 2kg"),
+    }
+    monkeypatch.setattr(services, "products_check", lambda *, items: quotes)
+
+    created = services.purchase_create(
+        customer_id=7, lines=[PurchaseLine(2, 5), PurchaseLine(1, 4)], currency_code="VND"
+    )
+
+    purchase = created.purchase
+    event = parse_purchase_created(OutboxMessage.objects.get(key=str(purchase.id)).payload)
+    assert event.items == (
+        PurchaseItem(2, 5, 3780, "Casein 2kg"),
+        PurchaseItem(1, 4, 1390, "Whey 1kg"),
+    )
+    # The purchase's own lines are what its API shows: product, quantity and price.
+    assert purchase.items == [
+        {"product_id": 2, "quantity": 5, "unit_price": 3780},
+        {"product_id": 1, "quantity": 4, "unit_price": 1390},
+    ]
 
 
 @pytest.mark.django_db
@@ -203,6 +263,81 @@ def test_a_step_notifies_its_purchase_id_at_commit(products: FakeCatalog) -> Non
         assert _notifications(listener, within=5) == [pid]
     finally:
         listener.close()
+
+
+# ------------------------------------------------------------------ purchase_steps_record
+
+
+def step(
+    purchase_id: str, sequence: int, status: PurchaseStatus, message_id: str
+) -> tuple[str, PurchaseResult]:
+    return message_id, PurchaseResult(
+        purchase_id,
+        Step.CREATE_PAYMENT,
+        StepStatus.SUCCESS,
+        purchase_status=status,
+        sequence=sequence,
+    )
+
+
+@pytest.mark.django_db
+def test_a_batch_of_steps_takes_three_statements_whatever_its_size() -> None:
+    purchases = [str(purchase_row(7).id) for _ in range(3)]
+    steps = [
+        step(pid, sequence, PurchaseStatus.PENDING, f"{pid}-{sequence}")
+        for pid in purchases
+        for sequence in (1, 3, 2)
+    ]
+
+    with CaptureQueriesContext(connection) as queries:
+        new = services.purchase_steps_record(steps=[*steps, steps[0]])
+
+    assert new == [message_id for message_id, _ in steps]
+    assert len(queries) == 3  # INSERT, UPDATE, pg_notify: no savepoint, nothing per row
+    assert all(p.last_sequence == 3 for p in Purchase.objects.filter(id__in=purchases))
+
+
+@pytest.mark.django_db
+def test_a_batch_of_repeats_only_looks_them_up() -> None:
+    pid = str(purchase_row(7).id)
+    steps = [step(pid, 1, PurchaseStatus.PENDING, "m1"), step(pid, 2, PurchaseStatus.FAILED, "m2")]
+    services.purchase_steps_record(steps=steps)
+    Purchase.objects.filter(id=pid).update(status="PENDING", last_sequence=0)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert services.purchase_steps_record(steps=steps) == []
+
+    assert len(queries) == 1  # the INSERT that found them all recorded
+    assert Purchase.objects.get(id=pid).status == "PENDING"  # the repeats changed nothing
+    assert services.purchase_steps_record(steps=[]) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_notifies_each_purchase_with_a_new_step_once_at_commit() -> None:
+    first, second, untouched = (str(purchase_row(7).id) for _ in range(3))
+    unknown = str(uuid.uuid4())
+    services.purchase_steps_record(steps=[step(untouched, 1, PurchaseStatus.PENDING, "old")])
+    listener = _listen()
+    try:
+        with transaction.atomic():
+            services.purchase_steps_record(
+                steps=[
+                    step(first, 1, PurchaseStatus.PENDING, "f1"),
+                    step(second, 1, PurchaseStatus.PENDING, "s1"),
+                    step(first, 2, PurchaseStatus.COMPLETED, "f2"),
+                    step(unknown, 1, PurchaseStatus.COMPLETED, "u1"),
+                    step(untouched, 1, PurchaseStatus.PENDING, "old"),  # a repeat: no news
+                ]
+            )
+            assert _notifications(listener, within=0.3) == []  # not before the commit
+
+        _notifications(listener, within=5)
+        time.sleep(0.2)  # all of the commit's notifications, not only the first to arrive
+        listener.poll()
+        notified = [n.payload for n in listener.notifies]
+    finally:
+        listener.close()
+    assert sorted(notified) == sorted([first, second, unknown])  # not the repeat's purchase
 
 
 def test_lines_are_merged_in_order_of_first_appearance() -> None:

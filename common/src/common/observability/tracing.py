@@ -22,7 +22,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -92,6 +92,12 @@ def start_recording() -> None:
     context still travel with every call and message, but no span collects attributes
     or timings that nobody would receive."""
     _recording.set()
+
+
+def recording() -> bool:
+    """Whether spans are recorded now (see `start_recording`): a hot loop may skip
+    making spans that would record nothing."""
+    return _recording.is_set()
 
 
 def _sampler() -> Sampler:
@@ -168,9 +174,12 @@ def tracer() -> Tracer:
 # ------------------------------------------------- context through messages
 
 
-def inject_context(carrier: MutableMapping[str, str]) -> MutableMapping[str, str]:
-    """Write the current trace context (traceparent, tracestate) into `carrier`."""
-    propagate.inject(carrier)
+def inject_context(
+    carrier: MutableMapping[str, str], context: Context | None = None
+) -> MutableMapping[str, str]:
+    """Write the current trace context (traceparent, tracestate) into `carrier`, or
+    `context` when given (a batch handler continuing one message's trace, say)."""
+    propagate.inject(carrier, context=context)
     return carrier
 
 
@@ -214,6 +223,39 @@ def consumer_span(
             "messaging.system": "kafka",
             "messaging.destination.name": topic,
             "messaging.operation.type": "process",
+            **attributes,
+        },
+    ) as span:
+        yield span
+
+
+@contextlib.contextmanager
+def batch_consumer_span(
+    topic: str, headers: Iterable[Mapping[str, str | bytes | None]], **attributes: Any
+) -> Iterator[Span]:
+    """One `<topic> process` span for a whole batch handled at once, where a span per
+    message would cost more than the handling. A root of its own, linked to the
+    producer context found in each message's headers (OpenTelemetry's model for batch
+    consumption). The links are only worked out when spans are recorded: without an
+    exporter this costs one non-recording span per batch."""
+    links: list[Link] = []
+    count = 0
+    for carrier in headers:
+        count += 1
+        if recording():
+            producer = trace.get_current_span(extract_context(carrier)).get_span_context()
+            if producer.is_valid:
+                links.append(Link(producer))
+    with tracer().start_as_current_span(
+        f"{topic} process",
+        context=Context(),  # a root: the batch belongs to no one message's trace
+        kind=SpanKind.CONSUMER,
+        links=links,
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.destination.name": topic,
+            "messaging.operation.type": "process",
+            "messaging.batch.message_count": count,
             **attributes,
         },
     ) as span:

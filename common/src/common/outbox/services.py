@@ -1,12 +1,16 @@
-"""Writes to the outbox: enqueue an event inside the caller's transaction, prune old rows."""
+"""Writes to the outbox: enqueue events inside the caller's transaction, prune old rows."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
+from opentelemetry.context import Context
 
 from common.observability.tracing import inject_context
 from common.outbox.models import OutboxMessage
@@ -19,6 +23,21 @@ class OutboxOutsideTransaction(RuntimeError):
     without the change it describes (or the change without its event)."""
 
 
+@dataclass(frozen=True)
+class OutboxEvent:
+    """One event for `outbox_enqueue_many`.
+
+    `context` is the trace context the event continues (say, the one a consumed message
+    carried, when a batch handler writes an event per message); default: the current one.
+    """
+
+    topic: str
+    key: str
+    payload: dict[str, Any]
+    headers: dict[str, str] | None = None
+    context: Context | None = None
+
+
 def outbox_enqueue(
     *,
     topic: str,
@@ -29,21 +48,73 @@ def outbox_enqueue(
     """Store an event to publish once the caller's transaction commits.
 
     Must run inside `transaction.atomic()` together with the change the event
-    describes. Also sends `pg_notify('outbox')`, which PostgreSQL delivers at commit,
-    so the relay publishes at once instead of at its next idle wake-up. The current
-    trace context travels in the row's headers, so the relay and the consumers of the
-    event continue the trace of the change that caused it.
+    describes. Also sends `pg_notify('outbox')` (once per transaction), which PostgreSQL
+    delivers at commit, so the relay publishes at once instead of at its next idle
+    wake-up. The current trace context travels in the row's headers, so the relay and
+    the consumers of the event continue the trace of the change that caused it.
     """
-    connection = transaction.get_connection()
-    if not connection.in_atomic_block:
-        raise OutboxOutsideTransaction("outbox_enqueue must run inside transaction.atomic()")
+    connection = _open_transaction("outbox_enqueue")
     message = OutboxMessage.objects.create(
         topic=str(topic), key=key, payload=payload, headers=inject_context(dict(headers or {}))
     )
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
+    _notify_relay_once(connection)
     return message
+
+
+def outbox_enqueue_many(messages: Iterable[OutboxEvent]) -> list[OutboxMessage]:
+    """Store many events with one INSERT; answer the rows, ids in the order given.
+
+    As `outbox_enqueue`, in the caller's transaction (raises `OutboxOutsideTransaction`
+    otherwise) and with one `pg_notify('outbox')` per transaction however many events
+    are written. Each row carries its event's trace context, or the current one.
+    """
+    connection = _open_transaction("outbox_enqueue_many")
+    rows = [
+        OutboxMessage(
+            topic=str(event.topic),
+            key=event.key,
+            payload=event.payload,
+            headers=inject_context(dict(event.headers or {}), event.context),
+        )
+        for event in messages
+    ]
+    if not rows:
+        return []
+    # PostgreSQL answers the ids in VALUES order (INSERT ... RETURNING), so the relay
+    # publishes them in the order given.
+    OutboxMessage.objects.bulk_create(rows)
+    _notify_relay_once(connection)
+    return rows
+
+
+def _open_transaction(caller: str) -> BaseDatabaseWrapper:
+    """Answer the default connection; raise unless a transaction is open on it."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        raise OutboxOutsideTransaction(f"{caller} must run inside transaction.atomic()")
+    return connection
+
+
+def _relay_notified() -> None:
+    """The mark of a transaction that has already woken the relay (a no-op at commit)."""
+
+
+def _notify_relay_once(connection: BaseDatabaseWrapper) -> None:
+    """NOTIFY the relay unless this transaction already did.
+
+    PostgreSQL folds repeated notifications of one transaction into one anyway; this
+    saves the statement. The mark is an `on_commit` callback, so Django's own bookkeeping
+    drops it exactly when the NOTIFY is gone: at commit (delivered), at rollback, and
+    when the savepoint it was sent in rolls back (then the next write notifies again).
+    """
+    if connection.vendor != "postgresql":
+        return
+    # Entries are (savepoint ids, callback, robust): look for our mark.
+    if any(entry[1] is _relay_notified for entry in connection.run_on_commit):
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
+    transaction.on_commit(_relay_notified, using=connection.alias)
 
 
 def outbox_prune(*, older_than: timedelta = timedelta(days=7)) -> int:

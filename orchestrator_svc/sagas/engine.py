@@ -1,0 +1,418 @@
+"""The saga engine: advances many sagas at once, in waves.
+
+One invocation (`sagas_advance`, run by a Celery task) takes the leases of the sagas it
+was handed and runs them as far as they go:
+
+    take   one transaction: lock the due sagas, take their leases, begin their calls
+    call   every saga's current call at once (gRPC, outside any transaction)
+    record one transaction: re-lock them, check each lease is still ours, record each
+           outcome and begin the next call; then call again, until none is calling
+
+So a wave of N sagas costs one transaction (a SELECT ... FOR UPDATE, one UPDATE of
+the rows, one INSERT of step-log rows, one of outbox rows) instead of N, and its calls
+wait for each other's network time instead of queueing behind it. The guarantees of
+one saga at a time hold per saga: one lease holder, no transaction open across a call,
+every transition committed before the next call starts. What a transition does is
+machine.py's business; this module is plumbing, tracing and metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import grpc
+from django.db import connection, transaction
+from django.db.models import DateTimeField, ExpressionWrapper, Q, QuerySet, Value
+from django.db.models.functions import Now
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, Status, StatusCode
+
+from common.events import PurchaseCreated, parse_purchase_created
+from common.grpc.errors import Outcome, classify_error
+from common.kafka.messages import PoisonMessage
+from common.observability.tracing import extract_context, run_in_context, tracer
+from common.outbox.services import OutboxEvent, outbox_enqueue_many
+from common.topology import Topic
+from orchestrator_svc.sagas import metrics
+from orchestrator_svc.sagas.machine import (
+    ERROR_MAX_CHARS,
+    Call,
+    Effects,
+    SagaMachine,
+    Steps,
+    current_call,
+    setting,
+)
+from orchestrator_svc.sagas.models import ACTIVE_STATES, Saga, SagaPhase
+from orchestrator_svc.sagas.steps import PURCHASE_STEPS, StepRefused
+
+logger = logging.getLogger(__name__)
+
+DUE_TOLERANCE = timedelta(seconds=1)  # a countdown task may fire a hair before its due time
+
+
+@dataclass(frozen=True)
+class Advance:
+    """What one run did to one saga.
+
+    `acted` is False when the saga was not ours to advance (leased by another worker,
+    final, or not due yet). `retry_in` is set when a call failed transiently: the
+    caller schedules the next advance after that many seconds.
+    """
+
+    acted: bool
+    state: str | None = None
+    retry_in: float | None = None
+
+
+@dataclass
+class _Run:
+    """One saga this invocation holds the lease of."""
+
+    saga: Saga
+    purchase: PurchaseCreated
+    span: Span  # saga.advance, child of the trace the saga started in
+    context: otel_context.Context
+    call: Call | None = None
+    call_span: Span | None = None
+    call_context: otel_context.Context | None = None
+    outcome: tuple[Outcome | None, str, int] = (None, "", 0)
+    lost: bool = False
+
+    @property
+    def purchase_id(self) -> str:
+        return str(self.saga.purchase_id)
+
+    @property
+    def event_context(self) -> otel_context.Context:
+        """The trace context its events continue: the call's span, else the saga's."""
+        return self.call_context or self.context
+
+
+def sagas_advance(
+    *,
+    purchase_ids: Sequence[str],
+    owner: str,
+    steps: Steps = PURCHASE_STEPS,
+    fill_to: int = 0,
+) -> dict[str, Advance]:
+    """Take the leases of the due sagas among `purchase_ids` and run each as far as it
+    goes now: forward step after step (or compensation after compensation) until it
+    ends or a call must be retried later. Answers what happened to each saga it ran
+    and to each id it was given.
+
+    `fill_to` > 0 also takes other due sagas nobody holds, up to that many in all: when
+    tasks queue up behind busy workers, the first to run takes the sagas of those
+    behind it, which then find nothing left to do. So batches grow with the load.
+
+    Idempotent: a saga that is leased by another worker, final or not due is left
+    alone (`acted=False`). `owner` names this invocation in the leases.
+    """
+    results = {str(pid): Advance(acted=False) for pid in purchase_ids}
+    runs = _take(list(results), owner, steps, fill_to)
+    try:
+        while calling := [run for run in runs if not run.lost and _is_calling(run)]:
+            _call_all(calling, steps)
+            _record(calling, owner, steps)
+    finally:
+        for run in runs:
+            results[run.purchase_id] = _end(run)
+    return results
+
+
+# ------------------------------------------------------------------- waves
+
+
+def _due() -> QuerySet[Saga]:
+    """Sagas in flight that nobody holds and whose next run is due, locked as read."""
+    return (
+        Saga.objects.select_for_update()
+        .annotate(db_now=Now())
+        .filter(
+            Q(lease_until__isnull=True) | Q(lease_until__lt=Now()),
+            Q(next_run_at__isnull=True) | Q(next_run_at__lte=_plus(DUE_TOLERANCE)),
+            state__in=ACTIVE_STATES,
+        )
+    )
+
+
+def _take(purchase_ids: list[str], owner: str, steps: Steps, fill_to: int) -> list[_Run]:
+    """Lock the due sagas, take their leases and begin their calls (one transaction)."""
+    lease = timedelta(seconds=setting("SAGA_LEASE_SECONDS"))
+    with transaction.atomic():
+        # One lock order for every taker (purchase id): no deadlocks between them.
+        sagas = list(_due().filter(purchase_id__in=purchase_ids).order_by("purchase_id"))
+        if fill_to > len(sagas):
+            # Others' sagas are only taken if free now (SKIP LOCKED): this never waits.
+            sagas += (
+                _due()
+                .select_for_update(skip_locked=True)
+                .exclude(purchase_id__in=purchase_ids)
+                .order_by("next_run_at")[: fill_to - len(sagas)]
+            )
+        if not sagas:
+            return []
+        effects = Effects()
+        runs = []
+        for saga in sagas:
+            try:
+                purchase = parse_purchase_created(saga.payload)
+            except PoisonMessage as exc:
+                # Stored by an older version (say, before prices travelled): one such row
+                # must not stop its batch. It stays in flight, visible in the admin.
+                logger.error("saga %s: its stored purchase cannot be read: %s", saga.pk, exc)
+                continue
+            saga.lease_owner = owner
+            saga.lease_until = _db_now(saga) + lease
+            run = _open(saga, purchase)
+            SagaMachine(saga, steps, effects, _db_now(saga)).begin()
+            runs.append(run)
+        _write(runs, effects, owner)
+    return runs
+
+
+def _record(calling: list[_Run], owner: str, steps: Steps) -> None:
+    """Record the outcomes of a wave's calls and begin the next calls (one transaction).
+
+    A saga whose lease was taken over meanwhile (this worker was too slow and its
+    lease expired) is dropped: its new holder decides, this outcome is forgotten.
+    """
+    with transaction.atomic():
+        fresh = {
+            str(saga.purchase_id): saga
+            for saga in Saga.objects.select_for_update()
+            .annotate(db_now=Now())
+            .filter(purchase_id__in=[run.purchase_id for run in calling])
+            .order_by("purchase_id")
+        }
+        effects = Effects()
+        kept = []
+        for run in calling:
+            saga = fresh.get(run.purchase_id)
+            if (
+                saga is None
+                or saga.lease_owner != owner
+                or saga.is_final
+                or saga.phase != SagaPhase.CALLING
+            ):
+                logger.warning(
+                    "saga %s: lease taken over by another worker; %s stops", run.purchase_id, owner
+                )
+                run.lost = True
+                continue
+            run.saga = saga
+            SagaMachine(saga, steps, effects, _db_now(saga)).conclude(*run.outcome)
+            kept.append(run)
+        _write(kept, effects, owner)
+    for run in calling:
+        _close_call(run)
+
+
+def _write(runs: list[_Run], effects: Effects, owner: str) -> None:
+    """Inside the wave's transaction: the saga rows (leases renewed unless released),
+    their step-log rows, their events in the outbox, counters after commit."""
+    if not runs:
+        return
+    lease = timedelta(seconds=setting("SAGA_LEASE_SECONDS"))
+    for run in runs:
+        saga = run.saga
+        if saga.lease_owner == owner:
+            saga.lease_until = _db_now(saga) + lease
+        saga.updated_at = _db_now(saga)
+    _update_sagas([run.saga for run in runs])
+    if effects.logs:
+        type(effects.logs[0]).objects.bulk_create(effects.logs)
+    if effects.events:
+        contexts = {run.purchase_id: run.event_context for run in runs}
+        outbox_enqueue_many(
+            OutboxEvent(
+                topic=Topic.PURCHASE_RESULT.value,
+                key=event.purchase_id,
+                payload=event.to_json(),
+                context=contexts[event.purchase_id],
+            )
+            for event in effects.events
+        )
+    if effects.after_commit:
+        bumps = list(effects.after_commit)
+        transaction.on_commit(lambda: [bump() for bump in bumps], robust=True)
+
+
+_SAGA_FIELDS = (
+    "state",
+    "step_index",
+    "phase",
+    "attempt",
+    "sequence",
+    "lease_owner",
+    "lease_until",
+    "next_run_at",
+    "last_error",
+    "updated_at",
+)
+
+
+def _update_sagas(sagas: list[Saga]) -> None:
+    """One UPDATE for every row of the wave (Django's bulk_update builds a CASE per
+    field and row, which costs more Python than the wave's whole SQL)."""
+    row = "(%s::uuid, %s, %s::smallint, %s, %s::integer, %s::integer, %s, %s::timestamptz,"
+    row += " %s::timestamptz, %s, %s::timestamptz)"
+    sql = (
+        f"UPDATE saga SET {', '.join(f'{name} = v.{name}' for name in _SAGA_FIELDS)}"
+        f" FROM (VALUES {', '.join([row] * len(sagas))})"
+        f" AS v(purchase_id, {', '.join(_SAGA_FIELDS)}) WHERE saga.purchase_id = v.purchase_id"
+    )
+    params = [
+        value
+        for saga in sagas
+        for value in (str(saga.purchase_id), *(getattr(saga, name) for name in _SAGA_FIELDS))
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+# ------------------------------------------------------------------- calls
+
+
+def _is_calling(run: _Run) -> bool:
+    return run.saga.phase == SagaPhase.CALLING and not run.saga.is_final
+
+
+_pool_lock = threading.Lock()
+_pools: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool() -> ThreadPoolExecutor:
+    """This process's threads for a wave's calls (made after a fork, never inherited)."""
+    pid = os.getpid()
+    with _pool_lock:
+        pool = _pools.get(pid)
+        if pool is None:
+            size = int(setting("SAGA_CALL_CONCURRENCY"))
+            pool = _pools[pid] = ThreadPoolExecutor(size, thread_name_prefix="saga-call")
+        return pool
+
+
+def _call_all(calling: list[_Run], steps: Steps) -> None:
+    """Make every run's current call at once; each run keeps its outcome."""
+    for run in calling:
+        _open_call(run, steps)
+    if len(calling) == 1:  # no thread hop for a lone saga
+        run = calling[0]
+        run.outcome = run_in_context(run.event_context, _call, run)
+        return
+    futures = [_pool().submit(run_in_context, run.event_context, _call, run) for run in calling]
+    for run, future in zip(calling, futures, strict=True):
+        run.outcome = future.result()
+
+
+def _call(run: _Run) -> tuple[Outcome | None, str, int]:
+    """Make one call with the step deadline: (None if OK else what to do, error, ms)."""
+    assert run.call is not None
+    started = time.monotonic()
+    outcome: Outcome | None = None
+    error = ""
+    try:
+        run.call.function(run.purchase, setting("SAGA_STEP_DEADLINE_SECONDS"))
+    except grpc.RpcError as exc:
+        outcome, error = classify_error(exc), _describe(exc)
+    except StepRefused as exc:
+        outcome, error = Outcome.COMPENSATE, f"REFUSED: {exc}"
+    except Exception as exc:  # a bug or a broken channel: retried within the budget
+        name = getattr(run.call.function, "__name__", run.call.function)
+        logger.exception("saga %s: %s raised", run.purchase_id, name)
+        outcome, error = Outcome.RETRY, f"{type(exc).__name__}: {exc}"
+    return outcome, error[:ERROR_MAX_CHARS], int((time.monotonic() - started) * 1000)
+
+
+def _describe(exc: grpc.RpcError) -> str:
+    code = exc.code() if callable(getattr(exc, "code", None)) else None
+    details = exc.details() if callable(getattr(exc, "details", None)) else str(exc)
+    name = code.name if isinstance(code, grpc.StatusCode) else "NO_STATUS"
+    return f"{name}: {details}"
+
+
+# ------------------------------------------------- tracing, metrics, results
+
+
+def _open(saga: Saga, purchase: PurchaseCreated) -> _Run:
+    """A run of `saga` with its `saga.advance` span, in the trace the saga started in."""
+    parent = extract_context(saga.trace) if saga.trace else otel_context.get_current()
+    span = tracer().start_span(
+        "saga.advance",
+        context=parent,
+        attributes={"saga.purchase_id": str(saga.purchase_id)},
+    )
+    context = trace.set_span_in_context(span, parent)
+    return _Run(saga, purchase, span, context)
+
+
+def _open_call(run: _Run, steps: Steps) -> None:
+    """One span per call; a compensation is named and marked as one."""
+    call = run.call = current_call(run.saga, steps)
+    step = call.definition.step.value
+    run.call_span = tracer().start_span(
+        f"saga.{call.action} {step}",
+        context=run.context,
+        attributes={
+            "saga.purchase_id": run.purchase_id,
+            "saga.step": step,
+            "saga.action": call.action,
+            "saga.compensation": not call.forward,
+            "saga.attempt": run.saga.attempt,
+        },
+    )
+    run.call_context = trace.set_span_in_context(run.call_span, run.context)
+
+
+def _close_call(run: _Run) -> None:
+    """The committed outcome of one call, on its span and in the step histogram."""
+    span, call = run.call_span, run.call
+    if span is None or call is None:
+        return
+    outcome, error, duration_ms = run.outcome
+    label = "ok" if outcome is None else "refused" if outcome is Outcome.COMPENSATE else "error"
+    if not run.lost:
+        span.set_attribute("saga.outcome", label)
+        span.set_attribute("saga.state", run.saga.state)
+        if outcome is not None:
+            span.set_status(Status(StatusCode.ERROR, error))
+        metrics.STEP_DURATION.labels(call.definition.step.value, call.action, label).observe(
+            duration_ms / 1000
+        )
+    span.end()
+    run.call_span = run.call_context = None
+
+
+def _end(run: _Run) -> Advance:
+    if run.call_span is not None:  # an exception between a call and its record
+        run.call_span.end()
+    span = run.span
+    span.set_attribute("saga.acted", True)
+    if run.lost:
+        span.end()
+        return Advance(acted=True)
+    saga = run.saga
+    span.set_attribute("saga.state", saga.state)
+    span.end()
+    retry_in = None
+    if saga.phase == SagaPhase.WAITING and saga.next_run_at is not None:
+        retry_in = max((saga.next_run_at - _db_now(saga)).total_seconds(), 0.0)
+    return Advance(acted=True, state=saga.state, retry_in=retry_in)
+
+
+def _plus(delta: timedelta) -> ExpressionWrapper:
+    return ExpressionWrapper(Now() + Value(delta), output_field=DateTimeField())
+
+
+def _db_now(saga: Saga) -> datetime:
+    now: datetime = saga.db_now  # type: ignore[attr-defined]
+    return now

@@ -1,0 +1,306 @@
+"""The purchase saga's state machine, on one saga row held in memory.
+
+No database and no network here: `SagaMachine.begin` and `SagaMachine.conclude` move
+the row's fields and append what the transition produced to `Effects` (step-log rows,
+`purchase-result` events, counters to bump after commit). The engine (engine.py) loads
+the rows of a whole wave of sagas, runs their transitions and writes every row and
+effect of the wave in one transaction.
+
+The rules it keeps:
+- Forward, step after step; after a business refusal (Outcome.COMPENSATE) of a
+  command the step is FAILED and the saga compensates from that step down to the
+  first. The refused step's own compensation is a no-op when nothing happened and
+  undoes it when its effect happened without a reply.
+- A transient fault (Outcome.RETRY) releases the lease and makes the same call due
+  again after an exponential backoff with jitter; when the step's budget is spent a
+  command is FAILED (and the saga compensates), a compensation leaves the saga in
+  NEEDS_ATTENTION for a person. A refused compensation goes there at once: repeating
+  it cannot change the answer.
+- A call that started and never recorded an outcome (its worker died) counts as an
+  attempt, so a step that kills its worker cannot loop forever.
+- Every step status change is one step-log row and one `purchase-result` event with
+  the saga's next sequence number; a RETRY is logged but not published.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+
+from common.events import PurchaseResult, PurchaseStatus, StepStatus
+from common.grpc.errors import Outcome
+from orchestrator_svc.sagas import metrics
+from orchestrator_svc.sagas.models import Saga, SagaPhase, SagaState, SagaStepLog, StepLogStatus
+from orchestrator_svc.sagas.steps import StepCall, StepDefinition
+
+ERROR_MAX_CHARS = 500  # events stay small; the full story is in the worker's log
+INTERRUPTED = "interrupted: the worker making the call was lost"
+
+Steps = Sequence[StepDefinition]
+
+
+def setting(name: str) -> float:
+    """A SAGA_* number (orchestrator_svc/config/settings.py documents each)."""
+    return float(getattr(settings, name))
+
+
+def retry_delay(
+    attempt: int, *, base: float, cap: float, rng: Callable[[], float] = random.random
+) -> float:
+    """Seconds to wait after call number `attempt` failed: base * 2^(attempt-1), capped,
+    with equal jitter (50-100 % of that) so retries of many sagas spread out."""
+    ceiling = min(cap, base * 2 ** max(attempt - 1, 0))
+    return ceiling / 2 + rng() * ceiling / 2
+
+
+@dataclass
+class Effects:
+    """What the transitions of one transaction produced, written by the engine."""
+
+    logs: list[SagaStepLog] = field(default_factory=list)
+    events: list[PurchaseResult] = field(default_factory=list)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Call:
+    """The call a saga is making now: which step, which way, what to call."""
+
+    definition: StepDefinition
+    forward: bool
+
+    @property
+    def action(self) -> str:
+        return "execute" if self.forward else "compensate"
+
+    @property
+    def function(self) -> StepCall:
+        return self.definition.command if self.forward else self.definition.compensation
+
+
+def current_call(saga: Saga, steps: Steps) -> Call:
+    """The call `saga` makes (or would make) now."""
+    forward = saga.state in (SagaState.STARTED, SagaState.RUNNING)
+    return Call(steps[saga.step_index], forward)
+
+
+_FINISHED = {
+    SagaState.COMPLETED: metrics.COMPLETED,
+    SagaState.FAILED: metrics.FAILED,
+    SagaState.NEEDS_ATTENTION: metrics.NEEDS_ATTENTION,
+}
+
+
+class SagaMachine:
+    """The transitions of one saga row; `now` is the database's clock for this
+    transaction (due times and leases are compared with the database's `now()`)."""
+
+    def __init__(self, saga: Saga, steps: Steps, effects: Effects, now: datetime) -> None:
+        self.saga = saga
+        self.steps = steps
+        self.effects = effects
+        self.now = now
+
+    # ------------------------------------------------------------ questions
+
+    @property
+    def forward(self) -> bool:
+        return current_call(self.saga, self.steps).forward
+
+    @property
+    def calling(self) -> bool:
+        return self.saga.phase == SagaPhase.CALLING and not self.saga.is_final
+
+    def current_call(self) -> Call:
+        return current_call(self.saga, self.steps)
+
+    # ---------------------------------------------------------- transitions
+
+    def begin(self) -> None:
+        """Start the next call of the current step, or give up when its budget is spent."""
+        saga = self.saga
+        if saga.phase == SagaPhase.CALLING:
+            # The previous lease holder started this call and died before its outcome.
+            saga.last_error = INTERRUPTED
+            self._log(StepLogStatus.RETRY, error=INTERRUPTED)
+            self._count_retry()
+        if saga.attempt >= self._budget():
+            self._give_up(error=saga.last_error, duration_ms=None)
+            return
+        saga.attempt += 1
+        saga.phase = SagaPhase.CALLING
+        if saga.state == SagaState.STARTED:
+            saga.state = SagaState.RUNNING
+        if self.forward:
+            self._publish(StepStatus.EXECUTE, error=saga.last_error if saga.attempt > 1 else "")
+
+    def conclude(self, outcome: Outcome | None, error: str, duration_ms: int) -> None:
+        """Record the outcome of the call in flight (None: it succeeded) and start the
+        next call when it is due now. The caller checked that the call is ours."""
+        if outcome is None:
+            self._succeeded(duration_ms)
+        elif outcome is Outcome.COMPENSATE:
+            self._refused(error, duration_ms)
+        else:
+            self._failed_transiently(error, duration_ms)
+
+    def _succeeded(self, duration_ms: int) -> None:
+        saga = self.saga
+        if self.forward:
+            last = saga.step_index == len(self.steps) - 1
+            overall = PurchaseStatus.COMPLETED if last else PurchaseStatus.PENDING
+            self._publish(StepStatus.SUCCESS, duration_ms=duration_ms, overall=overall)
+            saga.last_error = ""
+            if last:
+                self._finish(SagaState.COMPLETED)
+                return
+            saga.step_index += 1
+        else:
+            first = saga.step_index == 0
+            overall = PurchaseStatus.FAILED if first else PurchaseStatus.PENDING
+            self._publish(StepStatus.ROLLBACK, duration_ms=duration_ms, overall=overall)
+            step = self.steps[saga.step_index].step.value
+            self.effects.after_commit.append(metrics.COMPENSATIONS.labels(step).inc)
+            if first:
+                self._finish(SagaState.FAILED)
+                return
+            saga.step_index -= 1
+        self._next_call()
+
+    def _refused(self, error: str, duration_ms: int) -> None:
+        self.saga.last_error = error
+        if self.forward:
+            self._publish(StepStatus.FAILED, error=error, duration_ms=duration_ms)
+            self._compensate_from_here()
+            return
+        self._publish(
+            StepStatus.ROLLBACK_FAILED,
+            error=f"compensation refused: {error}",
+            duration_ms=duration_ms,
+            overall=PurchaseStatus.NEEDS_ATTENTION,
+        )
+        self._finish(SagaState.NEEDS_ATTENTION)
+
+    def _failed_transiently(self, error: str, duration_ms: int) -> None:
+        saga = self.saga
+        saga.last_error = error
+        if saga.attempt >= self._budget():
+            self._give_up(error=error, duration_ms=duration_ms)
+            return
+        self._log(StepLogStatus.RETRY, error=error, duration_ms=duration_ms)
+        self._count_retry()
+        delay = retry_delay(
+            saga.attempt,
+            base=setting("SAGA_RETRY_BASE_SECONDS"),
+            cap=setting("SAGA_RETRY_MAX_DELAY_SECONDS"),
+        )
+        saga.phase = SagaPhase.WAITING
+        saga.next_run_at = self.now + timedelta(seconds=delay)
+        self._release()
+
+    def _give_up(self, *, error: str, duration_ms: int | None) -> None:
+        """The current call's budget is spent: a forward step fails and the saga
+        compensates; a compensation leaves the saga to a person."""
+        saga = self.saga
+        reason = f"gave up after {saga.attempt} attempts: {error}"[:ERROR_MAX_CHARS]
+        saga.last_error = reason
+        if self.forward:
+            self._publish(StepStatus.FAILED, error=reason, duration_ms=duration_ms)
+            self._compensate_from_here()
+            return
+        self._publish(
+            StepStatus.ROLLBACK_FAILED,
+            error=reason,
+            duration_ms=duration_ms,
+            overall=PurchaseStatus.NEEDS_ATTENTION,
+        )
+        self._finish(SagaState.NEEDS_ATTENTION)
+
+    def _compensate_from_here(self) -> None:
+        # The failed step itself is compensated first: its effect may have happened
+        # without a reply arriving; compensating what never happened is a no-op.
+        self.saga.state = SagaState.COMPENSATING
+        self._next_call()
+
+    def _next_call(self) -> None:
+        self.saga.attempt = 0
+        self.saga.phase = SagaPhase.READY
+        self.begin()
+
+    def _finish(self, state: SagaState) -> None:
+        self.effects.after_commit.append(_FINISHED[state].inc)
+        self.saga.state = state
+        self.saga.phase = SagaPhase.READY
+        self.saga.next_run_at = None
+        self._release()
+
+    def _release(self) -> None:
+        self.saga.lease_owner = ""
+        self.saga.lease_until = None
+
+    # -------------------------------------------------------------- effects
+
+    def _budget(self) -> int:
+        name = "SAGA_MAX_ATTEMPTS" if self.forward else "SAGA_MAX_COMPENSATION_ATTEMPTS"
+        return int(setting(name))
+
+    def _count_retry(self) -> None:
+        call = self.current_call()
+        self.effects.after_commit.append(
+            metrics.STEP_RETRIES.labels(call.definition.step.value, call.action).inc
+        )
+
+    def _publish(
+        self,
+        status: StepStatus,
+        *,
+        error: str = "",
+        duration_ms: int | None = None,
+        overall: PurchaseStatus = PurchaseStatus.PENDING,
+    ) -> None:
+        """A step status change: a step-log row and one `purchase-result` event."""
+        saga = self.saga
+        saga.sequence += 1
+        step = self.steps[saga.step_index].step
+        error = error[:ERROR_MAX_CHARS]
+        self.effects.logs.append(
+            SagaStepLog(
+                saga=saga,
+                step=step.value,
+                status=status.value,
+                attempt=saga.attempt,
+                duration_ms=duration_ms,
+                error=error,
+                sequence=saga.sequence,
+            )
+        )
+        self.effects.events.append(
+            PurchaseResult(
+                purchase_id=str(saga.purchase_id),
+                step=step,
+                status=status,
+                purchase_status=overall,
+                sequence=saga.sequence,
+                attempt=saga.attempt,
+                error=error,
+            )
+        )
+
+    def _log(
+        self, status: StepLogStatus, *, error: str = "", duration_ms: int | None = None
+    ) -> None:
+        """A step-log row that changes no step status (RETRY): nothing is published."""
+        self.effects.logs.append(
+            SagaStepLog(
+                saga=self.saga,
+                step=self.steps[self.saga.step_index].step.value,
+                status=status,
+                attempt=self.saga.attempt,
+                duration_ms=duration_ms,
+                error=error[:ERROR_MAX_CHARS],
+            )
+        )
