@@ -60,9 +60,9 @@ lock: ## re-resolve requirements.in into requirements.lock
 	@/tmp/saga-lock/bin/pip install -q -r requirements.in
 	@/tmp/saga-lock/bin/pip freeze > requirements.lock
 
-# make bench PURCHASES=1000 CONCURRENCY=1000 PRODUCTS=2 LINES=2 SKEW=0 SCENARIO=seed|reject10
-# (also CUSTOMERS, QUANTITY, INVENTORY, RATE, DRAIN_TIMEOUT, SEED, PROFILE=auto|<process>);
-# python -m bench --help
+# make bench PURCHASES=1000 CONCURRENCY=1000 PRODUCTS=2 LINES=2 SKEW=0 SCENARIO=seed|reject10|steady
+# (also CUSTOMERS, QUANTITY, INVENTORY, RATE, DRAIN_TIMEOUT, SEED, PROFILE=auto|<process>,
+# ONE_AT_A_TIME=100, and for steady DURATION, STEP_SECONDS, P99_TARGET); python -m bench --help
 .PHONY: bench
 bench: ## drive purchase sagas through the edge, measure them, check the invariants
 	@$(PY) -m bench \
@@ -76,6 +76,10 @@ bench: ## drive purchase sagas through the edge, measure them, check the invaria
 	  $(if $(CUSTOMERS),--customers $(CUSTOMERS)) \
 	  $(if $(INVENTORY),--inventory $(INVENTORY)) \
 	  $(if $(RATE),--rate $(RATE)) \
+	  $(if $(DURATION),--duration $(DURATION)) \
+	  $(if $(STEP_SECONDS),--step-seconds $(STEP_SECONDS)) \
+	  $(if $(P99_TARGET),--p99-target $(P99_TARGET)) \
+	  $(if $(ONE_AT_A_TIME),--one-at-a-time $(ONE_AT_A_TIME)) \
 	  $(if $(DRAIN_TIMEOUT),--drain-timeout $(DRAIN_TIMEOUT)) \
 	  $(if $(SEED),--seed $(SEED)) \
 	  $(if $(PROFILE),--profile $(PROFILE))

@@ -30,7 +30,37 @@ def parse(argv: list[str] | None) -> tuple[Options, str]:
     arg("--skew", type=float, default=d.skew, help="Zipf exponent of demand; 0 = uniform")
     arg("--customers", type=int, default=d.customers, help="buyers, registered first")
     arg("--inventory", type=int, default=None, help="units per product (default: enough)")
-    arg("--rate", type=float, default=d.rate, help="purchases/s to start; 0 = flat out")
+    arg(
+        "--rate",
+        type=float,
+        default=d.rate,
+        help="purchases/s to start (open loop); 0 = flat out, or with steady: search",
+    )
+    arg(
+        "--duration",
+        type=float,
+        default=d.duration,
+        help="steady: seconds of sending at most, all steps of a search together (%(default)s)",
+    )
+    arg(
+        "--step-seconds",
+        type=float,
+        default=d.step_seconds,
+        help="steady search: seconds of sending per rate tried (%(default)s)",
+    )
+    arg(
+        "--p99-target",
+        type=float,
+        default=d.p99_target,
+        help="steady: POST->final p99 in seconds a sustained rate stays under (%(default)s)",
+    )
+    arg(
+        "--one-at-a-time",
+        type=int,
+        default=d.one_at_a_time,
+        help="purchases sent one after another's final state, after the load;"
+        " 0 = none (%(default)s)",
+    )
     arg("--drain-timeout", type=float, default=d.drain_timeout, help="seconds to wait at the end")
     arg("--poll-interval", type=float, default=d.poll_interval, help="seconds between counts")
     arg("--seed", type=int, default=d.seed, help="random seed of the workload")
@@ -46,6 +76,8 @@ def parse(argv: list[str] | None) -> tuple[Options, str]:
     ns = parser.parse_args(argv)
     if ns.purchases < 1 or ns.concurrency < 1 or ns.products < 1 or ns.customers < 1:
         parser.error("purchases, concurrency, products and customers must be at least 1")
+    if ns.one_at_a_time < 0 or ns.duration <= 0 or ns.step_seconds <= 0 or ns.p99_target <= 0:
+        parser.error("one-at-a-time must be at least 0; duration, step and target above 0")
     options = Options(
         scenario=ns.scenario,
         purchases=ns.purchases,
@@ -57,6 +89,10 @@ def parse(argv: list[str] | None) -> tuple[Options, str]:
         customers=ns.customers,
         inventory=ns.inventory,
         rate=ns.rate,
+        duration=ns.duration,
+        step_seconds=ns.step_seconds,
+        p99_target=ns.p99_target,
+        one_at_a_time=ns.one_at_a_time,
         drain_timeout=ns.drain_timeout,
         poll_interval=ns.poll_interval,
         seed=ns.seed,

@@ -26,6 +26,8 @@ def label_of(pid: int, cmdline: str, comm: str) -> str:
     if cmdline.startswith("postgres:"):
         match = re.match(r"postgres: (\S+) (\S+_db)", cmdline)
         return f"postgres backend {match.group(2)}" if match else "postgres (server)"
+    if comm == "postgres":  # the postmaster: it forks every new connection's backend
+        return "postgres (server)"
     for service in SERVICES:
         if f"{service}_svc" not in cmdline:
             continue
@@ -49,6 +51,28 @@ def label_of(pid: int, cmdline: str, comm: str) -> str:
     if "supervisord" in cmdline:
         return "supervisord"
     return comm
+
+
+STACK_LABELS = (
+    "postgres (server)",
+    "redis-broker",
+    "redis-cluster (6 nodes)",
+    "kafka",
+    "traefik",
+    "supervisord",
+)
+STACK_DATABASES = tuple(f"{service}_db" for service in SERVICES)
+
+
+def in_stack(label: str) -> bool:
+    """Whether a process of this label is part of the platform the bench measures (the
+    figures per saga add these up), not the bench, a test suite or anything else. A
+    backend of another database (a test suite's test_*_db) is not."""
+    if label in STACK_LABELS:
+        return True
+    if label.startswith("postgres backend "):
+        return label.removeprefix("postgres backend ") in STACK_DATABASES
+    return any(label.startswith((f"{s}-", f"{s} (")) for s in SERVICES)
 
 
 def snapshot() -> dict[int, tuple[str, float]]:

@@ -13,28 +13,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import stages
-from bench.runner import Outcome, epoch
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0..100), nearest rank; NaN for no values."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]
-
-
-def distribution(values: list[float]) -> dict[str, float]:
-    return {
-        "count": len(values),
-        "p50": percentile(values, 50),
-        "p95": percentile(values, 95),
-        "p99": percentile(values, 99),
-        "max": max(values) if values else math.nan,
-        "mean": sum(values) / len(values) if values else math.nan,
-    }
+from bench import per_saga, procstat, serial, stages, steady
+from bench.runner import Outcome, describe_load, epoch
+from bench.stats import distribution, percentile
 
 
 def failure_kind(detail: dict[str, Any]) -> str:
@@ -46,12 +27,14 @@ def failure_kind(detail: dict[str, Any]) -> str:
     return f"{detail.get('status')} without a failed step"
 
 
-def figures(outcome: Outcome) -> dict[str, Any]:
-    """Everything measured, as plain data (the JSON file)."""
-    t0 = outcome.started
+def finished_rows(
+    records: dict[str, dict[str, Any]], server: dict[str, dict[str, Any]], t0: float
+) -> list[dict[str, Any]]:
+    """Times of each purchase of `records` that finished (COMPLETED or FAILED), in
+    seconds since `t0` or between two of its moments."""
     rows = []
-    for pid, record in outcome.records.items():
-        purchase = outcome.server.get(pid)
+    for pid, record in records.items():
+        purchase = server.get(pid)
         if purchase is None or purchase["status"] not in ("COMPLETED", "FAILED"):
             continue
         final_at = epoch(purchase["updated_at"])
@@ -66,10 +49,58 @@ def figures(outcome: Outcome) -> dict[str, Any]:
                 "accept": record["accepted_at"] - record["sent_at"],
             }
         )
-    accepted = len(outcome.records)
-    statuses = Counter(p["status"] for p in outcome.server.values())
-    finished = rows
-    last_accept = max((r["accepted_at"] for r in outcome.records.values()), default=t0) - t0
+    return rows
+
+
+def one_at_a_time(outcome: Outcome) -> dict[str, Any]:
+    """The latency run's figures (`ran` false when it was skipped)."""
+    records = {k: r for k, r in outcome.records.items() if r["phase"] == serial.PHASE}
+    rows = finished_rows(records, outcome.server, outcome.started)
+    planned = outcome.workload.options.one_at_a_time
+    return {
+        "purchases": planned,
+        "ran": bool(planned) and outcome.drained,  # not after a load that did not drain
+        "accepted": len(records),
+        "by_status": dict(
+            Counter(outcome.server[k]["status"] for k in records if k in outcome.server)
+        ),
+        "post_to_final": distribution([r["e2e"] for r in rows]),
+        "post_to_202": distribution([r["accept"] for r in rows]),
+    }
+
+
+def steady_figures(outcome: Outcome, post_to_final: dict[str, float]) -> dict[str, Any] | None:
+    """The steady scenario's verdict: at a fixed rate, whether the load's POST->final p99
+    stayed under the target; searching, the steps and the highest rate sustained."""
+    options = outcome.workload.options
+    if options.scenario != "steady":
+        return None
+    if options.searching:
+        return {
+            "p99_target_seconds": options.p99_target,
+            "highest_rate_sustained": steady.highest_sustained(outcome.steps),
+            "steps": [s.as_dict() for s in outcome.steps],
+        }
+    finished = post_to_final["count"]
+    return {
+        "p99_target_seconds": options.p99_target,
+        "rate": options.rate,
+        "sustained": outcome.drained
+        and finished == options.load_purchases
+        and post_to_final["p99"] < options.p99_target,
+    }
+
+
+def figures(outcome: Outcome) -> dict[str, Any]:
+    """Everything measured, as plain data (the JSON file). The load's figures leave the
+    latency run out: it has its own (`one_at_a_time`)."""
+    t0 = outcome.started
+    records = {k: r for k, r in outcome.records.items() if r["phase"] != serial.PHASE}
+    finished = finished_rows(records, outcome.server, t0)
+    accepted = len(records)
+    later = set(outcome.records) - set(records)
+    statuses = Counter(p["status"] for k, p in outcome.server.items() if k not in later)
+    last_accept = max((r["accepted_at"] for r in records.values()), default=t0) - t0
     last_final = max((r["final"] for r in finished), default=0.0)
     finals = sorted(r["final"] for r in finished)
     if len(finals) >= 10:
@@ -84,7 +115,7 @@ def figures(outcome: Outcome) -> dict[str, Any]:
         "completed": [0.0] * seconds,
         "failed": [0.0] * seconds,
     }
-    for record in outcome.records.values():
+    for record in records.values():
         series["accepted"][min(int(record["accepted_at"] - t0), seconds - 1)] += 1
     latencies: dict[int, list[float]] = defaultdict(list)
     for r in finished:
@@ -95,7 +126,9 @@ def figures(outcome: Outcome) -> dict[str, Any]:
         series[f"latency_p{q}"] = [percentile(latencies.get(s, []), q) for s in range(seconds)]
 
     wall = outcome.ended - t0
-    found = stages.breakdown(outcome.server)
+    measured = outcome.measured
+    post_to_final = distribution([r["e2e"] for r in finished])
+    found = stages.breakdown({k: p for k, p in outcome.server.items() if k not in later})
     where = (
         {"error": found}
         if isinstance(found, str)
@@ -109,6 +142,7 @@ def figures(outcome: Outcome) -> dict[str, Any]:
     return {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(t0)),
         "options": asdict(options),
+        "load": describe_load(options),
         "machine": {
             "cpus": os.cpu_count(),
             "load_average_before": outcome.load_before,
@@ -121,19 +155,18 @@ def figures(outcome: Outcome) -> dict[str, Any]:
             "product_ids": outcome.setup.product_ids,
             "stock_before": outcome.setup.stock_before,
         },
-        "requests": {
-            "planned": options.purchases,
+        "requests": {  # every phase's
+            "planned": len(outcome.workload.plans),
             "sent": outcome.progress.sent,
-            "accepted": accepted,
+            "accepted": len(outcome.records),
+            "accepted_by_phase": dict(Counter(r["phase"] for r in outcome.records.values())),
             "not_accepted": dict(not_accepted),
             "retries_and_errors_by_kind": outcome.edge_errors,
         },
         "outcomes": {
             "by_status": dict(statuses),
             "failures_by_kind": dict(kinds),
-            "rejected_on_purpose": sum(
-                1 for r in outcome.records.values() if r["rejected_on_purpose"]
-            ),
+            "rejected_on_purpose": sum(1 for r in records.values() if r["rejected_on_purpose"]),
             "drained": outcome.drained,
         },
         "throughput": {
@@ -148,7 +181,7 @@ def figures(outcome: Outcome) -> dict[str, Any]:
             "wall_seconds": wall,
         },
         "latency_seconds": {
-            "post_to_final": distribution([r["e2e"] for r in finished]),
+            "post_to_final": post_to_final,
             "post_to_final_completed": distribution(
                 [r["e2e"] for r in finished if r["status"] == "COMPLETED"]
             ),
@@ -159,17 +192,24 @@ def figures(outcome: Outcome) -> dict[str, Any]:
             "created_to_final": distribution([r["saga"] for r in finished]),
         },
         "saga_stages_seconds": where,
+        "one_at_a_time": one_at_a_time(outcome),
+        "steady": steady_figures(outcome, post_to_final),
+        "per_finished_saga": per_saga.figures(measured, len(finished), outcome.foreign_purchases),
         "load_generator": {
-            "cpu_seconds": outcome.bench_cpu_seconds,
-            "cpu_percent_of_one_core": 100 * outcome.bench_cpu_seconds / wall,
+            "cpu_seconds": measured.bench_cpu_seconds,
+            "cpu_percent_of_one_core": 100 * measured.bench_cpu_seconds / measured.seconds,
         },
-        "cpu_by_process": [
+        "cpu_by_process": [  # over the load's window (`per_finished_saga.window_seconds`)
             {
                 "process": s.label,
                 "cpu_seconds": round(s.cpu_seconds, 2),
-                "percent_of_one_core": round(100 * s.cpu_seconds / wall, 1),
+                "percent_of_one_core": round(100 * s.cpu_seconds / measured.seconds, 1),
+                "ms_per_finished_saga": round(1000 * s.cpu_seconds / len(finished), 2)
+                if finished
+                else None,
+                "in_stack": procstat.in_stack(s.label),
             }
-            for s in outcome.cpu
+            for s in measured.cpu
         ],
         "invariants": [asdict(c) for c in outcome.checks],
         "profile": outcome.profile,
@@ -191,6 +231,32 @@ def _loads(averages: list[float]) -> str:
     return " ".join(f"{x:.2f}" for x in averages)
 
 
+def _spread(d: dict[str, float]) -> str:
+    return (
+        f"p50 {_ms(d['p50'])}  p95 {_ms(d['p95'])}  p99 {_ms(d['p99'])}"
+        f"  max {_ms(d['max'])}  (n={d['count']})"
+    )
+
+
+def steady_rows(found: dict[str, Any] | None) -> list[tuple[str, str]]:
+    if found is None:
+        return []
+    target = f"POST->final p99 < {_ms(found['p99_target_seconds'])}"
+    if "steps" not in found:
+        verdict = "sustained" if found["sustained"] else "NOT sustained"
+        return [("steady", f"{found['rate']:g}/s open loop: {verdict} ({target}, all final)")]
+    best = found["highest_rate_sustained"]
+    rows = [
+        (
+            "steady search",
+            f"highest rate with {target}: {'none' if best is None else f'{best:g}/s'}",
+        )
+    ]
+    for n, step in enumerate(found["steps"], 1):
+        rows.append((f"  step {n}", steady.describe(steady.Step(**step))))
+    return rows
+
+
 def summary(data: dict[str, Any]) -> str:
     """The table printed at the end of a run."""
     o, t, lat = data["options"], data["throughput"], data["latency_seconds"]
@@ -199,10 +265,9 @@ def summary(data: dict[str, Any]) -> str:
         ("scenario", f"{o['scenario']}  ({data['when']})"),
         (
             "workload",
-            f"{o['purchases']} purchases, concurrency {o['concurrency']}, {o['products']}"
-            f" products, {min(o['lines'], o['products'])} line(s) x {o['quantity']} unit(s),"
-            f" skew {o['skew']}, {o['customers']} customers"
-            + (f", rate {o['rate']}/s" if o["rate"] else ""),
+            f"{data['load']}; {o['products']} products,"
+            f" {min(o['lines'], o['products'])} line(s) x {o['quantity']} unit(s),"
+            f" skew {o['skew']}, {o['customers']} customers",
         ),
         (
             "machine",
@@ -240,14 +305,18 @@ def summary(data: dict[str, Any]) -> str:
         ("latency POST->202", "post_to_202"),
         ("saga created->final", "created_to_final"),
     ):
-        d = lat[key]
+        rows.append((label, _spread(lat[key])))
+    serial_run = data["one_at_a_time"]
+    if serial_run["purchases"]:
         rows.append(
             (
-                label,
-                f"p50 {_ms(d['p50'])}  p95 {_ms(d['p95'])}  p99 {_ms(d['p99'])}"
-                f"  max {_ms(d['max'])}  (n={d['count']})",
+                "one at a time POST->final",
+                _spread(serial_run["post_to_final"])
+                if serial_run["ran"]
+                else "not run: the load did not drain",
             )
         )
+    rows += steady_rows(data["steady"])
     where = data["saga_stages_seconds"]
     if "error" in where:
         rows.append(("saga stages", where["error"]))
@@ -273,17 +342,8 @@ def summary(data: dict[str, Any]) -> str:
             f"{lg['cpu_seconds']:.1f} s = {lg['cpu_percent_of_one_core']:.0f} % of one core",
         )
     )
-    top = data["cpu_by_process"][:8]
-    rows.append(
-        (
-            "CPU by process",
-            ", ".join(f"{p['process']} {p['percent_of_one_core']:.0f}%" for p in top[:4]),
-        )
-    )
-    if len(top) > 4:
-        rows.append(
-            ("", ", ".join(f"{p['process']} {p['percent_of_one_core']:.0f}%" for p in top[4:]))
-        )
+    core = {p["process"]: p["percent_of_one_core"] for p in data["cpu_by_process"]}
+    rows += per_saga.rows(data["per_finished_saga"], core)
     profile = data.get("profile")
     if profile and "error" in profile:
         rows.append(("profile", f"{profile['process']}: {profile['error']}"))

@@ -1,10 +1,10 @@
-"""A run: set up customers and products, send the purchases, follow them to their final
-state, then collect what the purchase service says about each."""
+"""A run: set up customers and products, send the load and follow it to its final states
+inside the measured window, then the latency run, then collect what the purchase service
+says about each purchase and check the invariants."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 import uuid
@@ -13,9 +13,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench import checks, procstat, profiling
+from bench import checks, profiling, serial, steady, window
 from bench.client import Account, Edge, EdgeError
-from bench.workload import Options, PurchasePlan, Workload
+from bench.follow import PurchaseStates
+from bench.progress import Progress, report_progress
+from bench.sending import Sender, Sent
+from bench.workload import Options, Workload
 from common.testing import grant_staff
 
 
@@ -28,33 +31,10 @@ class Setup:
 
 
 @dataclass
-class Progress:
-    """What the run knows right now, for the line printed every second."""
-
-    started: float = 0.0
-    sent: int = 0
-    accepted: int = 0
-    refused: int = 0  # answered, but not 202 (after retries)
-    lost: int = 0  # never answered (after retries)
-    finished: int = 0  # final, as the purchase service counts them
-    pending: int = 0
-    sending_done: bool = False
-    samples: list[dict[str, float]] = field(default_factory=list)
-
-    def line(self) -> str:
-        now = time.time() - self.started
-        return (
-            f"[{now:6.1f}s] sent {self.sent:6d}  accepted {self.accepted:6d}"
-            f"  finished {self.finished:6d}  in-flight {max(self.accepted - self.finished, 0):6d}"
-            f"  refused {self.refused}  lost {self.lost}"
-        )
-
-
-@dataclass
 class Outcome:
     setup: Setup
     workload: Workload
-    records: dict[str, dict[str, Any]]  # purchase id -> the client's record
+    records: dict[str, dict[str, Any]]  # purchase id -> the client's record (with its phase)
     not_accepted: list[dict[str, Any]]
     server: dict[str, dict[str, Any]]  # purchase id -> as listed at the end
     failures: dict[str, dict[str, Any]]  # purchase id -> detail (steps) of a failed one
@@ -63,11 +43,12 @@ class Outcome:
     sending_ended: float
     drained: bool
     ended: float
-    cpu: list[procstat.Sample]
-    bench_cpu_seconds: float
+    measured: window.Measured  # the load's window: CPU by process, transactions, messages, calls
+    foreign_purchases: int  # other clients' purchases during the window (their work is counted)
     checks: list[checks.Check]
     edge_errors: dict[str, int]
     load_before: list[float]
+    steps: list[steady.Step] = field(default_factory=list)  # the steady search's
     profile: dict[str, Any] | None = None
 
 
@@ -111,110 +92,27 @@ async def prepare(control: Edge, workload: Workload, run_id: str) -> Setup:
     return Setup(staff, list(customers), product_ids, stock)
 
 
-async def send_all(
-    load: Edge, setup: Setup, workload: Workload, progress: Progress
-) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
-    """POST every planned purchase, at most `concurrency` at a time (and `rate` per
-    second when set). A retry carries the same Idempotency-Key, so it never buys twice."""
-    options = workload.options
-    records: dict[str, dict[str, Any]] = {}
-    not_accepted: list[dict[str, Any]] = []
-    gate = asyncio.Semaphore(options.concurrency)
-
-    async def one(plan: PurchasePlan) -> None:
-        async with gate:
-            progress.sent += 1
-            customer = setup.customers[plan.customer]
-            try:
-                answer = await load.as_customer(
-                    "POST",
-                    "/api/v1/purchases",
-                    customer,
-                    json_body=plan.body(setup.product_ids),
-                    headers={"Idempotency-Key": plan.idempotency_key},
-                )
-            except EdgeError as error:
-                progress.lost += 1
-                not_accepted.append({"index": plan.index, "error": str(error)})
-                return
-            if answer.status != 202:
-                progress.refused += 1
-                not_accepted.append(
-                    {"index": plan.index, "status": answer.status, "body": answer.body}
-                )
-                return
-            progress.accepted += 1
-            records[answer.body["id"]] = {
-                "index": plan.index,
-                "customer": plan.customer,
-                "sent_at": answer.sent_at,
-                "accepted_at": answer.answered_at,
-                "attempts": answer.attempts,
-                "rejected_on_purpose": plan.rejected_on_purpose,
-            }
-
-    tasks = []
-    for plan in workload.plans:
-        if options.rate > 0:
-            due = progress.started + plan.index / options.rate
-            await asyncio.sleep(max(0.0, due - time.time()))
-        else:
-            await asyncio.sleep(0)  # let the started ones run while the rest queue at the gate
-        tasks.append(asyncio.create_task(one(plan)))
-    await asyncio.gather(*tasks)
-    progress.sending_done = True
-    return records, not_accepted
-
-
-async def count(control: Edge, customer: Account, status: str | None = None) -> int:
-    query = "?page_size=1" + (f"&status={status}" if status else "")
-    answer = await control.as_customer("GET", f"/api/v1/purchases{query}", customer)
-    if answer.status != 200:
-        raise EdgeError(f"listing purchases: {answer.status} {answer.body!r:.200}")
-    return int(answer.body["count"])
-
-
-async def track(control: Edge, setup: Setup, progress: Progress, options: Options) -> bool:
-    """Count each customer's PENDING purchases every poll interval (one cheap request per
-    customer, so tracking costs the purchase service little) until the load is sent and
-    none is pending; False if the drain timeout came first. `finished` for the progress
-    line is the accepted ones minus the pending ones (a purchase whose 202 is still on its
-    way counts as pending, so it is never over-counted)."""
+async def track(states: PurchaseStates, setup: Setup, progress: Progress, options: Options) -> bool:
+    """Count the customers' PENDING purchases every poll interval until the load is sent
+    and none is pending; False if the drain timeout came first. `finished` for the
+    progress line is the accepted ones minus the pending ones (a purchase whose 202 is
+    still on its way counts as pending, so it is never over-counted)."""
+    customer_ids = [c.customer_id for c in setup.customers]
     drain_deadline: float | None = None
     while True:
         began = time.time()
         accepted = progress.accepted
-        try:
-            pending = await asyncio.gather(*(count(control, c, "PENDING") for c in setup.customers))
-        except EdgeError as error:
-            print(f"  (tracking: {error}; trying again)", flush=True)
-        else:
-            progress.pending = sum(pending)
-            progress.finished = max(accepted - progress.pending, progress.finished, 0)
-            progress.samples.append(
-                {
-                    "t": began - progress.started,
-                    "sent": progress.sent,
-                    "accepted": accepted,
-                    "finished": progress.finished,
-                }
-            )
-            if progress.sending_done and progress.pending == 0:
-                progress.finished = progress.accepted
-                return True
+        progress.pending = await asyncio.to_thread(states.pending, customer_ids)
+        progress.finished = max(accepted - progress.pending, progress.finished, 0)
+        progress.sample(began)
+        if progress.sending_done and progress.pending == 0:
+            progress.finished = progress.accepted
+            return True
         if progress.sending_done:
             drain_deadline = drain_deadline or time.time() + options.drain_timeout
             if time.time() > drain_deadline:
                 return False
         await asyncio.sleep(max(0.0, options.poll_interval - (time.time() - began)))
-
-
-async def report_progress(progress: Progress, done: asyncio.Event) -> None:
-    while not done.is_set():
-        print(progress.line(), flush=True)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(done.wait(), timeout=1.0)
-    print(progress.line(), flush=True)
 
 
 def epoch(timestamp: str) -> float:
@@ -283,23 +181,35 @@ def stop_profile(recording: profiling.Recording | None) -> dict[str, Any] | None
     return {**found, "file": str(recording.path), **profiling.summarize(recording.path)}
 
 
+async def send_load(
+    sender: Sender, workload: Workload, states: PurchaseStates
+) -> tuple[Sent, list[steady.Step]]:
+    """The load phase: the steady search's steps, or every planned purchase at once (at
+    most `concurrency` in flight, and `rate` per second when set)."""
+    options = workload.options
+    if options.searching:
+        steps, sent = await steady.search(sender, workload, states, options)
+        return sent, steps
+    return await sender.send_all(workload.plans, rate=options.rate, phase="load"), []
+
+
 async def run(options: Options, base_url: str) -> Outcome:
     run_id = uuid.uuid4().hex[:8]
     load_before = list(os.getloadavg())
     workload = Workload.build(options, run_id)
     control = Edge(base_url, connections=64)
     load = Edge(base_url, connections=options.concurrency)
+    states = await asyncio.to_thread(PurchaseStates)
     try:
         setup = await prepare(control, workload, run_id)
         print(
-            f"load: {options.purchases} purchases, concurrency {options.concurrency},"
-            f" scenario {options.scenario}; products {setup.product_ids}"
-            f" with {workload.inventory()} units each",
+            f"load: {describe_load(options)}, scenario {options.scenario};"
+            f" products {setup.product_ids} with {workload.inventory()} units each",
             flush=True,
         )
+        measuring = await asyncio.to_thread(window.Window.open)
         progress = Progress(started=time.time())
-        cpu_before = procstat.snapshot()
-        own_cpu_before = time.process_time()
+        sender = Sender(load, setup.customers, setup.product_ids, progress, options.concurrency)
         done = asyncio.Event()
         printer = asyncio.create_task(report_progress(progress, done))
         profiler = (
@@ -307,21 +217,31 @@ async def run(options: Options, base_url: str) -> Outcome:
             if options.profile
             else None
         )
-        tracker = asyncio.create_task(track(control, setup, progress, options))
-        records, not_accepted = await send_all(load, setup, workload, progress)
+        tracker = asyncio.create_task(track(states, setup, progress, options))
+        sent, steps = await send_load(sender, workload, states)
+        progress.sending_done = True
         sending_ended = time.time()
         drained = await tracker
         ended = time.time()
-        cpu = procstat.cpu_between(cpu_before, procstat.snapshot())
-        bench_cpu = time.process_time() - own_cpu_before
+        await asyncio.sleep(window.SETTLE_SECONDS)
+        measured = await asyncio.to_thread(measuring.close)
+        foreign = await asyncio.to_thread(
+            states.others,
+            [c.customer_id for c in setup.customers],
+            measuring.started,
+            measuring.started + measured.seconds,
+        )
         profile = await asyncio.to_thread(stop_profile, await profiler) if profiler else None
+        if options.one_at_a_time and drained:
+            print(f"latency run: {options.one_at_a_time} purchases one at a time", flush=True)
+            sent.add(await serial.one_at_a_time(sender, workload, states))
         done.set()
         await printer
         print("collecting the final states and checking the invariants", flush=True)
         server, failures = await collect(control, setup)
         found = await asyncio.to_thread(
             checks.run_checks,
-            accepted=records,
+            accepted=sent.records,
             server=server,
             product_ids=setup.product_ids,
             stock_before=setup.stock_before,
@@ -330,8 +250,8 @@ async def run(options: Options, base_url: str) -> Outcome:
         return Outcome(
             setup=setup,
             workload=workload,
-            records=records,
-            not_accepted=not_accepted,
+            records=sent.records,
+            not_accepted=sent.not_accepted,
             server=server,
             failures=failures,
             progress=progress,
@@ -339,13 +259,25 @@ async def run(options: Options, base_url: str) -> Outcome:
             sending_ended=sending_ended,
             drained=drained,
             ended=ended,
-            cpu=cpu,
-            bench_cpu_seconds=bench_cpu,
+            measured=measured,
+            foreign_purchases=foreign,
             checks=found,
             edge_errors=errors,
             load_before=load_before,
+            steps=steps,
             profile=profile,
         )
     finally:
+        states.close()
         await load.close()
         await control.close()
+
+
+def describe_load(options: Options) -> str:
+    if options.searching:
+        return (
+            f"steps of {options.step_seconds:g} s at rising rates from {steady.START_RATE:g}/s,"
+            f" {options.duration:g} s of sending at most"
+        )
+    rate = f" at {options.rate:g}/s" if options.rate > 0 else ""
+    return f"{options.load_purchases} purchases{rate}, concurrency {options.concurrency}"

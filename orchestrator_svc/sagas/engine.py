@@ -23,7 +23,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -52,7 +52,7 @@ from orchestrator_svc.sagas.machine import (
     setting,
 )
 from orchestrator_svc.sagas.models import ACTIVE_STATES, Saga, SagaPhase
-from orchestrator_svc.sagas.steps import PURCHASE_STEPS, StepRefused
+from orchestrator_svc.sagas.steps import PURCHASE_STEPS, BatchCall, StepRefused
 
 logger = logging.getLogger(__name__)
 
@@ -302,35 +302,78 @@ def _pool() -> ThreadPoolExecutor:
 
 
 def _call_all(calling: list[_Run], steps: Steps) -> None:
-    """Make every run's current call at once; each run keeps its outcome."""
+    """Make every run's current call at once; each run keeps its outcome.
+
+    Runs making the same call share one batch call when the step has a batch form;
+    a lone run makes its single call (no thread hop, and its trace shows the callee).
+    """
+    groups: dict[tuple[str, bool], list[_Run]] = {}
     for run in calling:
         _open_call(run, steps)
-    if len(calling) == 1:  # no thread hop for a lone saga
+        assert run.call is not None
+        groups.setdefault((run.call.definition.step.value, run.call.forward), []).append(run)
+    if len(calling) == 1:
         run = calling[0]
         run.outcome = run_in_context(run.event_context, _call, run)
         return
-    futures = [_pool().submit(run_in_context, run.event_context, _call, run) for run in calling]
-    for run, future in zip(calling, futures, strict=True):
-        run.outcome = future.result()
+    pool = _pool()
+    pending: list[tuple[list[_Run], Future[list[tuple[Outcome | None, str, int]]]]] = []
+    for runs in groups.values():
+        batch = runs[0].call.batch_function if runs[0].call is not None else None
+        if batch is not None and len(runs) > 1:
+            pending.append((runs, pool.submit(_call_batch, runs, batch)))
+        else:
+            pending += [([run], pool.submit(_call_alone, run)) for run in runs]
+    for runs, future in pending:
+        for run, outcome in zip(runs, future.result(), strict=True):
+            run.outcome = outcome
+
+
+def _call_alone(run: _Run) -> list[tuple[Outcome | None, str, int]]:
+    """`_call` on a pool thread, in the run's trace."""
+    return [run_in_context(run.event_context, _call, run)]
 
 
 def _call(run: _Run) -> tuple[Outcome | None, str, int]:
     """Make one call with the step deadline: (None if OK else what to do, error, ms)."""
     assert run.call is not None
     started = time.monotonic()
-    outcome: Outcome | None = None
-    error = ""
     try:
         run.call.function(run.purchase, setting("SAGA_STEP_DEADLINE_SECONDS"))
-    except grpc.RpcError as exc:
+    except Exception as exc:
+        return _judge(exc, run, started)
+    return None, "", _ms_since(started)
+
+
+def _call_batch(runs: list[_Run], batch: BatchCall) -> list[tuple[Outcome | None, str, int]]:
+    """One batch call for `runs` (all making the same call): each run's outcome."""
+    started = time.monotonic()
+    try:
+        results = batch([run.purchase for run in runs], setting("SAGA_STEP_DEADLINE_SECONDS"))
+    except Exception as exc:  # the batch as a whole: the same outcome for every run
+        return [_judge(exc, run, started) for run in runs]
+    return [
+        (None, "", _ms_since(started)) if result is None else _judge(result, run, started)
+        for run, result in zip(runs, results, strict=True)
+    ]
+
+
+def _judge(exc: Exception, run: _Run, started: float) -> tuple[Outcome | None, str, int]:
+    """What a failed call means for the saga: compensate or retry, and why."""
+    if isinstance(exc, grpc.RpcError):
         outcome, error = classify_error(exc), _describe(exc)
-    except StepRefused as exc:
+    elif isinstance(exc, StepRefused):
         outcome, error = Outcome.COMPENSATE, f"REFUSED: {exc}"
-    except Exception as exc:  # a bug or a broken channel: retried within the budget
+    else:  # a bug or a broken channel: retried within the budget
+        assert run.call is not None
         name = getattr(run.call.function, "__name__", run.call.function)
-        logger.exception("saga %s: %s raised", run.purchase_id, name)
+        logger.error("saga %s: %s raised", run.purchase_id, name, exc_info=exc)
         outcome, error = Outcome.RETRY, f"{type(exc).__name__}: {exc}"
-    return outcome, error[:ERROR_MAX_CHARS], int((time.monotonic() - started) * 1000)
+    return outcome, error[:ERROR_MAX_CHARS], _ms_since(started)
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
 
 
 def _describe(exc: grpc.RpcError) -> str:

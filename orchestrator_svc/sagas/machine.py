@@ -35,7 +35,7 @@ from common.events import PurchaseResult, PurchaseStatus, StepStatus
 from common.grpc.errors import Outcome
 from orchestrator_svc.sagas import metrics
 from orchestrator_svc.sagas.models import Saga, SagaPhase, SagaState, SagaStepLog, StepLogStatus
-from orchestrator_svc.sagas.steps import StepCall, StepDefinition
+from orchestrator_svc.sagas.steps import BatchCall, StepCall, StepDefinition
 
 ERROR_MAX_CHARS = 500  # events stay small; the full story is in the worker's log
 INTERRUPTED = "interrupted: the worker making the call was lost"
@@ -80,6 +80,12 @@ class Call:
     @property
     def function(self) -> StepCall:
         return self.definition.command if self.forward else self.definition.compensation
+
+    @property
+    def batch_function(self) -> BatchCall | None:
+        """The batch form of the call, when the step has one."""
+        definition = self.definition
+        return definition.batch_command if self.forward else definition.batch_compensation
 
 
 def current_call(saga: Saga, steps: Steps) -> Call:

@@ -4,6 +4,12 @@ Listed in settings.GRPC_SERVICERS; `manage.py grpcserve` calls `register(server)
 A refusal is an ApplicationError answered with its gRPC status (abort_grpc), so the
 saga knows what to do: INVALID_ARGUMENT, FAILED_PRECONDITION and ALREADY_EXISTS
 compensate; UNAVAILABLE (our database could not answer) retries.
+
+The batch forms (CreatePaymentBatch, RefundPaymentBatch) run the single call's code per
+item (`_create`, `_refund`) in one transaction (common.grpc.servicer.answer_batch). Each
+item writes only the row keyed by its purchase id, so the items are handled in
+purchase-id order: concurrent batches then take those rows in one order and cannot
+deadlock.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import logging
 
 import grpc
 
-from common.grpc.servicer import answer
+from common.grpc.servicer import ItemResult, answer, answer_batch, by_purchase_id
 from common.ids import parse_purchase_id
 from payment_svc.payments import services
 from payment_svc.payments.models import Payment
@@ -32,29 +38,75 @@ def _reply(payment: Payment) -> payment_pb2.PaymentReply:
     )
 
 
+def _create(request: payment_pb2.CreatePaymentRequest) -> payment_pb2.PaymentReply:
+    """CreatePayment's work, for the single call and each item of a batch."""
+    outcome = services.payment_create(
+        purchase_id=parse_purchase_id(request.purchase_id),
+        customer_id=int(request.customer_id),
+        amount=int(request.amount),
+        currency_code=request.currency_code,
+    )
+    return _reply(outcome.payment)
+
+
+def _refund(request: payment_pb2.RefundPaymentRequest) -> payment_pb2.PaymentReply:
+    """RefundPayment's work, for the single call and each item of a batch."""
+    outcome = services.payment_refund(purchase_id=parse_purchase_id(request.purchase_id))
+    return _reply(outcome.payment)
+
+
+def _batch_reply(
+    results: list[ItemResult[payment_pb2.PaymentReply]],
+) -> payment_pb2.PaymentBatchReply:
+    return payment_pb2.PaymentBatchReply(
+        results=[
+            payment_pb2.PaymentBatchResult(
+                code=result.code,
+                message=result.message,
+                error_code=result.error_code,
+                reply=result.reply,
+            )
+            for result in results
+        ]
+    )
+
+
 class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
     def CreatePayment(
         self, request: payment_pb2.CreatePaymentRequest, context: grpc.ServicerContext
     ) -> payment_pb2.PaymentReply:
-        def call() -> payment_pb2.PaymentReply:
-            outcome = services.payment_create(
-                purchase_id=parse_purchase_id(request.purchase_id),
-                customer_id=int(request.customer_id),
-                amount=int(request.amount),
-                currency_code=request.currency_code,
-            )
-            return _reply(outcome.payment)
-
-        return answer(context, call, service=SERVICE_NAME, logger=logger)
+        return answer(context, lambda: _create(request), service=SERVICE_NAME, logger=logger)
 
     def RefundPayment(
         self, request: payment_pb2.RefundPaymentRequest, context: grpc.ServicerContext
     ) -> payment_pb2.PaymentReply:
-        def call() -> payment_pb2.PaymentReply:
-            outcome = services.payment_refund(purchase_id=parse_purchase_id(request.purchase_id))
-            return _reply(outcome.payment)
+        return answer(context, lambda: _refund(request), service=SERVICE_NAME, logger=logger)
 
-        return answer(context, call, service=SERVICE_NAME, logger=logger)
+    def CreatePaymentBatch(
+        self, request: payment_pb2.CreatePaymentBatchRequest, context: grpc.ServicerContext
+    ) -> payment_pb2.PaymentBatchReply:
+        results = answer_batch(
+            context,
+            list(request.items),
+            _create,
+            service=SERVICE_NAME,
+            logger=logger,
+            sort_key=by_purchase_id,
+        )
+        return _batch_reply(results)
+
+    def RefundPaymentBatch(
+        self, request: payment_pb2.RefundPaymentBatchRequest, context: grpc.ServicerContext
+    ) -> payment_pb2.PaymentBatchReply:
+        results = answer_batch(
+            context,
+            list(request.items),
+            _refund,
+            service=SERVICE_NAME,
+            logger=logger,
+            sort_key=by_purchase_id,
+        )
+        return _batch_reply(results)
 
 
 def register(server: grpc.Server) -> list[str]:

@@ -4,6 +4,11 @@ Listed in settings.GRPC_SERVICERS; `manage.py grpcserve` calls `register(server)
 A refusal is an ApplicationError answered with its gRPC status (abort_grpc):
 unknown product NOT_FOUND, not enough stock FAILED_PRECONDITION, bad input
 INVALID_ARGUMENT, so the saga knows to compensate rather than retry.
+
+The batch forms (ReserveInventoryBatch, ReleaseInventoryBatch) run the single call's
+code per item (`_reserve`, `_release`) in one transaction (common.grpc.servicer.
+answer_batch): the products of the whole batch are locked first, in id order, and the
+items are handled in purchase-id order, so concurrent batches cannot deadlock.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from typing import Any
 import grpc
 
 from common.errors import ApplicationError, ErrorCode
-from common.grpc.servicer import answer
+from common.grpc.servicer import ItemResult, answer, answer_batch, by_purchase_id
+from common.ids import parse_uuid
 from product_svc.catalog import selectors, services
 from product_svc.catalog.startup import ensure_product_filter
 from saga_proto import product_pb2, product_pb2_grpc
@@ -40,6 +46,40 @@ def _product_reply(product: dict[str, Any]) -> product_pb2.Product:
 
 def _items(items: Iterable[product_pb2.PurchaseItem]) -> list[tuple[int, int]]:
     return [(int(item.product_id), int(item.quantity)) for item in items]
+
+
+def _reserve(request: product_pb2.ReserveInventoryRequest) -> product_pb2.ReserveInventoryResponse:
+    """ReserveInventory's work, for the single call and each item of a batch."""
+    result = services.inventory_reserve(
+        purchase_id=services.parse_purchase_id(request.purchase_id),
+        items=_items(request.items),
+    )
+    return product_pb2.ReserveInventoryResponse(
+        purchase_id=str(result.purchase_id),
+        reserved=[
+            product_pb2.PurchaseItem(product_id=line.product_id, quantity=line.quantity)
+            for line in result.lines
+        ],
+    )
+
+
+def _release(request: product_pb2.ReleaseInventoryRequest) -> product_pb2.ReleaseInventoryResponse:
+    """ReleaseInventory's work, for the single call and each item of a batch."""
+    result = services.inventory_release(purchase_id=services.parse_purchase_id(request.purchase_id))
+    return product_pb2.ReleaseInventoryResponse(
+        purchase_id=str(result.purchase_id), released=result.released
+    )
+
+
+def _batch_reply(results: list[ItemResult[Any]]) -> product_pb2.InventoryBatchReply:
+    return product_pb2.InventoryBatchReply(
+        results=[
+            product_pb2.InventoryBatchResult(
+                code=result.code, message=result.message, error_code=result.error_code
+            )
+            for result in results
+        ]
+    )
 
 
 class ProductServicer(product_pb2_grpc.ProductServiceServicer):
@@ -100,33 +140,64 @@ class ProductServicer(product_pb2_grpc.ProductServiceServicer):
     def ReserveInventory(
         self, request: product_pb2.ReserveInventoryRequest, context: grpc.ServicerContext
     ) -> product_pb2.ReserveInventoryResponse:
-        def call() -> product_pb2.ReserveInventoryResponse:
-            result = services.inventory_reserve(
-                purchase_id=services.parse_purchase_id(request.purchase_id),
-                items=_items(request.items),
-            )
-            return product_pb2.ReserveInventoryResponse(
-                purchase_id=str(result.purchase_id),
-                reserved=[
-                    product_pb2.PurchaseItem(product_id=line.product_id, quantity=line.quantity)
-                    for line in result.lines
-                ],
-            )
-
-        return answer(context, call, service=SERVICE_NAME, logger=logger, database_errors=False)
+        return answer(
+            context,
+            lambda: _reserve(request),
+            service=SERVICE_NAME,
+            logger=logger,
+            database_errors=False,
+        )
 
     def ReleaseInventory(
         self, request: product_pb2.ReleaseInventoryRequest, context: grpc.ServicerContext
     ) -> product_pb2.ReleaseInventoryResponse:
-        def call() -> product_pb2.ReleaseInventoryResponse:
-            result = services.inventory_release(
-                purchase_id=services.parse_purchase_id(request.purchase_id)
-            )
-            return product_pb2.ReleaseInventoryResponse(
-                purchase_id=str(result.purchase_id), released=result.released
-            )
+        return answer(
+            context,
+            lambda: _release(request),
+            service=SERVICE_NAME,
+            logger=logger,
+            database_errors=False,
+        )
 
-        return answer(context, call, service=SERVICE_NAME, logger=logger, database_errors=False)
+    def ReserveInventoryBatch(
+        self, request: product_pb2.ReserveInventoryBatchRequest, context: grpc.ServicerContext
+    ) -> product_pb2.InventoryBatchReply:
+        items = list(request.items)
+        results = answer_batch(
+            context,
+            items,
+            _reserve,
+            service=SERVICE_NAME,
+            logger=logger,
+            database_errors=False,
+            sort_key=by_purchase_id,
+            lock_first=lambda: services.inventory_lock_for_reserves(
+                reservations=[_items(item.items) for item in items]
+            ),
+        )
+        return _batch_reply(results)
+
+    def ReleaseInventoryBatch(
+        self, request: product_pb2.ReleaseInventoryBatchRequest, context: grpc.ServicerContext
+    ) -> product_pb2.InventoryBatchReply:
+        items = list(request.items)
+        results = answer_batch(
+            context,
+            items,
+            _release,
+            service=SERVICE_NAME,
+            logger=logger,
+            database_errors=False,
+            sort_key=by_purchase_id,
+            lock_first=lambda: services.inventory_lock_for_releases(
+                purchase_ids=[
+                    purchase_id
+                    for item in items
+                    if (purchase_id := parse_uuid(item.purchase_id)) is not None
+                ]
+            ),
+        )
+        return _batch_reply(results)
 
 
 def register(server: grpc.Server) -> list[str]:

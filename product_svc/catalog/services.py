@@ -351,6 +351,54 @@ def inventory_reserve(*, purchase_id: uuid.UUID, items: Sequence[tuple[int, int]
     return ReserveResult(purchase_id, lines, changed=True)
 
 
+def inventory_lock_products(*, product_ids: Iterable[int]) -> None:
+    """Lock these products (those that exist) in ascending id order, until the current
+    transaction ends; for a batch of reserves or releases, before its first item.
+
+    A batch holds every row it touched until its one commit, so its items must not take
+    products in their own order: batch A could hold p2 and wait for p1 while B holds p1
+    and waits for p2. Locked up front in id order, two batches wait for each other at
+    most once. (FOR NO KEY UPDATE: the lock a reserve's UPDATE takes anyway.)
+    """
+    ids = sorted({i for i in product_ids if 1 <= i <= selectors.MAX_DB_ID})
+    if ids:
+        list(
+            Product.objects.select_for_update(no_key=True)
+            .filter(id__in=ids)
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+
+
+def inventory_lock_for_reserves(*, reservations: Iterable[Sequence[tuple[int, int]]]) -> None:
+    """`inventory_lock_products` for the lines (product_id, quantity) of a batch of
+    reserves; a reserve with too many lines is refused without touching stock, so its
+    products are not locked."""
+    inventory_lock_products(
+        product_ids=(
+            product_id
+            for lines in reservations
+            if len(lines) <= MAX_RESERVATION_LINES
+            for product_id, _quantity in lines
+        )
+    )
+
+
+def inventory_lock_for_releases(*, purchase_ids: Iterable[uuid.UUID]) -> None:
+    """`inventory_lock_products` for the products a batch of releases gives stock back to:
+    the lines of those purchases' reservations still RESERVED, as committed now. (One
+    reserved by a transaction still open is found by the release's own claim, which
+    waits for it; its products are then taken in its own id order.)"""
+    inventory_lock_products(
+        product_ids=ReservationLine.objects.filter(
+            reservation_id__in=set(purchase_ids),
+            reservation__state=Reservation.State.RESERVED,
+        )
+        .values_list("product_id", flat=True)
+        .distinct()
+    )
+
+
 def inventory_release(*, purchase_id: uuid.UUID) -> ReleaseResult:
     """Give back exactly what was reserved for a purchase, once.
 

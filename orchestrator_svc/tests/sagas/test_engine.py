@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import grpc
@@ -20,7 +21,9 @@ from common.events import PurchaseStatus
 from common.kafka.messages import ConsumedMessage
 from orchestrator_svc.sagas import consumers, engine, services
 from orchestrator_svc.sagas.models import Saga, SagaState
+from orchestrator_svc.sagas.steps import StepDefinition
 from orchestrator_svc.tests.fakes import (
+    CALL_NAMES,
     FakeRpcError,
     FakeServices,
     published,
@@ -194,3 +197,75 @@ def test_every_event_of_a_batch_says_where_its_own_purchase_stands(
         events = published(pid)
         assert [e.sequence for e in events] == list(range(1, 7))
         assert events[-1].purchase_status == PurchaseStatus.COMPLETED
+
+
+class Batching(PerPurchase):
+    """PerPurchase whose steps also have batch forms, which record each batch's size."""
+
+    def __init__(self, name: str, code: grpc.StatusCode, purchase_ids: set[str]) -> None:
+        super().__init__(name, code, purchase_ids)
+        self.batches: list[tuple[str, int]] = []
+
+    def batch(self, name: str) -> Any:
+        single = self.call(name)
+
+        def run(purchases: Any, timeout: float) -> list[Exception | None]:
+            self.batches.append((name, len(purchases)))
+            outcomes: list[Exception | None] = []
+            for purchase in purchases:
+                try:
+                    single(purchase, timeout)
+                    outcomes.append(None)
+                except Exception as exc:
+                    outcomes.append(exc)
+            return outcomes
+
+        return run
+
+    def steps(self) -> tuple[StepDefinition, ...]:
+        return tuple(
+            replace(
+                definition,
+                batch_command=self.batch(do),
+                batch_compensation=self.batch(undo),
+            )
+            for definition, (do, undo) in zip(super().steps(), CALL_NAMES.items(), strict=True)
+        )
+
+
+def test_a_wave_makes_one_batch_call_per_step_and_each_saga_takes_its_own_answer(
+    start_saga: Callable[..., str],
+) -> None:
+    purchase_ids = [start_saga() for _ in range(4)]
+    refused = purchase_ids[2]
+    fake = Batching("create_payment", grpc.StatusCode.FAILED_PRECONDITION, {refused})
+
+    results = engine.sagas_advance(purchase_ids=purchase_ids, owner="w1", steps=fake.steps())
+
+    # The refused saga compensates alone: a lone call is a single call, not a batch.
+    assert fake.batches == [("reserve_inventory", 4), ("create_order", 4), ("create_payment", 4)]
+    assert results[refused].state == SagaState.FAILED
+    assert fake.count("refund_payment") == fake.count("cancel_order") == 1
+    assert [results[pid].state for pid in purchase_ids if pid != refused] == [
+        SagaState.COMPLETED
+    ] * 3
+
+
+def test_a_batch_call_that_fails_as_a_whole_retries_every_saga_of_it(
+    start_saga: Callable[..., str], settings: Any
+) -> None:
+    settings.SAGA_RETRY_BASE_SECONDS = 4
+    purchase_ids = [start_saga() for _ in range(3)]
+    fake = Batching("create_order", grpc.StatusCode.OK, set())
+    definitions = list(fake.steps())
+
+    def unreachable(purchases: Any, timeout: float) -> list[Exception | None]:
+        raise FakeRpcError(grpc.StatusCode.UNAVAILABLE)
+
+    definitions[1] = replace(definitions[1], batch_command=unreachable)
+
+    results = engine.sagas_advance(purchase_ids=purchase_ids, owner="w1", steps=definitions)
+
+    for pid in purchase_ids:
+        assert results[pid].state == SagaState.RUNNING and results[pid].retry_in is not None
+        assert saga_row(pid).step_index == 1

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import grpc
 import pytest
 
 from common.events import PurchaseItem, Step
 from orchestrator_svc.sagas import steps
 from orchestrator_svc.tests.fakes import purchase_event
-from saga_proto import order_pb2, payment_pb2
+from saga_proto import order_pb2, payment_pb2, product_pb2
 
 REPLIES: dict[str, Any] = {
     "CreateOrder": order_pb2.OrderReply(status="CREATED"),
@@ -113,3 +114,51 @@ def test_a_create_answered_with_its_compensated_state_is_a_refusal(
 
     with pytest.raises(steps.StepRefused, match=reply.status):
         steps.PURCHASE_STEPS[index].command(purchase_event(), 5.0)
+
+
+def test_every_call_has_a_batch_form() -> None:
+    for definition in steps.PURCHASE_STEPS:
+        assert definition.batch_command is not None
+        assert definition.batch_compensation is not None
+
+
+def test_a_batch_call_carries_every_purchase_and_answers_each_in_order(
+    calls: list[tuple[str, Any, float]], replies: dict[str, Any]
+) -> None:
+    first, second, third = purchase_event(), purchase_event(), purchase_event()
+    replies["CreateOrderBatch"] = order_pb2.OrderBatchReply(
+        results=[
+            order_pb2.OrderBatchResult(code=0, reply=order_pb2.OrderReply(status="CREATED")),
+            order_pb2.OrderBatchResult(code=9, message="no", error_code="FAILED_PRECONDITION"),
+            order_pb2.OrderBatchResult(code=0, reply=order_pb2.OrderReply(status="CANCELLED")),
+        ]
+    )
+
+    outcomes = steps.create_order_batch([first, second, third], 2.5)
+
+    (method, request, timeout) = calls[0]
+    assert (method, timeout) == ("CreateOrderBatch", 2.5)
+    assert [item.purchase_id for item in request.items] == [
+        first.purchase_id,
+        second.purchase_id,
+        third.purchase_id,
+    ]
+    assert request.items[0].items[0].unit_price == first.items[0].unit_price
+    assert outcomes[0] is None
+    assert isinstance(outcomes[1], steps.ItemFailed)
+    assert outcomes[1].code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert outcomes[1].details() == "no"
+    assert isinstance(outcomes[2], steps.StepRefused)  # answered, but cancelled
+
+
+def test_a_batch_reply_that_does_not_answer_every_item_fails_the_whole_batch(
+    calls: list[tuple[str, Any, float]], replies: dict[str, Any]
+) -> None:
+    replies["ReserveInventoryBatch"] = product_pb2.InventoryBatchReply(
+        results=[product_pb2.InventoryBatchResult(code=0)]
+    )
+
+    with pytest.raises(steps.ItemFailed) as failed:
+        steps.reserve_inventory_batch([purchase_event(), purchase_event()], 1.0)
+
+    assert failed.value.code() is grpc.StatusCode.INTERNAL

@@ -43,3 +43,33 @@ class OrderReply(_message.Message):
     status: str
     amount: int
     def __init__(self, order_id: _Optional[str] = ..., status: _Optional[str] = ..., amount: _Optional[int] = ...) -> None: ...
+
+class CreateOrderBatchRequest(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[CreateOrderRequest]
+    def __init__(self, items: _Optional[_Iterable[_Union[CreateOrderRequest, _Mapping]]] = ...) -> None: ...
+
+class CancelOrderBatchRequest(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[CancelOrderRequest]
+    def __init__(self, items: _Optional[_Iterable[_Union[CancelOrderRequest, _Mapping]]] = ...) -> None: ...
+
+class OrderBatchResult(_message.Message):
+    __slots__ = ("code", "message", "error_code", "reply")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    REPLY_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    message: str
+    error_code: str
+    reply: OrderReply
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ..., error_code: _Optional[str] = ..., reply: _Optional[_Union[OrderReply, _Mapping]] = ...) -> None: ...
+
+class OrderBatchReply(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[OrderBatchResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[OrderBatchResult, _Mapping]]] = ...) -> None: ...

@@ -45,6 +45,16 @@ class OrderServiceStub:
                 request_serializer=saga__proto_dot_order__pb2.CancelOrderRequest.SerializeToString,
                 response_deserializer=saga__proto_dot_order__pb2.OrderReply.FromString,
                 _registered_method=True)
+        self.CreateOrderBatch = channel.unary_unary(
+                '/order.OrderService/CreateOrderBatch',
+                request_serializer=saga__proto_dot_order__pb2.CreateOrderBatchRequest.SerializeToString,
+                response_deserializer=saga__proto_dot_order__pb2.OrderBatchReply.FromString,
+                _registered_method=True)
+        self.CancelOrderBatch = channel.unary_unary(
+                '/order.OrderService/CancelOrderBatch',
+                request_serializer=saga__proto_dot_order__pb2.CancelOrderBatchRequest.SerializeToString,
+                response_deserializer=saga__proto_dot_order__pb2.OrderBatchReply.FromString,
+                _registered_method=True)
 
 
 class OrderServiceServicer:
@@ -67,6 +77,24 @@ class OrderServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateOrderBatch(self, request, context):
+        """The batch forms of the saga's calls: one request carries the calls of many
+        purchases (a wave of the orchestrator's engine). Each item is handled exactly
+        as its single call would be, all or nothing for that item, in one database
+        transaction for the batch; `results` answer the items in request order, each
+        with the status its single call would have ended with. A failure of the whole
+        batch (the database unreachable, say) ends the call with that status instead.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelOrderBatch(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrderServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -79,6 +107,16 @@ def add_OrderServiceServicer_to_server(servicer, server):
                     servicer.CancelOrder,
                     request_deserializer=saga__proto_dot_order__pb2.CancelOrderRequest.FromString,
                     response_serializer=saga__proto_dot_order__pb2.OrderReply.SerializeToString,
+            ),
+            'CreateOrderBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateOrderBatch,
+                    request_deserializer=saga__proto_dot_order__pb2.CreateOrderBatchRequest.FromString,
+                    response_serializer=saga__proto_dot_order__pb2.OrderBatchReply.SerializeToString,
+            ),
+            'CancelOrderBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelOrderBatch,
+                    request_deserializer=saga__proto_dot_order__pb2.CancelOrderBatchRequest.FromString,
+                    response_serializer=saga__proto_dot_order__pb2.OrderBatchReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -136,6 +174,60 @@ class OrderService:
             '/order.OrderService/CancelOrder',
             saga__proto_dot_order__pb2.CancelOrderRequest.SerializeToString,
             saga__proto_dot_order__pb2.OrderReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateOrderBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/order.OrderService/CreateOrderBatch',
+            saga__proto_dot_order__pb2.CreateOrderBatchRequest.SerializeToString,
+            saga__proto_dot_order__pb2.OrderBatchReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelOrderBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/order.OrderService/CancelOrderBatch',
+            saga__proto_dot_order__pb2.CancelOrderBatchRequest.SerializeToString,
+            saga__proto_dot_order__pb2.OrderBatchReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -45,6 +45,16 @@ class PaymentServiceStub:
                 request_serializer=saga__proto_dot_payment__pb2.RefundPaymentRequest.SerializeToString,
                 response_deserializer=saga__proto_dot_payment__pb2.PaymentReply.FromString,
                 _registered_method=True)
+        self.CreatePaymentBatch = channel.unary_unary(
+                '/payment.PaymentService/CreatePaymentBatch',
+                request_serializer=saga__proto_dot_payment__pb2.CreatePaymentBatchRequest.SerializeToString,
+                response_deserializer=saga__proto_dot_payment__pb2.PaymentBatchReply.FromString,
+                _registered_method=True)
+        self.RefundPaymentBatch = channel.unary_unary(
+                '/payment.PaymentService/RefundPaymentBatch',
+                request_serializer=saga__proto_dot_payment__pb2.RefundPaymentBatchRequest.SerializeToString,
+                response_deserializer=saga__proto_dot_payment__pb2.PaymentBatchReply.FromString,
+                _registered_method=True)
 
 
 class PaymentServiceServicer:
@@ -67,6 +77,24 @@ class PaymentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreatePaymentBatch(self, request, context):
+        """The batch forms of the saga's calls: one request carries the calls of many
+        purchases (a wave of the orchestrator's engine). Each item is handled exactly
+        as its single call would be, all or nothing for that item, in one database
+        transaction for the batch; `results` answer the items in request order, each
+        with the status its single call would have ended with. A failure of the whole
+        batch (the database unreachable, say) ends the call with that status instead.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RefundPaymentBatch(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PaymentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -79,6 +107,16 @@ def add_PaymentServiceServicer_to_server(servicer, server):
                     servicer.RefundPayment,
                     request_deserializer=saga__proto_dot_payment__pb2.RefundPaymentRequest.FromString,
                     response_serializer=saga__proto_dot_payment__pb2.PaymentReply.SerializeToString,
+            ),
+            'CreatePaymentBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreatePaymentBatch,
+                    request_deserializer=saga__proto_dot_payment__pb2.CreatePaymentBatchRequest.FromString,
+                    response_serializer=saga__proto_dot_payment__pb2.PaymentBatchReply.SerializeToString,
+            ),
+            'RefundPaymentBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefundPaymentBatch,
+                    request_deserializer=saga__proto_dot_payment__pb2.RefundPaymentBatchRequest.FromString,
+                    response_serializer=saga__proto_dot_payment__pb2.PaymentBatchReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -136,6 +174,60 @@ class PaymentService:
             '/payment.PaymentService/RefundPayment',
             saga__proto_dot_payment__pb2.RefundPaymentRequest.SerializeToString,
             saga__proto_dot_payment__pb2.PaymentReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreatePaymentBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/payment.PaymentService/CreatePaymentBatch',
+            saga__proto_dot_payment__pb2.CreatePaymentBatchRequest.SerializeToString,
+            saga__proto_dot_payment__pb2.PaymentBatchReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefundPaymentBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/payment.PaymentService/RefundPaymentBatch',
+            saga__proto_dot_payment__pb2.RefundPaymentBatchRequest.SerializeToString,
+            saga__proto_dot_payment__pb2.PaymentBatchReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -101,3 +101,31 @@ class ReleaseInventoryResponse(_message.Message):
     purchase_id: str
     released: bool
     def __init__(self, purchase_id: _Optional[str] = ..., released: _Optional[bool] = ...) -> None: ...
+
+class ReserveInventoryBatchRequest(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[ReserveInventoryRequest]
+    def __init__(self, items: _Optional[_Iterable[_Union[ReserveInventoryRequest, _Mapping]]] = ...) -> None: ...
+
+class ReleaseInventoryBatchRequest(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[ReleaseInventoryRequest]
+    def __init__(self, items: _Optional[_Iterable[_Union[ReleaseInventoryRequest, _Mapping]]] = ...) -> None: ...
+
+class InventoryBatchResult(_message.Message):
+    __slots__ = ("code", "message", "error_code")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    message: str
+    error_code: str
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ..., error_code: _Optional[str] = ...) -> None: ...
+
+class InventoryBatchReply(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[InventoryBatchResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[InventoryBatchResult, _Mapping]]] = ...) -> None: ...

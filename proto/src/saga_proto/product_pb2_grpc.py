@@ -55,6 +55,16 @@ class ProductServiceStub:
                 request_serializer=saga__proto_dot_product__pb2.ReleaseInventoryRequest.SerializeToString,
                 response_deserializer=saga__proto_dot_product__pb2.ReleaseInventoryResponse.FromString,
                 _registered_method=True)
+        self.ReserveInventoryBatch = channel.unary_unary(
+                '/product.ProductService/ReserveInventoryBatch',
+                request_serializer=saga__proto_dot_product__pb2.ReserveInventoryBatchRequest.SerializeToString,
+                response_deserializer=saga__proto_dot_product__pb2.InventoryBatchReply.FromString,
+                _registered_method=True)
+        self.ReleaseInventoryBatch = channel.unary_unary(
+                '/product.ProductService/ReleaseInventoryBatch',
+                request_serializer=saga__proto_dot_product__pb2.ReleaseInventoryBatchRequest.SerializeToString,
+                response_deserializer=saga__proto_dot_product__pb2.InventoryBatchReply.FromString,
+                _registered_method=True)
 
 
 class ProductServiceServicer:
@@ -91,6 +101,24 @@ class ProductServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReserveInventoryBatch(self, request, context):
+        """The batch forms of the saga's calls: one request carries the calls of many
+        purchases (a wave of the orchestrator's engine). Each item is handled exactly
+        as its single call would be, all or nothing for that item, in one database
+        transaction for the batch; `results` answer the items in request order, each
+        with the status its single call would have ended with. A failure of the whole
+        batch (the database unreachable, say) ends the call with that status instead.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseInventoryBatch(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProductServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -113,6 +141,16 @@ def add_ProductServiceServicer_to_server(servicer, server):
                     servicer.ReleaseInventory,
                     request_deserializer=saga__proto_dot_product__pb2.ReleaseInventoryRequest.FromString,
                     response_serializer=saga__proto_dot_product__pb2.ReleaseInventoryResponse.SerializeToString,
+            ),
+            'ReserveInventoryBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReserveInventoryBatch,
+                    request_deserializer=saga__proto_dot_product__pb2.ReserveInventoryBatchRequest.FromString,
+                    response_serializer=saga__proto_dot_product__pb2.InventoryBatchReply.SerializeToString,
+            ),
+            'ReleaseInventoryBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseInventoryBatch,
+                    request_deserializer=saga__proto_dot_product__pb2.ReleaseInventoryBatchRequest.FromString,
+                    response_serializer=saga__proto_dot_product__pb2.InventoryBatchReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -224,6 +262,60 @@ class ProductService:
             '/product.ProductService/ReleaseInventory',
             saga__proto_dot_product__pb2.ReleaseInventoryRequest.SerializeToString,
             saga__proto_dot_product__pb2.ReleaseInventoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReserveInventoryBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/product.ProductService/ReserveInventoryBatch',
+            saga__proto_dot_product__pb2.ReserveInventoryBatchRequest.SerializeToString,
+            saga__proto_dot_product__pb2.InventoryBatchReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseInventoryBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/product.ProductService/ReleaseInventoryBatch',
+            saga__proto_dot_product__pb2.ReleaseInventoryBatchRequest.SerializeToString,
+            saga__proto_dot_product__pb2.InventoryBatchReply.FromString,
             options,
             channel_credentials,
             insecure,

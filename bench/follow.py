@@ -1,0 +1,71 @@
+"""Following the run's purchases in the purchase service's database (read-only).
+
+One query on one held connection per look, instead of requests through the edge: the
+figures per saga count what the stack spends on purchases, and a tracker asking the
+API every second (a request per customer) would add its own requests to them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+
+from common.testing import connect
+
+PENDING = "PENDING"  # the one state that is not final (common.events.PurchaseStatus)
+
+
+class PurchaseStates:
+    """Counts and final moments of purchases, read as the purchase service's role."""
+
+    def __init__(self) -> None:
+        self._connection = connect("purchase")
+        self._connection.set_session(readonly=True, autocommit=True)
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def pending(self, customer_ids: Iterable[int]) -> int:
+        """Purchases of these customers not final yet."""
+        with self._connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM purchase WHERE customer_id = ANY(%s) AND status = %s",
+                [list(customer_ids), PENDING],
+            )
+            row = cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    def others(self, customer_ids: Iterable[int], since: float, until: float) -> int:
+        """Purchases of other customers created between two moments (epoch seconds): a
+        sign that something else drove the stack while the bench measured it."""
+        with self._connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM purchase WHERE NOT customer_id = ANY(%s)"
+                " AND created_at BETWEEN to_timestamp(%s) AND to_timestamp(%s)",
+                [list(customer_ids), since, until],
+            )
+            row = cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    def finals(self, ids: Iterable[str]) -> dict[str, tuple[str, float]]:
+        """{purchase id: (status, epoch seconds of its final state)} of the final ones."""
+        with self._connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id::text, status, extract(epoch FROM updated_at)::float8 FROM purchase"
+                " WHERE id = ANY(%s::uuid[]) AND status <> %s",
+                [list(ids), PENDING],
+            )
+            return {pid: (status, float(at)) for pid, status, at in cursor.fetchall()}
+
+    async def wait_final(
+        self, ids: list[str], *, timeout: float, interval: float
+    ) -> dict[str, tuple[str, float]]:
+        """Look every `interval` seconds until every one of `ids` is final or `timeout`
+        passed; the final ones at the last look."""
+        deadline = time.time() + timeout
+        while True:
+            found = await asyncio.to_thread(self.finals, ids)
+            if len(found) == len(ids) or time.time() >= deadline:
+                return found
+            await asyncio.sleep(interval)

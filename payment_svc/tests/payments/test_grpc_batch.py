@@ -1,0 +1,231 @@
+"""CreatePaymentBatch and RefundPaymentBatch in-process, against the test database.
+
+A batch answers each item as its single call would have (the same status and reply,
+the same rows), in request order, in one transaction. test_grpc.py drives the single
+calls through the edge; the running service serves the batch calls once restarted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from unittest import mock
+
+import grpc
+import pytest
+from django.db import connection, transaction
+
+from common.errors import GRPC_ERROR_CODE_METADATA
+from payment_svc.payments.grpc import PaymentServicer
+from payment_svc.payments.models import Payment
+from saga_proto import payment_pb2
+
+pytestmark = pytest.mark.django_db
+
+CUSTOMER = 7
+OK = 0
+FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION.value[0]
+INVALID_ARGUMENT = grpc.StatusCode.INVALID_ARGUMENT.value[0]
+ALREADY_EXISTS = grpc.StatusCode.ALREADY_EXISTS.value[0]
+
+Reply = tuple[str, str, int, str]
+"""A PaymentReply as (payment_id, status, amount, currency_code)."""
+Outcome = tuple[int, str, str, Reply | None]
+"""(code, message, error_code, reply) of one call."""
+
+
+class Aborted(Exception):
+    pass
+
+
+def pay(purchase_id: str, **overrides: Any) -> payment_pb2.CreatePaymentRequest:
+    terms: dict[str, Any] = {"customer_id": CUSTOMER, "amount": 24460, "currency_code": "VND"}
+    terms.update(overrides)
+    return payment_pb2.CreatePaymentRequest(purchase_id=purchase_id, **terms)
+
+
+def refund(purchase_id: str) -> payment_pb2.RefundPaymentRequest:
+    return payment_pb2.RefundPaymentRequest(purchase_id=purchase_id)
+
+
+def _reply(reply: payment_pb2.PaymentReply) -> Reply:
+    return (reply.payment_id, reply.status, reply.amount, reply.currency_code)
+
+
+def _outcomes(reply: payment_pb2.PaymentBatchReply) -> list[Outcome]:
+    return [
+        (r.code, r.message, r.error_code, _reply(r.reply) if r.HasField("reply") else None)
+        for r in reply.results
+    ]
+
+
+def pay_batch(*requests: payment_pb2.CreatePaymentRequest) -> list[Outcome]:
+    context: Any = None  # a batch that is not refused whole never touches its context
+    batch = payment_pb2.CreatePaymentBatchRequest(items=requests)
+    return _outcomes(PaymentServicer().CreatePaymentBatch(batch, context))
+
+
+def refund_batch(*requests: payment_pb2.RefundPaymentRequest) -> list[Outcome]:
+    context: Any = None
+    batch = payment_pb2.RefundPaymentBatchRequest(items=requests)
+    return _outcomes(PaymentServicer().RefundPaymentBatch(batch, context))
+
+
+def single_pay(request: payment_pb2.CreatePaymentRequest) -> Outcome:
+    """What the single CreatePayment answers: its reply, or the status it aborts with."""
+    context = mock.Mock()
+    context.abort.side_effect = Aborted
+    try:
+        return (OK, "", "", _reply(PaymentServicer().CreatePayment(request, context)))
+    except Aborted:
+        code, message = context.abort.call_args.args
+        trailing = dict(context.set_trailing_metadata.call_args.args[0])
+        return (code.value[0], message, trailing[GRPC_ERROR_CODE_METADATA], None)
+
+
+def new_purchase() -> str:
+    return str(uuid.uuid4())
+
+
+def statuses(outcomes: list[Outcome]) -> list[tuple[int, str]]:
+    return [(code, error_code) for code, _message, error_code, _reply in outcomes]
+
+
+# ------------------------------------------------------------------ create
+
+
+def test_a_batch_answers_each_payment_in_request_order_as_its_single_call_would() -> None:
+    first, refused, second = new_purchase(), new_purchase(), new_purchase()
+
+    outcomes = pay_batch(
+        pay(first),
+        pay(refused, currency_code="XXX"),  # the documented trigger: a currency not accepted
+        pay("", amount=1),
+        pay(second, amount=100, currency_code="usd"),
+    )
+
+    assert outcomes == [
+        (OK, "", "", (first, "COMPLETED", 24460, "VND")),
+        (
+            FAILED_PRECONDITION,
+            "Payments in XXX are not accepted.",
+            "failed_precondition",
+            None,
+        ),
+        (INVALID_ARGUMENT, "purchase_id is required.", "invalid_input", None),
+        (OK, "", "", (second, "COMPLETED", 100, "USD")),
+    ]
+    # A refused item writes nothing: its purchase id stays free for a valid payment.
+    assert set(Payment.objects.values_list("id", flat=True)) == {
+        uuid.UUID(first),
+        uuid.UUID(second),
+    }
+    assert pay_batch(pay(refused)) == [(OK, "", "", (refused, "COMPLETED", 24460, "VND"))]
+
+
+def test_the_same_purchase_twice_in_a_batch_and_a_repeated_batch_charge_once() -> None:
+    purchase = new_purchase()
+    batch = [pay(purchase), pay(purchase)]
+
+    first = pay_batch(*batch)
+    again = pay_batch(*batch)
+
+    assert first == again == [(OK, "", "", (purchase, "COMPLETED", 24460, "VND"))] * 2
+    assert Payment.objects.count() == 1
+
+
+def test_a_batch_has_the_effect_and_answers_of_its_single_calls_one_by_one() -> None:
+    p1, p2 = new_purchase(), new_purchase()
+    requests = [
+        pay(p2),
+        pay(p1, amount=500),
+        pay(p1, amount=500),  # the same terms: a repeat
+        pay(p2, amount=1),  # other terms: a conflict
+        pay(new_purchase(), amount=10_000_001),  # over the spending limit
+        pay(new_purchase(), currency_code="DONG"),
+        pay(new_purchase(), customer_id=0),
+    ]
+
+    def rows() -> list[tuple[Any, ...]]:
+        return sorted(
+            Payment.objects.values_list("id", "customer_id", "status", "amount", "currency_code")
+        )
+
+    with contextlib.suppress(Aborted), transaction.atomic():
+        one_by_one = [single_pay(request) for request in requests]
+        rows_one_by_one = rows()
+        raise Aborted  # the batch starts from the same empty table
+
+    assert rows() == []
+    assert pay_batch(*requests) == one_by_one
+    assert statuses(one_by_one) == [
+        (OK, ""),
+        (OK, ""),
+        (OK, ""),
+        (ALREADY_EXISTS, "conflict"),
+        (FAILED_PRECONDITION, "failed_precondition"),
+        (INVALID_ARGUMENT, "invalid_input"),
+        (INVALID_ARGUMENT, "invalid_input"),
+    ]
+    assert rows() == rows_one_by_one
+
+
+def test_only_the_accepted_items_invalidate_their_cached_payment_after_the_commit(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    with django_capture_on_commit_callbacks() as callbacks:
+        pay_batch(pay(new_purchase()), pay(new_purchase(), currency_code="XXX"))
+
+    assert len(callbacks) == 1
+
+
+# ------------------------------------------------------------------ refund
+
+
+def test_a_refund_batch_after_a_payment_batch_refunds_once_and_leaves_tombstones() -> None:
+    paid, never = new_purchase(), new_purchase()
+    pay_batch(pay(paid))
+
+    first = refund_batch(refund(paid), refund(never), refund("nope"))
+    again = refund_batch(refund(paid), refund(never))
+
+    assert first == [
+        (OK, "", "", (paid, "REFUNDED", 24460, "VND")),
+        (OK, "", "", (never, "REFUNDED", 0, "")),
+        (INVALID_ARGUMENT, "purchase_id must be a UUID, not 'nope'.", "invalid_input", None),
+    ]
+    assert again == first[:2]
+    # The late payment of a refunded purchase answers the refund, charging nothing.
+    assert pay_batch(pay(never)) == [(OK, "", "", (never, "REFUNDED", 0, ""))]
+
+
+# ------------------------------------------------------------ concurrency
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_batches_of_the_same_purchases_in_any_order_charge_each_once() -> None:
+    # Duplicates racing (a retried wave): in request order, two batches would each claim
+    # a purchase the other needs next and wait for each other's commit.
+    purchases = [new_purchase() for _ in range(30)]
+    batches = 8
+    start = threading.Barrier(batches)
+
+    def run(seed: int) -> list[Outcome]:
+        shuffled = purchases[:]
+        random.Random(seed).shuffle(shuffled)
+        start.wait()
+        try:
+            return pay_batch(*(pay(p) for p in shuffled))
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=batches) as pool:
+        replies = list(pool.map(run, range(batches)))
+
+    seen = {(code, got[1] if got else None) for reply in replies for code, _, _, got in reply}
+    assert seen == {(OK, "COMPLETED")}
+    assert Payment.objects.filter(id__in=purchases).count() == 30
