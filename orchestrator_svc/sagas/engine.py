@@ -51,7 +51,7 @@ from orchestrator_svc.sagas.machine import (
     current_call,
     setting,
 )
-from orchestrator_svc.sagas.models import ACTIVE_STATES, Saga, SagaPhase
+from orchestrator_svc.sagas.models import ACTIVE_STATES, Saga, SagaPhase, SagaStepLog
 from orchestrator_svc.sagas.steps import PURCHASE_STEPS, BatchCall, StepRefused
 
 logger = logging.getLogger(__name__)
@@ -229,7 +229,7 @@ def _write(runs: list[_Run], effects: Effects, owner: str) -> None:
         saga.updated_at = _db_now(saga)
     _update_sagas([run.saga for run in runs])
     if effects.logs:
-        type(effects.logs[0]).objects.bulk_create(effects.logs)
+        _insert_logs(effects.logs)
     if effects.events:
         contexts = {run.purchase_id: run.event_context for run in runs}
         outbox_enqueue_many(
@@ -258,6 +258,31 @@ _SAGA_FIELDS = (
     "last_error",
     "updated_at",
 )
+
+
+def _insert_logs(logs: list[SagaStepLog]) -> None:
+    """One INSERT for the step-log rows of the wave (plain SQL, as `_update_sagas`)."""
+    row = "(%s::uuid, %s, %s, %s, %s, %s, %s, now())"
+    params = [
+        value
+        for log in logs
+        for value in (
+            str(log.saga_id),
+            log.step,
+            log.status,
+            log.attempt,
+            log.duration_ms,
+            log.error,
+            log.sequence,
+        )
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO saga_step_log"
+            " (saga_id, step, status, attempt, duration_ms, error, sequence, created_at)"
+            f" VALUES {', '.join([row] * len(logs))}",
+            params,
+        )
 
 
 def _update_sagas(sagas: list[Saga]) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,9 @@ from order_svc.orders import conf, selectors
 from order_svc.orders.models import MAX_NAME_LENGTH, Order, OrderLine
 
 logger = logging.getLogger(__name__)
+
+ORDER_TOMBSTONE: Mapping[str, Any] = {"customer_id": None, "amount": 0}
+"""The columns of a tombstone: cancelled before any create (no customer, no lines)."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,21 @@ def _invalidate_on_commit(order_id: uuid.UUID) -> None:
     selectors.order_cache().invalidate_on_commit(selectors.order_cache_key(order_id))
 
 
+def line_terms(items: Iterable[OrderItem]) -> list[tuple[int, int, int]]:
+    """What a repeat compares of checked lines: (product_id, quantity, unit_price) of each,
+    as selectors.order_lines answers a stored order's."""
+    return [(item.product_id, item.quantity, item.unit_price) for item in items]
+
+
+def order_conflict(order_id: uuid.UUID) -> ApplicationError:
+    """The refusal of a CreateOrder whose purchase has an order with other contents."""
+    return ApplicationError(
+        ErrorCode.CONFLICT,
+        f"Purchase {order_id} already has an order with other contents.",
+        {"purchase_id": str(order_id)},
+    )
+
+
 def _repeat(order: Order, *, customer_id: int, items: tuple[OrderItem, ...]) -> OrderOutcome:
     """The answer to a CreateOrder for an id that has an order already.
 
@@ -158,13 +176,9 @@ def _repeat(order: Order, *, customer_id: int, items: tuple[OrderItem, ...]) -> 
     """
     if order.status == Order.Status.CANCELLED:
         return OrderOutcome(order, changed=False)
-    wanted = [(item.product_id, item.quantity, item.unit_price) for item in items]
+    wanted = line_terms(items)
     if order.customer_id != customer_id or selectors.order_lines(order_id=order.id) != wanted:
-        raise ApplicationError(
-            ErrorCode.CONFLICT,
-            f"Purchase {order.id} already has an order with other contents.",
-            {"purchase_id": str(order.id)},
-        )
+        raise order_conflict(order.id)
     return OrderOutcome(order, changed=False)
 
 
@@ -223,7 +237,7 @@ def order_cancel(*, purchase_id: uuid.UUID) -> OrderOutcome:
             Order,
             pk=purchase_id,
             status=Order.Status.CANCELLED,
-            tombstone={"customer_id": None, "amount": 0},
+            tombstone=ORDER_TOMBSTONE,
         )
         if done.tombstone:
             logger.info("cancel of order %s before any create: tombstone recorded", purchase_id)

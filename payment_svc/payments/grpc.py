@@ -5,22 +5,25 @@ A refusal is an ApplicationError answered with its gRPC status (abort_grpc), so 
 saga knows what to do: INVALID_ARGUMENT, FAILED_PRECONDITION and ALREADY_EXISTS
 compensate; UNAVAILABLE (our database could not answer) retries.
 
-The batch forms (CreatePaymentBatch, RefundPaymentBatch) run the single call's code per
-item (`_create`, `_refund`) in one transaction (common.grpc.servicer.answer_batch). Each
-item writes only the row keyed by its purchase id, so the items are handled in
-purchase-id order: concurrent batches then take those rows in one order and cannot
-deadlock.
+The batch forms (CreatePaymentBatch, RefundPaymentBatch) hand the whole wave to
+payments.batches, which answers every item as its single call would (in purchase-id
+order) in one transaction and a constant number of statements; an item's refusal becomes
+its result, with the status its single call would have ended with
+(common.batch_writes.answer_all).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
 
 import grpc
 
-from common.grpc.servicer import ItemResult, answer, answer_batch, by_purchase_id
+from common.batch_writes import answer_all
+from common.errors import ApplicationError
+from common.grpc.servicer import ItemResult, answer
 from common.ids import parse_purchase_id
-from payment_svc.payments import services
+from payment_svc.payments import batches, services
 from payment_svc.payments.models import Payment
 from saga_proto import payment_pb2, payment_pb2_grpc
 
@@ -29,7 +32,7 @@ logger = logging.getLogger(__name__)
 SERVICE_NAME = "payment.PaymentService"
 
 
-def _reply(payment: Payment) -> payment_pb2.PaymentReply:
+def _reply(payment: Payment | batches.PaymentState) -> payment_pb2.PaymentReply:
     return payment_pb2.PaymentReply(
         payment_id=str(payment.id),
         status=payment.status,
@@ -39,7 +42,7 @@ def _reply(payment: Payment) -> payment_pb2.PaymentReply:
 
 
 def _create(request: payment_pb2.CreatePaymentRequest) -> payment_pb2.PaymentReply:
-    """CreatePayment's work, for the single call and each item of a batch."""
+    """CreatePayment's work."""
     outcome = services.payment_create(
         purchase_id=parse_purchase_id(request.purchase_id),
         customer_id=int(request.customer_id),
@@ -50,9 +53,39 @@ def _create(request: payment_pb2.CreatePaymentRequest) -> payment_pb2.PaymentRep
 
 
 def _refund(request: payment_pb2.RefundPaymentRequest) -> payment_pb2.PaymentReply:
-    """RefundPayment's work, for the single call and each item of a batch."""
+    """RefundPayment's work."""
     outcome = services.payment_refund(purchase_id=parse_purchase_id(request.purchase_id))
     return _reply(outcome.payment)
+
+
+def _replies(
+    outcomes: Iterable[batches.PaymentState | ApplicationError],
+) -> list[payment_pb2.PaymentReply | ApplicationError]:
+    return [o if isinstance(o, ApplicationError) else _reply(o) for o in outcomes]
+
+
+def _create_all(
+    requests: Sequence[payment_pb2.CreatePaymentRequest],
+) -> list[payment_pb2.PaymentReply | ApplicationError]:
+    """CreatePaymentBatch's work: each item's reply or refusal, in request order."""
+    commands = [
+        batches.PaymentCreate(
+            purchase_id=request.purchase_id,
+            customer_id=int(request.customer_id),
+            amount=int(request.amount),
+            currency_code=request.currency_code,
+        )
+        for request in requests
+    ]
+    return _replies(batches.payment_create_batch(commands=commands))
+
+
+def _refund_all(
+    requests: Sequence[payment_pb2.RefundPaymentRequest],
+) -> list[payment_pb2.PaymentReply | ApplicationError]:
+    """RefundPaymentBatch's work: each item's reply or refusal, in request order."""
+    purchase_ids = [request.purchase_id for request in requests]
+    return _replies(batches.payment_refund_batch(purchase_ids=purchase_ids))
 
 
 def _batch_reply(
@@ -85,26 +118,16 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
     def CreatePaymentBatch(
         self, request: payment_pb2.CreatePaymentBatchRequest, context: grpc.ServicerContext
     ) -> payment_pb2.PaymentBatchReply:
-        results = answer_batch(
-            context,
-            list(request.items),
-            _create,
-            service=SERVICE_NAME,
-            logger=logger,
-            sort_key=by_purchase_id,
+        results = answer_all(
+            context, request.items, _create_all, service=SERVICE_NAME, logger=logger
         )
         return _batch_reply(results)
 
     def RefundPaymentBatch(
         self, request: payment_pb2.RefundPaymentBatchRequest, context: grpc.ServicerContext
     ) -> payment_pb2.PaymentBatchReply:
-        results = answer_batch(
-            context,
-            list(request.items),
-            _refund,
-            service=SERVICE_NAME,
-            logger=logger,
-            sort_key=by_purchase_id,
+        results = answer_all(
+            context, request.items, _refund_all, service=SERVICE_NAME, logger=logger
         )
         return _batch_reply(results)
 

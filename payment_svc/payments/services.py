@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,9 @@ from payment_svc.payments.models import Payment
 logger = logging.getLogger(__name__)
 
 CURRENCY_CODE = re.compile(r"[A-Za-z]{3}")
+
+PAYMENT_TOMBSTONE: Mapping[str, Any] = {"customer_id": None, "amount": 0, "currency_code": ""}
+"""The columns of a tombstone: refunded before any payment (no customer, nothing charged)."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,15 @@ def _invalidate_on_commit(payment_id: uuid.UUID) -> None:
     selectors.payment_cache().invalidate_on_commit(selectors.payment_cache_key(payment_id))
 
 
+def payment_conflict(payment_id: uuid.UUID) -> ApplicationError:
+    """The refusal of a CreatePayment whose purchase has a payment with other terms."""
+    return ApplicationError(
+        ErrorCode.CONFLICT,
+        f"Purchase {payment_id} already has a payment with other terms.",
+        {"purchase_id": str(payment_id)},
+    )
+
+
 def _repeat(
     payment: Payment, *, customer_id: int, amount: int, currency_code: str
 ) -> PaymentOutcome:
@@ -115,11 +128,7 @@ def _repeat(
         amount,
         currency_code,
     ):
-        raise ApplicationError(
-            ErrorCode.CONFLICT,
-            f"Purchase {payment.id} already has a payment with other terms.",
-            {"purchase_id": str(payment.id)},
-        )
+        raise payment_conflict(payment.id)
     return PaymentOutcome(payment, changed=False)
 
 
@@ -172,7 +181,7 @@ def payment_refund(*, purchase_id: uuid.UUID) -> PaymentOutcome:
             Payment,
             pk=purchase_id,
             status=Payment.Status.REFUNDED,
-            tombstone={"customer_id": None, "amount": 0, "currency_code": ""},
+            tombstone=PAYMENT_TOMBSTONE,
         )
         if done.tombstone:
             logger.info("refund of payment %s before any payment: tombstone recorded", purchase_id)

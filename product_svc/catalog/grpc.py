@@ -5,24 +5,23 @@ A refusal is an ApplicationError answered with its gRPC status (abort_grpc):
 unknown product NOT_FOUND, not enough stock FAILED_PRECONDITION, bad input
 INVALID_ARGUMENT, so the saga knows to compensate rather than retry.
 
-The batch forms (ReserveInventoryBatch, ReleaseInventoryBatch) run the single call's
-code per item (`_reserve`, `_release`) in one transaction (common.grpc.servicer.
-answer_batch): the products of the whole batch are locked first, in id order, and the
-items are handled in purchase-id order, so concurrent batches cannot deadlock.
+The batch forms (ReserveInventoryBatch, ReleaseInventoryBatch) hand the whole wave to
+catalog.batches, which decides every item as its single call would (in purchase-id
+order) in one transaction and a constant number of statements; each item's refusal
+becomes its result, with the status its single call would have ended with.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import grpc
 
 from common.errors import ApplicationError, ErrorCode
-from common.grpc.servicer import ItemResult, answer, answer_batch, by_purchase_id
-from common.ids import parse_uuid
-from product_svc.catalog import selectors, services
+from common.grpc.servicer import MAX_BATCH_ITEMS, ItemResult, answer
+from product_svc.catalog import batches, selectors, services
 from product_svc.catalog.startup import ensure_product_filter
 from saga_proto import product_pb2, product_pb2_grpc
 
@@ -49,7 +48,7 @@ def _items(items: Iterable[product_pb2.PurchaseItem]) -> list[tuple[int, int]]:
 
 
 def _reserve(request: product_pb2.ReserveInventoryRequest) -> product_pb2.ReserveInventoryResponse:
-    """ReserveInventory's work, for the single call and each item of a batch."""
+    """ReserveInventory's work."""
     result = services.inventory_reserve(
         purchase_id=services.parse_purchase_id(request.purchase_id),
         items=_items(request.items),
@@ -64,14 +63,31 @@ def _reserve(request: product_pb2.ReserveInventoryRequest) -> product_pb2.Reserv
 
 
 def _release(request: product_pb2.ReleaseInventoryRequest) -> product_pb2.ReleaseInventoryResponse:
-    """ReleaseInventory's work, for the single call and each item of a batch."""
+    """ReleaseInventory's work."""
     result = services.inventory_release(purchase_id=services.parse_purchase_id(request.purchase_id))
     return product_pb2.ReleaseInventoryResponse(
         purchase_id=str(result.purchase_id), released=result.released
     )
 
 
-def _batch_reply(results: list[ItemResult[Any]]) -> product_pb2.InventoryBatchReply:
+def _check_batch_size(items: Sequence[object]) -> None:
+    if len(items) > MAX_BATCH_ITEMS:
+        raise ApplicationError(
+            ErrorCode.INVALID_INPUT,
+            f"At most {MAX_BATCH_ITEMS} items per batch, not {len(items)}.",
+        )
+
+
+def _batch_reply(outcomes: Sequence[object]) -> product_pb2.InventoryBatchReply:
+    """Each item's result as its single call would have ended: OK, or its refusal's
+    status (logged as `answer` logs a single call's)."""
+    results = []
+    for outcome in outcomes:
+        if isinstance(outcome, ApplicationError):
+            logger.info("%s refused: %s %s", SERVICE_NAME, outcome.code.value, outcome.message)
+            results.append(ItemResult[object](error=outcome))
+        else:
+            results.append(ItemResult[object](reply=outcome))
     return product_pb2.InventoryBatchReply(
         results=[
             product_pb2.InventoryBatchResult(
@@ -162,42 +178,29 @@ class ProductServicer(product_pb2_grpc.ProductServiceServicer):
     def ReserveInventoryBatch(
         self, request: product_pb2.ReserveInventoryBatchRequest, context: grpc.ServicerContext
     ) -> product_pb2.InventoryBatchReply:
-        items = list(request.items)
-        results = answer_batch(
-            context,
-            items,
-            _reserve,
-            service=SERVICE_NAME,
-            logger=logger,
-            database_errors=False,
-            sort_key=by_purchase_id,
-            lock_first=lambda: services.inventory_lock_for_reserves(
-                reservations=[_items(item.items) for item in items]
-            ),
-        )
-        return _batch_reply(results)
+        def call() -> product_pb2.InventoryBatchReply:
+            _check_batch_size(request.items)
+            outcomes = batches.inventory_reserve_batch(
+                commands=[
+                    batches.ReserveCommand(item.purchase_id, _items(item.items))
+                    for item in request.items
+                ]
+            )
+            return _batch_reply(outcomes)
+
+        return answer(context, call, service=SERVICE_NAME, logger=logger, database_errors=False)
 
     def ReleaseInventoryBatch(
         self, request: product_pb2.ReleaseInventoryBatchRequest, context: grpc.ServicerContext
     ) -> product_pb2.InventoryBatchReply:
-        items = list(request.items)
-        results = answer_batch(
-            context,
-            items,
-            _release,
-            service=SERVICE_NAME,
-            logger=logger,
-            database_errors=False,
-            sort_key=by_purchase_id,
-            lock_first=lambda: services.inventory_lock_for_releases(
-                purchase_ids=[
-                    purchase_id
-                    for item in items
-                    if (purchase_id := parse_uuid(item.purchase_id)) is not None
-                ]
-            ),
-        )
-        return _batch_reply(results)
+        def call() -> product_pb2.InventoryBatchReply:
+            _check_batch_size(request.items)
+            outcomes = batches.inventory_release_batch(
+                purchase_ids=[item.purchase_id for item in request.items]
+            )
+            return _batch_reply(outcomes)
+
+        return answer(context, call, service=SERVICE_NAME, logger=logger, database_errors=False)
 
 
 def register(server: grpc.Server) -> list[str]:

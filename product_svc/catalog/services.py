@@ -9,7 +9,9 @@ does (docs/adr/0005-inventory-reservations.md).
 Inventory reservations are idempotent on the purchase id: the Reservation row is
 claimed with INSERT ... ON CONFLICT DO NOTHING, so a repeat (or a duplicate racing
 with the first) finds the first one's row and answers its result instead of
-taking stock again.
+taking stock again. Every inventory write, single or batch (catalog.batches), takes
+its reservation rows first (by purchase id), then its products (by id), so no two of
+them wait for each other in opposite orders.
 """
 
 from __future__ import annotations
@@ -245,7 +247,7 @@ def parse_purchase_id(value: Any) -> uuid.UUID:
         raise _invalid(f"purchase_id must be a UUID, not {value!r}.") from None
 
 
-def _merge_lines(items: Iterable[tuple[int, int]]) -> tuple[ReservedLine, ...]:
+def merge_lines(items: Iterable[tuple[int, int]]) -> tuple[ReservedLine, ...]:
     """Validate the requested lines and merge repeats of a product, sorted by product id.
 
     The sort is the lock order: every transaction that touches several products
@@ -287,6 +289,49 @@ def _lines_of(reservation: Reservation) -> tuple[ReservedLine, ...]:
     )
 
 
+def reserve_repeat(
+    *,
+    purchase_id: uuid.UUID,
+    state: str,
+    reserved: tuple[ReservedLine, ...],
+    lines: tuple[ReservedLine, ...],
+) -> ReserveResult:
+    """A reserve of `lines` for a purchase whose row already exists (in `state`, with the
+    `reserved` lines): the first result unchanged, or its refusal (raised)."""
+    if state == Reservation.State.RELEASED:
+        raise ApplicationError(
+            ErrorCode.FAILED_PRECONDITION,
+            f"Purchase {purchase_id} was released; a reserve after it does nothing.",
+            {"purchase_id": str(purchase_id)},
+        )
+    if reserved != lines:
+        raise ApplicationError(
+            ErrorCode.CONFLICT,
+            f"Purchase {purchase_id} already reserved other lines.",
+            {
+                "purchase_id": str(purchase_id),
+                "reserved": [[line.product_id, line.quantity] for line in reserved],
+            },
+        )
+    return ReserveResult(purchase_id, reserved, changed=False)
+
+
+def unknown_product(product_id: int) -> ApplicationError:
+    """The refusal of a reserve naming a product that does not exist."""
+    return ApplicationError(
+        ErrorCode.NOT_FOUND, f"No product {product_id}.", {"product_id": product_id}
+    )
+
+
+def insufficient_stock(line: ReservedLine, available: int) -> ApplicationError:
+    """The refusal of a reserve wanting more of a product than `available`."""
+    return ApplicationError(
+        ErrorCode.INSUFFICIENT_STOCK,
+        f"Product {line.product_id} has {available} in stock, {line.quantity} wanted.",
+        {"product_id": line.product_id, "available": available, "wanted": line.quantity},
+    )
+
+
 def inventory_reserve(*, purchase_id: uuid.UUID, items: Sequence[tuple[int, int]]) -> ReserveResult:
     """Take every line (product_id, quantity) from stock for a purchase, or none.
 
@@ -296,28 +341,18 @@ def inventory_reserve(*, purchase_id: uuid.UUID, items: Sequence[tuple[int, int]
     the purchase was released (or a release came first) it is FAILED_PRECONDITION
     and nothing changes. Unknown product: NOT_FOUND. Not enough stock:
     INSUFFICIENT_STOCK. Neither leaves a trace, so a retry decides afresh.
+    (The batch form, for a wave of purchases: catalog.batches.)
     """
-    lines = _merge_lines(items)
+    lines = merge_lines(items)
     with transaction.atomic():
         if not _claim_reservation(purchase_id, Reservation.State.RESERVED):
             reservation = Reservation.objects.select_for_update().get(purchase_id=purchase_id)
-            if reservation.state == Reservation.State.RELEASED:
-                raise ApplicationError(
-                    ErrorCode.FAILED_PRECONDITION,
-                    f"Purchase {purchase_id} was released; a reserve after it does nothing.",
-                    {"purchase_id": str(purchase_id)},
-                )
-            reserved = _lines_of(reservation)
-            if reserved != lines:
-                raise ApplicationError(
-                    ErrorCode.CONFLICT,
-                    f"Purchase {purchase_id} already reserved other lines.",
-                    {
-                        "purchase_id": str(purchase_id),
-                        "reserved": [[line.product_id, line.quantity] for line in reserved],
-                    },
-                )
-            return ReserveResult(purchase_id, reserved, changed=False)
+            return reserve_repeat(
+                purchase_id=purchase_id,
+                state=reservation.state,
+                reserved=_lines_of(reservation),
+                lines=lines,
+            )
 
         for line in lines:
             taken = Product.objects.filter(id=line.product_id, inventory__gte=line.quantity).update(
@@ -331,16 +366,8 @@ def inventory_reserve(*, purchase_id: uuid.UUID, items: Sequence[tuple[int, int]
                 .first()
             )
             if available is None:
-                raise ApplicationError(
-                    ErrorCode.NOT_FOUND,
-                    f"No product {line.product_id}.",
-                    {"product_id": line.product_id},
-                )
-            raise ApplicationError(
-                ErrorCode.INSUFFICIENT_STOCK,
-                f"Product {line.product_id} has {available} in stock, {line.quantity} wanted.",
-                {"product_id": line.product_id, "available": available, "wanted": line.quantity},
-            )
+                raise unknown_product(line.product_id)
+            raise insufficient_stock(line, available)
         ReservationLine.objects.bulk_create(
             ReservationLine(
                 reservation_id=purchase_id, product_id=line.product_id, quantity=line.quantity
@@ -349,54 +376,6 @@ def inventory_reserve(*, purchase_id: uuid.UUID, items: Sequence[tuple[int, int]
         )
         product_cache_invalidate_on_commit(product_ids=(line.product_id for line in lines))
     return ReserveResult(purchase_id, lines, changed=True)
-
-
-def inventory_lock_products(*, product_ids: Iterable[int]) -> None:
-    """Lock these products (those that exist) in ascending id order, until the current
-    transaction ends; for a batch of reserves or releases, before its first item.
-
-    A batch holds every row it touched until its one commit, so its items must not take
-    products in their own order: batch A could hold p2 and wait for p1 while B holds p1
-    and waits for p2. Locked up front in id order, two batches wait for each other at
-    most once. (FOR NO KEY UPDATE: the lock a reserve's UPDATE takes anyway.)
-    """
-    ids = sorted({i for i in product_ids if 1 <= i <= selectors.MAX_DB_ID})
-    if ids:
-        list(
-            Product.objects.select_for_update(no_key=True)
-            .filter(id__in=ids)
-            .order_by("id")
-            .values_list("id", flat=True)
-        )
-
-
-def inventory_lock_for_reserves(*, reservations: Iterable[Sequence[tuple[int, int]]]) -> None:
-    """`inventory_lock_products` for the lines (product_id, quantity) of a batch of
-    reserves; a reserve with too many lines is refused without touching stock, so its
-    products are not locked."""
-    inventory_lock_products(
-        product_ids=(
-            product_id
-            for lines in reservations
-            if len(lines) <= MAX_RESERVATION_LINES
-            for product_id, _quantity in lines
-        )
-    )
-
-
-def inventory_lock_for_releases(*, purchase_ids: Iterable[uuid.UUID]) -> None:
-    """`inventory_lock_products` for the products a batch of releases gives stock back to:
-    the lines of those purchases' reservations still RESERVED, as committed now. (One
-    reserved by a transaction still open is found by the release's own claim, which
-    waits for it; its products are then taken in its own id order.)"""
-    inventory_lock_products(
-        product_ids=ReservationLine.objects.filter(
-            reservation_id__in=set(purchase_ids),
-            reservation__state=Reservation.State.RESERVED,
-        )
-        .values_list("product_id", flat=True)
-        .distinct()
-    )
 
 
 def inventory_release(*, purchase_id: uuid.UUID) -> ReleaseResult:

@@ -112,11 +112,13 @@ try:
 
     # N events: one INSERT, one NOTIFY, ids in the order given.
     with CaptureQueriesContext(connection) as q, transaction.atomic():
-        rows = outbox_enqueue_many(events("many-", 5))
+        ids = outbox_enqueue_many(events("many-", 5))
+    keys_by_id = dict(OutboxMessage.objects.filter(id__in=ids).values_list("id", "key"))
     out["many"] = {
         "inserts": count(q, "INSERT"),
         "notifies": count(q, "pg_notify"),
-        "returned": [[r.key, r.id] for r in rows],
+        # The ids answered, in the order answered, with the key stored under each.
+        "returned": [[keys_by_id[row_id], row_id] for row_id in ids],
         "stored_by_id": list(
             OutboxMessage.objects.filter(key__startswith="many-")
             .order_by("id")
@@ -214,8 +216,8 @@ try:
             ]
         )
     out["context"] = {
-        "traced": OutboxMessage.objects.get(id=traced.id).headers,
-        "plain": OutboxMessage.objects.get(id=plain.id).headers,
+        "traced": OutboxMessage.objects.get(id=traced).headers,
+        "plain": OutboxMessage.objects.get(id=plain).headers,
     }
 
     # The relay: two statements a batch however many rows, in id order.

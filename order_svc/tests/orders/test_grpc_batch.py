@@ -18,8 +18,10 @@ from unittest import mock
 import grpc
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from common.errors import GRPC_ERROR_CODE_METADATA
+from order_svc.orders import batches
 from order_svc.orders.grpc import OrderServicer
 from order_svc.orders.models import Order, OrderLine
 from saga_proto import order_pb2
@@ -42,13 +44,20 @@ class Aborted(Exception):
 
 
 def create(
-    purchase_id: str, *lines: tuple[int, int, int], customer_id: int = CUSTOMER
+    purchase_id: str,
+    *lines: tuple[int, int, int],
+    customer_id: int = CUSTOMER,
+    name: str = "",
 ) -> order_pb2.CreateOrderRequest:
-    """A CreateOrder as the saga sends it; `lines` are (product_id, quantity, unit_price)."""
+    """A CreateOrder as the saga sends it; `lines` are (product_id, quantity, unit_price),
+    each under `name`."""
     return order_pb2.CreateOrderRequest(
         purchase_id=purchase_id,
         customer_id=customer_id,
-        items=[order_pb2.OrderItem(product_id=p, quantity=q, unit_price=u) for p, q, u in lines],
+        items=[
+            order_pb2.OrderItem(product_id=p, quantity=q, unit_price=u, name=name)
+            for p, q, u in lines
+        ],
     )
 
 
@@ -79,16 +88,50 @@ def cancel_batch(*requests: order_pb2.CancelOrderRequest) -> list[Outcome]:
     return _outcomes(OrderServicer().CancelOrderBatch(batch, context))
 
 
-def single_create(request: order_pb2.CreateOrderRequest) -> Outcome:
-    """What the single CreateOrder answers: its reply, or the status it aborts with."""
+def _single(call: Any, request: Any) -> Outcome:
+    """What a single call answers: its reply, or the status it aborts with."""
     context = mock.Mock()
     context.abort.side_effect = Aborted
     try:
-        return (OK, "", "", _reply(OrderServicer().CreateOrder(request, context)))
+        return (OK, "", "", _reply(call(request, context)))
     except Aborted:
         code, message = context.abort.call_args.args
         trailing = dict(context.set_trailing_metadata.call_args.args[0])
         return (code.value[0], message, trailing[GRPC_ERROR_CODE_METADATA], None)
+
+
+def single_create(request: order_pb2.CreateOrderRequest) -> Outcome:
+    return _single(OrderServicer().CreateOrder, request)
+
+
+def single_cancel(request: order_pb2.CancelOrderRequest) -> Outcome:
+    return _single(OrderServicer().CancelOrder, request)
+
+
+def as_single_calls(requests: list[Any], single: Any) -> tuple[list[Outcome], Any]:
+    """The answers of `requests` as single calls one by one in purchase-id order (repeats
+    of a purchase in request order), answered in request order, and the rows they left;
+    all rolled back, so the batch under test starts from the same rows."""
+    order = sorted(range(len(requests)), key=lambda i: requests[i].purchase_id)  # stable
+    answers: dict[int, Outcome] = {}
+    with contextlib.suppress(Aborted), transaction.atomic():
+        for position in order:
+            answers[position] = single(requests[position])
+        left = rows()
+        raise Aborted
+    return [answers[position] for position in range(len(requests))], left
+
+
+def rows() -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Every order and every line, comparable."""
+    return (
+        sorted(Order.objects.values_list("id", "customer_id", "status", "amount")),
+        sorted(
+            OrderLine.objects.values_list(
+                "order_id", "product_id", "name", "unit_price", "quantity", "line_total"
+            )
+        ),
+    )
 
 
 def new_purchase() -> str:
@@ -188,6 +231,82 @@ def test_only_the_accepted_items_invalidate_their_cached_order_after_the_commit(
     assert len(callbacks) == 2
 
 
+def test_a_mixed_batch_over_existing_orders_answers_and_writes_as_its_single_calls() -> None:
+    created, cancelled, tombstone = new_purchase(), new_purchase(), new_purchase()
+    fresh, limited = new_purchase(), new_purchase()
+    create_batch(
+        create(created, (WHEY, 2, 1390), (CASEIN, 1, 3780)), create(cancelled, (WHEY, 1, 1390))
+    )
+    cancel_batch(cancel(cancelled), cancel(tombstone))
+    requests = [
+        create(created, (CASEIN, 1, 3780), (WHEY, 2, 1390), name="other name"),  # a repeat
+        create(created, (WHEY, 2, 1390), (CASEIN, 1, 3780), customer_id=8),  # a conflict
+        create(created, (WHEY, 3, 1390), (CASEIN, 1, 3780)),  # a conflict: other lines
+        create(cancelled, (WHEY, 1, 1390)),  # after its cancel: the cancelled order
+        create(tombstone, (WHEY, 5, 10)),  # after a cancel that came first: the tombstone
+        create(fresh, (WHEY, 1, 1390), (WHEY, 2, 1390), name="x" * 300),  # merged, cut
+        create(fresh, (WHEY, 3, 1390)),  # the order just created, repeated
+        create(fresh, (WHEY, 3, 1391)),  # ... and at another price: a conflict
+        create(limited, (WHEY, 101, 1)),  # over a limit: refused, writes nothing
+        create(limited, (WHEY, 100, 1)),  # then within it: created
+        create(limited, (WHEY, 1, -1)),  # bad input is refused before the repeat
+        create("", (WHEY, 1, 1)),
+    ]
+
+    one_by_one, rows_one_by_one = as_single_calls(requests, single_create)
+
+    assert create_batch(*requests) == one_by_one
+    assert rows() == rows_one_by_one
+    assert statuses(one_by_one) == [
+        (OK, ""),
+        (ALREADY_EXISTS, "conflict"),
+        (ALREADY_EXISTS, "conflict"),
+        (OK, ""),
+        (OK, ""),
+        (OK, ""),
+        (OK, ""),
+        (ALREADY_EXISTS, "conflict"),
+        (FAILED_PRECONDITION, "failed_precondition"),
+        (OK, ""),
+        (INVALID_ARGUMENT, "invalid_input"),
+        (INVALID_ARGUMENT, "invalid_input"),
+    ]
+    assert [reply[1] for *_, reply in one_by_one if reply] == [
+        "CREATED",
+        "CANCELLED",
+        "CANCELLED",
+        "CREATED",
+        "CREATED",
+        "CREATED",
+    ]
+
+
+def test_a_create_that_loses_its_claim_to_a_concurrent_call_answers_what_that_call_left() -> None:
+    # Given orders created after the batch read (found nothing) and before it claimed
+    same, other = new_purchase(), new_purchase()
+    create_batch(create(same, (WHEY, 1, 1390)), create(other, (WHEY, 1, 1390)))
+    found = batches._orders_find
+    reads: list[int] = []
+
+    def read_too_early(order_ids: Any) -> Any:
+        reads.append(1)
+        return {} if len(reads) == 1 else found(order_ids)
+
+    # When the batch creates them again (the same lines, then other ones) and a new one
+    with mock.patch.object(batches, "_orders_find", read_too_early):
+        outcomes = create_batch(
+            create(same, (WHEY, 1, 1390)),
+            create(other, (WHEY, 2, 1390)),
+            create(same, (WHEY, 1, 1390)),
+        )
+
+    # Then it answers them as repeats of what is there, and writes nothing more
+    assert statuses(outcomes) == [(OK, ""), (ALREADY_EXISTS, "conflict"), (OK, "")]
+    assert outcomes[0][3] == outcomes[2][3] == (same, "CREATED", 1390)
+    assert len(reads) == 2
+    assert OrderLine.objects.count() == 2
+
+
 # ------------------------------------------------------------------ cancel
 
 
@@ -207,6 +326,83 @@ def test_a_cancel_batch_after_a_create_batch_cancels_once_and_leaves_tombstones(
     # The late create of a cancelled purchase answers the cancelled order, creating nothing.
     assert create_batch(create(never, (WHEY, 1, 1390))) == [(OK, "", "", (never, "CANCELLED", 0))]
     assert OrderLine.objects.filter(order_id=never).count() == 0
+
+
+def test_a_mixed_cancel_batch_answers_and_writes_as_its_single_calls() -> None:
+    created, cancelled, tombstone, never = (new_purchase() for _ in range(4))
+    create_batch(create(created, (WHEY, 2, 1390)), create(cancelled, (CASEIN, 1, 3780)))
+    cancel_batch(cancel(cancelled), cancel(tombstone))
+    requests = [
+        cancel(created),
+        cancel(never),
+        cancel(cancelled),
+        cancel(created),
+        cancel(tombstone),
+        cancel("nope"),
+        cancel(never),
+    ]
+
+    one_by_one, rows_one_by_one = as_single_calls(requests, single_cancel)
+
+    assert cancel_batch(*requests) == one_by_one
+    assert rows() == rows_one_by_one
+    assert one_by_one[0][3] == (created, "CANCELLED", 2780)
+
+
+def test_only_the_orders_a_cancel_batch_changes_invalidate_their_cache_after_the_commit(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    created, cancelled, never = new_purchase(), new_purchase(), new_purchase()
+    create_batch(create(created, (WHEY, 2, 1390)), create(cancelled, (CASEIN, 1, 3780)))
+    cancel_batch(cancel(cancelled))
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        cancel_batch(cancel(created), cancel(cancelled), cancel(never), cancel(never))
+
+    assert len(callbacks) == 2  # the cancel and the tombstone; the repeats change nothing
+
+
+# ------------------------------------------------------------ statements
+
+
+def statements(call: Any) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        call()
+    return len(queries)
+
+
+@pytest.mark.parametrize("size", [2, 50])
+def test_a_batch_costs_a_constant_number_of_statements(size: int) -> None:
+    # Given purchases with an order, cancelled ones, and some never seen
+    created = [new_purchase() for _ in range(size)]
+    gone = [new_purchase() for _ in range(size)]
+    create_batch(*(create(p, (WHEY, 1, 1390)) for p in gone))
+    cancel_batch(*(cancel(p) for p in gone))
+
+    # When batches of `size` items create, repeat, cancel and record tombstones
+    counts = {
+        "create": statements(
+            lambda: create_batch(*(create(p, (WHEY, 1, 1390), (CASEIN, 2, 3780)) for p in created))
+        ),
+        "repeat": statements(
+            lambda: create_batch(*(create(p, (WHEY, 1, 1390), (CASEIN, 2, 3780)) for p in created))
+        ),
+        "after cancel": statements(lambda: create_batch(*(create(p, (WHEY, 1, 1)) for p in gone))),
+        "cancel": statements(lambda: cancel_batch(*(cancel(p) for p in created))),
+        "tombstone": statements(
+            lambda: cancel_batch(*(cancel(new_purchase()) for _ in range(size)))
+        ),
+    }
+
+    # Then each costs the same whatever its size (a savepoint and its release included,
+    # as the test runs in a transaction): read, claim, lines; claim, lock, update
+    assert counts == {
+        "create": 5,
+        "repeat": 3,
+        "after cancel": 3,
+        "cancel": 5,
+        "tombstone": 3,
+    }
 
 
 # ------------------------------------------------------------ concurrency
@@ -236,3 +432,39 @@ def test_concurrent_batches_of_the_same_purchases_in_any_order_create_each_once(
     assert seen == {(OK, "CREATED")}
     assert Order.objects.filter(id__in=purchases).count() == 30
     assert OrderLine.objects.filter(order_id__in=purchases).count() == 30
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_create_and_cancel_batches_of_the_same_purchases_never_deadlock() -> None:
+    # A compensation racing with its step and with retried waves of both, in any order.
+    purchases = [new_purchase() for _ in range(30)]
+    workers = 8
+    start = threading.Barrier(workers)
+
+    def run(seed: int) -> list[Outcome]:
+        shuffled = purchases[:]
+        random.Random(seed).shuffle(shuffled)
+        start.wait()
+        try:
+            if seed % 2:
+                return cancel_batch(*(cancel(p) for p in shuffled))
+            return create_batch(*(create(p, (WHEY, 1, 1390)) for p in shuffled))
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        replies = list(pool.map(run, range(workers)))
+
+    assert {code for reply in replies for code, *_ in reply} == {OK}
+    orders = dict(Order.objects.filter(id__in=purchases).values_list("id", "status"))
+    # Every purchase was cancelled, before or after its create: none is left CREATED.
+    assert len(orders) == 30 and set(orders.values()) == {"CANCELLED"}
+    # A cancelled order keeps the lines of a create that came first; a tombstone has none.
+    with_lines = set(
+        OrderLine.objects.filter(order_id__in=purchases).values_list("order_id", flat=True)
+    )
+    assert with_lines == set(
+        Order.objects.filter(id__in=purchases, customer_id__isnull=False).values_list(
+            "id", flat=True
+        )
+    )

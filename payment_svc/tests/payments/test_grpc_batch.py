@@ -18,8 +18,10 @@ from unittest import mock
 import grpc
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from common.errors import GRPC_ERROR_CODE_METADATA
+from payment_svc.payments import batches
 from payment_svc.payments.grpc import PaymentServicer
 from payment_svc.payments.models import Payment
 from saga_proto import payment_pb2
@@ -75,16 +77,45 @@ def refund_batch(*requests: payment_pb2.RefundPaymentRequest) -> list[Outcome]:
     return _outcomes(PaymentServicer().RefundPaymentBatch(batch, context))
 
 
-def single_pay(request: payment_pb2.CreatePaymentRequest) -> Outcome:
-    """What the single CreatePayment answers: its reply, or the status it aborts with."""
+def _single(call: Any, request: Any) -> Outcome:
+    """What a single call answers: its reply, or the status it aborts with."""
     context = mock.Mock()
     context.abort.side_effect = Aborted
     try:
-        return (OK, "", "", _reply(PaymentServicer().CreatePayment(request, context)))
+        return (OK, "", "", _reply(call(request, context)))
     except Aborted:
         code, message = context.abort.call_args.args
         trailing = dict(context.set_trailing_metadata.call_args.args[0])
         return (code.value[0], message, trailing[GRPC_ERROR_CODE_METADATA], None)
+
+
+def single_pay(request: payment_pb2.CreatePaymentRequest) -> Outcome:
+    return _single(PaymentServicer().CreatePayment, request)
+
+
+def single_refund(request: payment_pb2.RefundPaymentRequest) -> Outcome:
+    return _single(PaymentServicer().RefundPayment, request)
+
+
+def rows() -> list[tuple[Any, ...]]:
+    """Every payment, comparable."""
+    return sorted(
+        Payment.objects.values_list("id", "customer_id", "status", "amount", "currency_code")
+    )
+
+
+def as_single_calls(requests: list[Any], single: Any) -> tuple[list[Outcome], Any]:
+    """The answers of `requests` as single calls one by one in purchase-id order (repeats
+    of a purchase in request order), answered in request order, and the rows they left;
+    all rolled back, so the batch under test starts from the same rows."""
+    order = sorted(range(len(requests)), key=lambda i: requests[i].purchase_id)  # stable
+    answers: dict[int, Outcome] = {}
+    with contextlib.suppress(Aborted), transaction.atomic():
+        for position in order:
+            answers[position] = single(requests[position])
+        left = rows()
+        raise Aborted
+    return [answers[position] for position in range(len(requests))], left
 
 
 def new_purchase() -> str:
@@ -183,6 +214,84 @@ def test_only_the_accepted_items_invalidate_their_cached_payment_after_the_commi
     assert len(callbacks) == 1
 
 
+def test_a_mixed_batch_over_existing_payments_answers_and_writes_as_its_single_calls() -> None:
+    paid, refunded, tombstone, fresh, refused = (new_purchase() for _ in range(5))
+    pay_batch(pay(paid), pay(refunded, amount=700))
+    refund_batch(refund(refunded), refund(tombstone))
+    requests = [
+        pay(paid, currency_code="vnd"),  # a repeat (codes are compared in upper case)
+        pay(paid, amount=24461),  # a conflict
+        pay(paid, customer_id=8),  # a conflict
+        pay(refunded, amount=700),  # after its refund: the refunded payment
+        pay(tombstone),  # after a refund that came first: the tombstone
+        pay(fresh, currency_code="XXX"),  # a currency not accepted: refused
+        pay(fresh, amount=10_000_001),  # over the spending limit: refused
+        pay(fresh),  # then acceptable: taken
+        pay(fresh),  # and repeated
+        pay(fresh, currency_code="EUR"),  # ... and in another currency: a conflict
+        pay(refused, currency_code="XXX"),  # refused, and nothing else: no row
+        pay(fresh, amount=-1),  # bad input is refused before the repeat
+        pay("nope"),
+    ]
+
+    one_by_one, rows_one_by_one = as_single_calls(requests, single_pay)
+
+    assert pay_batch(*requests) == one_by_one
+    assert rows() == rows_one_by_one
+    assert statuses(one_by_one) == [
+        (OK, ""),
+        (ALREADY_EXISTS, "conflict"),
+        (ALREADY_EXISTS, "conflict"),
+        (OK, ""),
+        (OK, ""),
+        (FAILED_PRECONDITION, "failed_precondition"),
+        (FAILED_PRECONDITION, "failed_precondition"),
+        (OK, ""),
+        (OK, ""),
+        (ALREADY_EXISTS, "conflict"),
+        (FAILED_PRECONDITION, "failed_precondition"),
+        (INVALID_ARGUMENT, "invalid_input"),
+        (INVALID_ARGUMENT, "invalid_input"),
+    ]
+    assert [reply[1] for *_, reply in one_by_one if reply] == [
+        "COMPLETED",
+        "REFUNDED",
+        "REFUNDED",
+        "COMPLETED",
+        "COMPLETED",
+    ]
+
+
+def test_a_payment_that_loses_its_claim_to_a_concurrent_call_answers_what_that_call_left() -> None:
+    # Given payments taken after the batch read (found nothing) and before it claimed
+    same, other = new_purchase(), new_purchase()
+    pay_batch(pay(same), pay(other))
+    found = batches._payments_find
+    reads: list[int] = []
+
+    def read_too_early(payment_ids: Any) -> Any:
+        reads.append(1)
+        return {} if len(reads) == 1 else found(payment_ids)
+
+    # When the batch pays them again (the same terms, then other ones)
+    with mock.patch.object(batches, "_payments_find", read_too_early):
+        outcomes = pay_batch(pay(same), pay(other, amount=1), pay(same))
+
+    # Then it answers them as repeats of what is there, and charges nothing more
+    assert outcomes == [
+        (OK, "", "", (same, "COMPLETED", 24460, "VND")),
+        (
+            ALREADY_EXISTS,
+            f"Purchase {other} already has a payment with other terms.",
+            "conflict",
+            None,
+        ),
+        (OK, "", "", (same, "COMPLETED", 24460, "VND")),
+    ]
+    assert len(reads) == 2
+    assert Payment.objects.count() == 2
+
+
 # ------------------------------------------------------------------ refund
 
 
@@ -201,6 +310,83 @@ def test_a_refund_batch_after_a_payment_batch_refunds_once_and_leaves_tombstones
     assert again == first[:2]
     # The late payment of a refunded purchase answers the refund, charging nothing.
     assert pay_batch(pay(never)) == [(OK, "", "", (never, "REFUNDED", 0, ""))]
+
+
+def test_a_mixed_refund_batch_answers_and_writes_as_its_single_calls() -> None:
+    paid, refunded, tombstone, never = (new_purchase() for _ in range(4))
+    pay_batch(pay(paid), pay(refunded, amount=700))
+    refund_batch(refund(refunded), refund(tombstone))
+    requests = [
+        refund(paid),
+        refund(never),
+        refund(refunded),
+        refund(paid),
+        refund(tombstone),
+        refund(""),
+        refund(never),
+    ]
+
+    one_by_one, rows_one_by_one = as_single_calls(requests, single_refund)
+
+    assert refund_batch(*requests) == one_by_one
+    assert rows() == rows_one_by_one
+    assert one_by_one[0][3] == (paid, "REFUNDED", 24460, "VND")
+
+
+def test_only_the_payments_a_refund_batch_changes_invalidate_their_cache_after_the_commit(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    paid, refunded, never = new_purchase(), new_purchase(), new_purchase()
+    pay_batch(pay(paid), pay(refunded))
+    refund_batch(refund(refunded))
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        refund_batch(refund(paid), refund(refunded), refund(never), refund(never))
+
+    assert len(callbacks) == 2  # the refund and the tombstone; the repeats change nothing
+
+
+# ------------------------------------------------------------ statements
+
+
+def statements(call: Any) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        call()
+    return len(queries)
+
+
+@pytest.mark.parametrize("size", [2, 50])
+def test_a_batch_costs_a_constant_number_of_statements(size: int) -> None:
+    # Given purchases with a payment, refunded ones, and some never seen
+    paid = [new_purchase() for _ in range(size)]
+    gone = [new_purchase() for _ in range(size)]
+    pay_batch(*(pay(p) for p in gone))
+    refund_batch(*(refund(p) for p in gone))
+
+    # When batches of `size` items pay, repeat, refund and record tombstones
+    counts = {
+        "pay": statements(lambda: pay_batch(*(pay(p) for p in paid))),
+        "repeat": statements(lambda: pay_batch(*(pay(p) for p in paid))),
+        "after refund": statements(lambda: pay_batch(*(pay(p) for p in gone))),
+        "refused": statements(
+            lambda: pay_batch(*(pay(new_purchase(), currency_code="XXX") for _ in range(size)))
+        ),
+        "refund": statements(lambda: refund_batch(*(refund(p) for p in paid))),
+        "tombstone": statements(
+            lambda: refund_batch(*(refund(new_purchase()) for _ in range(size)))
+        ),
+    }
+
+    # Then each costs the same whatever its size (a savepoint and its release included,
+    # as the test runs in a transaction): read, claim; claim, lock, update
+    assert counts == {
+        "pay": 4,
+        "repeat": 3,
+        "after refund": 3,
+        "refused": 3,
+        "refund": 5,
+        "tombstone": 3,
+    }
 
 
 # ------------------------------------------------------------ concurrency
@@ -229,3 +415,30 @@ def test_concurrent_batches_of_the_same_purchases_in_any_order_charge_each_once(
     seen = {(code, got[1] if got else None) for reply in replies for code, _, _, got in reply}
     assert seen == {(OK, "COMPLETED")}
     assert Payment.objects.filter(id__in=purchases).count() == 30
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_payment_and_refund_batches_of_the_same_purchases_never_deadlock() -> None:
+    # A compensation racing with its step and with retried waves of both, in any order.
+    purchases = [new_purchase() for _ in range(30)]
+    workers = 8
+    start = threading.Barrier(workers)
+
+    def run(seed: int) -> list[Outcome]:
+        shuffled = purchases[:]
+        random.Random(seed).shuffle(shuffled)
+        start.wait()
+        try:
+            if seed % 2:
+                return refund_batch(*(refund(p) for p in shuffled))
+            return pay_batch(*(pay(p) for p in shuffled))
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        replies = list(pool.map(run, range(workers)))
+
+    assert {code for reply in replies for code, *_ in reply} == {OK}
+    # Every purchase was refunded, before or after its payment: none is left COMPLETED.
+    left = list(Payment.objects.filter(id__in=purchases).values_list("status", flat=True))
+    assert len(left) == 30 and set(left) == {"REFUNDED"}

@@ -197,16 +197,121 @@ def test_items_competing_for_the_last_units_are_served_in_purchase_id_order() ->
     ]
 
 
-def test_a_batch_locks_every_product_it_reserves_in_id_order_before_its_first_item() -> None:
+def test_many_items_competing_for_the_last_units_are_served_in_purchase_id_order() -> None:
+    scarce, plenty = _product(inventory=3), _product(inventory=100)
+    purchases = sorted(uuid.uuid4() for _ in range(8))
+    shuffled = purchases[:]
+    random.Random(15).shuffle(shuffled)
+
+    results = dict(
+        zip(
+            shuffled,
+            reserve_batch(*(reserve(str(p), (plenty.id, 1), (scarce.id, 1)) for p in shuffled)),
+            strict=True,
+        )
+    )
+
+    assert [results[p][0] for p in purchases] == [OK] * 3 + [FAILED_PRECONDITION] * 5
+    assert {results[p][1] for p in purchases[3:]} == {
+        f"Product {scarce.id} has 0 in stock, 1 wanted."
+    }
+    # All or nothing per item: the refused ones took nothing of the plentiful product.
+    assert _stock(scarce, plenty) == [0, 97]
+    assert set(
+        Reservation.objects.filter(purchase_id__in=purchases).values_list("purchase_id", flat=True)
+    ) == set(purchases[:3])
+
+
+def _statements(batch: Callable[[], object]) -> list[str]:
+    """The SQL statements `batch()` sends (savepoints of the test's transaction left out)."""
+    with CaptureQueriesContext(connection) as queries:
+        batch()
+    return [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]
+
+
+def _mixed_reserves(size: int) -> list[product_pb2.ReserveInventoryRequest]:
+    """`size` reserves cycling through every case a batch decides: new, repeat, other
+    lines, after a release, not enough stock, unknown product, bad input."""
+    plenty, empty = _product(inventory=10_000), _product(inventory=0)
+    reserved, released = new_purchase(), new_purchase()
+    reserve_batch(reserve(reserved, (plenty.id, 1)), reserve(released, (plenty.id, 1)))
+    release_batch(release(released))
+    cases = [
+        lambda: reserve(new_purchase(), (plenty.id, 1)),
+        lambda: reserve(reserved, (plenty.id, 1)),
+        lambda: reserve(reserved, (plenty.id, 2)),
+        lambda: reserve(released, (plenty.id, 1)),
+        lambda: reserve(new_purchase(), (plenty.id, 1), (empty.id, 1)),
+        lambda: reserve(new_purchase(), (UNKNOWN, 1)),
+        lambda: reserve("nope", (plenty.id, 1)),
+    ]
+    return [cases[i % len(cases)]() for i in range(size)]
+
+
+def test_a_reserve_batch_costs_the_same_statements_for_50_items_as_for_2() -> None:
+    a, b = _product(inventory=10_000), _product(inventory=10_000)
+
+    def wave(size: int) -> list[str]:
+        requests = [reserve(new_purchase(), (a.id, 1), (b.id, 2)) for _ in range(size)]
+        return _statements(lambda: reserve_batch(*requests))
+
+    two, fifty = wave(2), wave(50)
+
+    assert len(fifty) == len(two) <= 8
+    assert _stock(a, b) == [10_000 - 52, 10_000 - 104]
+
+
+def test_a_reserve_batch_of_every_case_costs_a_constant_number_of_statements() -> None:
+    small, large = _mixed_reserves(7), _mixed_reserves(50)
+
+    statements_small = _statements(lambda: reserve_batch(*small))
+    statements_large = _statements(lambda: reserve_batch(*large))
+
+    assert len(statements_large) == len(statements_small) <= 8
+
+
+def test_a_release_batch_costs_the_same_statements_for_50_items_as_for_2() -> None:
+    product = _product(inventory=10_000)
+
+    def wave(size: int) -> list[str]:
+        reserved = [new_purchase() for _ in range(size)]
+        reserve_batch(*(reserve(p, (product.id, 1)) for p in reserved))
+        never = [new_purchase() for _ in range(size)]  # tombstones
+        requests = [release(p) for pair in zip(reserved, never, strict=True) for p in pair]
+        return _statements(lambda: release_batch(*requests))
+
+    two, fifty = wave(2), wave(50)
+
+    assert len(fifty) == len(two) <= 8
+    assert _stock(product) == [10_000]
+
+
+def _lock_order(sql: list[str]) -> tuple[int, int, int]:
+    """Where the reservation rows are claimed, the existing ones locked, and the products
+    locked (-1: not sent)."""
+
+    def first(marker: str) -> int:
+        return next((i for i, s in enumerate(sql) if marker in s), -1)
+
+    return first("ON CONFLICT"), first("FOR UPDATE OF"), first("FOR NO KEY UPDATE")
+
+
+def test_a_batch_takes_its_reservation_rows_then_every_product_in_id_order() -> None:
+    # The order of every inventory write, single or batch: no two wait in opposite orders.
     low, high = _product(inventory=10), _product(inventory=10)
+    repeated = new_purchase()
+    reserve_batch(reserve(repeated, (low.id, 1)))
 
     with CaptureQueriesContext(connection) as queries:
-        reserve_batch(reserve(new_purchase(), (high.id, 1)), reserve(new_purchase(), (low.id, 1)))
+        reserve_batch(
+            reserve(new_purchase(), (high.id, 1)),
+            reserve(repeated, (low.id, 1)),
+            reserve(new_purchase(), (low.id, 1)),
+        )
 
     sql = [q["sql"] for q in queries]
-    lock = next(i for i, s in enumerate(sql) if "FOR NO KEY UPDATE" in s)
-    first_claim = next(i for i, s in enumerate(sql) if "ON CONFLICT" in s)
-    assert lock < first_claim
+    claim, existing, lock = _lock_order(sql)
+    assert 0 <= claim < existing < lock
     assert "ORDER BY" in sql[lock] and f"IN ({low.id}, {high.id})" in sql[lock]
 
 
@@ -274,19 +379,18 @@ def test_a_release_batch_answers_released_as_single_calls_do() -> None:
     ) == {Reservation.State.RELEASED}
 
 
-def test_a_release_batch_locks_the_products_it_gives_back_before_its_first_item() -> None:
+def test_a_release_batch_takes_its_reservation_rows_then_the_products_in_id_order() -> None:
     low, high = _product(inventory=10), _product(inventory=10)
     first, second = new_purchase(), new_purchase()
     reserve_batch(reserve(first, (high.id, 1)), reserve(second, (low.id, 1)))
 
     with CaptureQueriesContext(connection) as queries:
-        release_batch(release(first), release(second))
+        release_batch(release(first), release(second), release(new_purchase()))
 
     sql = [q["sql"] for q in queries]
-    lock = next(i for i, s in enumerate(sql) if "FOR NO KEY UPDATE" in s)
-    first_claim = next(i for i, s in enumerate(sql) if "ON CONFLICT" in s)
-    assert lock < first_claim
-    assert f"IN ({low.id}, {high.id})" in sql[lock]
+    claim, existing, lock = _lock_order(sql)
+    assert 0 <= claim < existing < lock
+    assert "ORDER BY" in sql[lock] and f"IN ({low.id}, {high.id})" in sql[lock]
     assert _stock(low, high) == [10, 10]
 
 

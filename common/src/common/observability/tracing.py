@@ -167,8 +167,13 @@ class _NoClientRoots(Sampler):
         return f"NoClientRoots{{{self._inner.get_description()}}}"
 
 
+_TRACER = trace.ProxyTracer(TRACER_NAME)
+
+
 def tracer() -> Tracer:
-    return trace.get_tracer(TRACER_NAME)
+    """The platform's tracer: the provider's once one is installed, a no-op one before.
+    One object for the process (`get_tracer` would build a new one per call)."""
+    return _TRACER
 
 
 # ------------------------------------------------- context through messages

@@ -1,0 +1,114 @@
+"""`answer_all` and `checked`: a batch handled as a whole, answered item by item.
+
+The writes (`claim_rows`, `insert_rows`, `transition_each`) are PostgreSQL statements;
+the order and payment services' batch tests run them against their test databases
+(order_svc/tests/orders/test_grpc_batch.py, payment_svc/tests/payments/test_grpc_batch.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+import pytest
+from django.db import OperationalError
+
+from common.batch_writes import answer_all, checked
+from common.errors import GRPC_ERROR_CODE_METADATA, ApplicationError, ErrorCode
+from common.grpc.servicer import MAX_BATCH_ITEMS
+
+SERVICE = "test.BatchService"
+logger = logging.getLogger("test.batch_writes")
+
+
+class Aborted(Exception):
+    """What the stand-in context raises where grpc's would end the call."""
+
+
+class FakeContext:
+    def __init__(self) -> None:
+        self.code: grpc.StatusCode | None = None
+        self.details = ""
+        self.trailing: tuple[tuple[str, str], ...] = ()
+
+    def set_trailing_metadata(self, metadata: tuple[tuple[str, str], ...]) -> None:
+        self.trailing = metadata
+
+    def abort(self, code: grpc.StatusCode, details: str) -> None:
+        self.code, self.details = code, details
+        raise Aborted
+
+
+def _halve(value: int) -> int:
+    if value % 2:
+        raise ApplicationError(ErrorCode.INVALID_INPUT, f"{value} is odd.")
+    return value // 2
+
+
+def test_checked_answers_the_value_or_the_refusal_instead_of_raising_it() -> None:
+    assert checked(_halve, 4) == 2
+    refusal = checked(_halve, value=3)
+    assert isinstance(refusal, ApplicationError)
+    assert refusal.message == "3 is odd."
+
+
+def test_each_item_answers_its_reply_or_its_refusal_in_request_order(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def handle_all(items: Sequence[int]) -> list[int | ApplicationError]:
+        return [checked(_halve, item) for item in items]
+
+    context: Any = FakeContext()
+
+    with caplog.at_level(logging.INFO, logger=logger.name):
+        results = answer_all(context, [4, 3, 8], handle_all, service=SERVICE, logger=logger)
+
+    assert [(r.code, r.message, r.error_code, r.reply) for r in results] == [
+        (0, "", "", 2),
+        (grpc.StatusCode.INVALID_ARGUMENT.value[0], "3 is odd.", "invalid_input", None),
+        (0, "", "", 4),
+    ]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{SERVICE} refused: invalid_input 3 is odd."
+    ]
+
+
+def test_a_batch_over_the_cap_is_refused_whole_before_the_handler_runs() -> None:
+    context: Any = FakeContext()
+    handled: list[Sequence[int]] = []
+
+    def handle_all(items: Sequence[int]) -> list[int | ApplicationError]:
+        handled.append(items)
+        return list(items)
+
+    with pytest.raises(Aborted):
+        answer_all(
+            context, list(range(MAX_BATCH_ITEMS + 1)), handle_all, service=SERVICE, logger=logger
+        )
+
+    assert context.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert dict(context.trailing)[GRPC_ERROR_CODE_METADATA] == "invalid_input"
+    assert handled == []
+
+
+@pytest.mark.parametrize(
+    ("raised", "status"),
+    [
+        (ApplicationError(ErrorCode.UNAVAILABLE, "Try later."), grpc.StatusCode.UNAVAILABLE),
+        (OperationalError("the database restarts"), grpc.StatusCode.UNAVAILABLE),
+    ],
+)
+def test_an_error_of_the_whole_batch_ends_the_call_as_a_single_call_would_end(
+    raised: Exception, status: grpc.StatusCode
+) -> None:
+    context: Any = FakeContext()
+
+    def handle_all(items: Sequence[int]) -> list[int | ApplicationError]:
+        raise raised
+
+    with pytest.raises(Aborted):
+        answer_all(context, [1, 2], handle_all, service=SERVICE, logger=logger)
+
+    assert context.code is status
