@@ -1,14 +1,18 @@
-"""The purchase service's own settings, typed (read at call time, so tests can override).
+"""The purchase service's own settings, typed.
 
-Their values and environment variables live in purchase_svc/config/settings.py.
+Their values and environment variables live in purchase_svc/config/settings.py. Read
+once and kept (a POST asks for them several times), and read again after a test
+overrides a setting (Django's `setting_changed` signal).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
 
 
 def _setting(name: str) -> Any:
@@ -28,6 +32,7 @@ class PurchaseConfig:
     sse_fallback_poll_seconds: float
 
 
+@functools.cache
 def config() -> PurchaseConfig:
     return PurchaseConfig(
         max_lines=int(_setting("PURCHASE_MAX_LINES")),
@@ -40,3 +45,10 @@ def config() -> PurchaseConfig:
         sse_safety_poll_seconds=float(_setting("PURCHASE_SSE_SAFETY_POLL_SECONDS")),
         sse_fallback_poll_seconds=float(_setting("PURCHASE_SSE_FALLBACK_POLL_SECONDS")),
     )
+
+
+def _forget(**_: Any) -> None:
+    config.cache_clear()
+
+
+setting_changed.connect(_forget, dispatch_uid="purchase_svc.purchases.conf")
