@@ -116,7 +116,7 @@ SERVICES: dict[str, Service] = {
                 # A task advances a batch of sagas, their calls made by the engine's own
                 # thread pool (SAGA_CALL_CONCURRENCY): a few task threads are enough.
                 "worker": "celery -A orchestrator_svc.config worker --loglevel INFO"
-                " --pool threads --concurrency 8",
+                " --pool threads --concurrency 4",
                 "beat": "celery -A orchestrator_svc.config beat --loglevel INFO"
                 " --schedule var/run/celerybeat-schedule",
                 "relay": "python orchestrator_svc/manage.py outbox_relay",
