@@ -9,7 +9,7 @@ The batch forms (CreatePaymentBatch, RefundPaymentBatch) hand the whole wave to
 payments.batches, which answers every item as its single call would (in purchase-id
 order) in one transaction and a constant number of statements; an item's refusal becomes
 its result, with the status its single call would have ended with
-(common.batch_writes.answer_all).
+(common.grpc.servicer.answer_all).
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from collections.abc import Iterable, Sequence
 
 import grpc
 
-from common.batch_writes import answer_all
 from common.errors import ApplicationError
-from common.grpc.servicer import ItemResult, answer
+from common.grpc.servicer import ItemResult, answer, answer_all
 from common.ids import parse_purchase_id
 from payment_svc.payments import batches, services
 from payment_svc.payments.models import Payment

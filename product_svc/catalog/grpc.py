@@ -20,7 +20,7 @@ from typing import Any
 import grpc
 
 from common.errors import ApplicationError, ErrorCode
-from common.grpc.servicer import MAX_BATCH_ITEMS, ItemResult, answer
+from common.grpc.servicer import ItemResult, answer, answer_all
 from product_svc.catalog import batches, selectors, services
 from product_svc.catalog.startup import ensure_product_filter
 from saga_proto import product_pb2, product_pb2_grpc
@@ -70,24 +70,7 @@ def _release(request: product_pb2.ReleaseInventoryRequest) -> product_pb2.Releas
     )
 
 
-def _check_batch_size(items: Sequence[object]) -> None:
-    if len(items) > MAX_BATCH_ITEMS:
-        raise ApplicationError(
-            ErrorCode.INVALID_INPUT,
-            f"At most {MAX_BATCH_ITEMS} items per batch, not {len(items)}.",
-        )
-
-
-def _batch_reply(outcomes: Sequence[object]) -> product_pb2.InventoryBatchReply:
-    """Each item's result as its single call would have ended: OK, or its refusal's
-    status (logged as `answer` logs a single call's)."""
-    results = []
-    for outcome in outcomes:
-        if isinstance(outcome, ApplicationError):
-            logger.info("%s refused: %s %s", SERVICE_NAME, outcome.code.value, outcome.message)
-            results.append(ItemResult[object](error=outcome))
-        else:
-            results.append(ItemResult[object](reply=outcome))
+def _batch_reply(results: Sequence[ItemResult[object]]) -> product_pb2.InventoryBatchReply:
     return product_pb2.InventoryBatchReply(
         results=[
             product_pb2.InventoryBatchResult(
@@ -178,29 +161,42 @@ class ProductServicer(product_pb2_grpc.ProductServiceServicer):
     def ReserveInventoryBatch(
         self, request: product_pb2.ReserveInventoryBatchRequest, context: grpc.ServicerContext
     ) -> product_pb2.InventoryBatchReply:
-        def call() -> product_pb2.InventoryBatchReply:
-            _check_batch_size(request.items)
-            outcomes = batches.inventory_reserve_batch(
-                commands=[
-                    batches.ReserveCommand(item.purchase_id, _items(item.items))
-                    for item in request.items
-                ]
+        def reserve_all(
+            items: Sequence[product_pb2.ReserveInventoryRequest],
+        ) -> Sequence[object]:
+            return batches.inventory_reserve_batch(
+                commands=[batches.ReserveCommand(i.purchase_id, _items(i.items)) for i in items]
             )
-            return _batch_reply(outcomes)
 
-        return answer(context, call, service=SERVICE_NAME, logger=logger, database_errors=False)
+        return _batch_reply(
+            answer_all(
+                context,
+                request.items,
+                reserve_all,
+                service=SERVICE_NAME,
+                logger=logger,
+                database_errors=False,
+            )
+        )
 
     def ReleaseInventoryBatch(
         self, request: product_pb2.ReleaseInventoryBatchRequest, context: grpc.ServicerContext
     ) -> product_pb2.InventoryBatchReply:
-        def call() -> product_pb2.InventoryBatchReply:
-            _check_batch_size(request.items)
-            outcomes = batches.inventory_release_batch(
-                purchase_ids=[item.purchase_id for item in request.items]
-            )
-            return _batch_reply(outcomes)
+        def release_all(
+            items: Sequence[product_pb2.ReleaseInventoryRequest],
+        ) -> Sequence[object]:
+            return batches.inventory_release_batch(purchase_ids=[i.purchase_id for i in items])
 
-        return answer(context, call, service=SERVICE_NAME, logger=logger, database_errors=False)
+        return _batch_reply(
+            answer_all(
+                context,
+                request.items,
+                release_all,
+                service=SERVICE_NAME,
+                logger=logger,
+                database_errors=False,
+            )
+        )
 
 
 def register(server: grpc.Server) -> list[str]:

@@ -1,17 +1,16 @@
-"""Batch calls handled as a whole: set-based forms of common.db's writes, and their answer.
+"""Batch calls handled as a whole: set-based forms of common.db's writes.
 
 A batch call (CreateOrderBatch, say: one request carrying a wave of sagas' calls) must
-answer each item exactly as its single call would. Run item by item (`answer_batch`),
-that costs the single call's statements and a savepoint per item; a batch handled as a
-whole decides its items in Python and writes all its rows in a constant number of
-statements instead:
+answer each item exactly as its single call would. Run item by item, that would cost the
+single call's statements and a savepoint per item; a batch handled as a whole decides
+its items in Python and writes all its rows in a constant number of statements instead:
 
 - `claim_rows`: `claim_row` for many rows, in one INSERT ... ON CONFLICT DO NOTHING;
 - `insert_rows`: one multi-row INSERT of rows no other transaction can write (the lines
   of the orders this transaction has just claimed, say);
 - `transition_each`: `transition_once` for many keys, in at most three statements;
-- `answer_all`: `answer_batch` for such a handler (one call for all the items, which
-  answers each item's reply or the refusal its single call would have raised).
+- `checked`: a check's value, or the refusal it raised, as an item's outcome for
+  `common.grpc.servicer.answer_all`.
 
 Lock order: these take their keys in ascending order, claims before row locks, as the
 single calls do. PostgreSQL inserts the rows of a VALUES list, and locks the rows of an
@@ -23,24 +22,19 @@ waits on another transaction's claim, which may itself be waiting for that lock.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
-import grpc
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import connection
 from django.db.models import Model
 
-from common.errors import ApplicationError, ErrorCode
-from common.grpc.servicer import FAILURE_CODES, MAX_BATCH_ITEMS, ItemResult, answer
+from common.errors import ApplicationError
 
 P = ParamSpec("P")
 T = TypeVar("T")
-ItemT = TypeVar("ItemT")
-ReplyT = TypeVar("ReplyT")
 
 
 # ------------------------------------------------------------------ writes
@@ -187,43 +181,3 @@ def checked(check: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T | App
         return check(*args, **kwargs)
     except ApplicationError as error:
         return error
-
-
-def answer_all(
-    context: grpc.ServicerContext,
-    items: Sequence[ItemT],
-    handle_all: Callable[[Sequence[ItemT]], Sequence[ReplyT | ApplicationError]],
-    *,
-    service: str,
-    logger: logging.Logger,
-    max_items: int = MAX_BATCH_ITEMS,
-) -> list[ItemResult[ReplyT]]:
-    """`answer_batch` for a handler that takes the whole batch at once.
-
-    `handle_all(items)` answers, in request order, each item's reply or the refusal
-    (ApplicationError) its single call would have ended with, having written everything
-    in one transaction of its own. A refusal becomes that item's result, logged as
-    `answer` logs a single call's. An ApplicationError or a database error that
-    `handle_all` raises ends the whole call, as `answer` ends a single one; so does more
-    than `max_items` items (INVALID_ARGUMENT, before any database work).
-    """
-
-    def call() -> list[ItemResult[ReplyT]]:
-        if len(items) > max_items:
-            raise ApplicationError(
-                ErrorCode.INVALID_INPUT,
-                f"At most {max_items} items per batch, not {len(items)}.",
-            )
-        results: list[ItemResult[ReplyT]] = []
-        for outcome in handle_all(items):
-            if isinstance(outcome, ApplicationError):
-                if outcome.code in FAILURE_CODES:
-                    logger.warning("%s failed: %s %s", service, outcome.code.value, outcome.message)
-                else:
-                    logger.info("%s refused: %s %s", service, outcome.code.value, outcome.message)
-                results.append(ItemResult(error=outcome))
-            else:
-                results.append(ItemResult(reply=outcome))
-        return results
-
-    return answer(context, call, service=service, logger=logger)

@@ -14,17 +14,16 @@ retry; it is logged at INFO, or at WARNING when it is a failure of ours (INTERNA
 UNAVAILABLE). With `database_errors`, a database that cannot answer now answers
 UNAVAILABLE (the same call may succeed soon) and any other database error INTERNAL.
 
-A batch method (one request carrying the calls of many purchases) runs the single
-method's per-item code through `answer_batch`, in one transaction with a savepoint per
-item:
+A batch method (one request carrying the calls of many purchases) answers through
+`answer_all`, with a handler that takes the whole batch and answers, per item, its reply
+or the refusal its single call would have ended with:
 
     def CreateOrderBatch(self, request, context):
-        results = answer_batch(context, list(request.items), _create, service=..., ...)
+        results = answer_all(context, request.items, _create_all, service=..., logger=...)
         return order_pb2.OrderBatchReply(results=[... r.code, r.message, r.error_code ...])
 
-An item's refusal becomes its result (the status its single call would have ended with)
-and undoes only that item's writes and on_commit hooks; a database error ends the whole
-call as `answer` would end a single one.
+An item's refusal becomes its result; an error of the whole batch (the database, say)
+ends the whole call as `answer` would end a single one.
 """
 
 from __future__ import annotations
@@ -32,13 +31,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, TypeVar
 
 import grpc
-from django.db import DatabaseError, InterfaceError, OperationalError, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError
 
 from common.errors import ApplicationError, ErrorCode, abort_grpc
-from common.ids import parse_uuid
 
 ReplyT = TypeVar("ReplyT")
 ItemT = TypeVar("ItemT")
@@ -113,47 +111,25 @@ class ItemResult(Generic[ReplyT]):
         return "" if self.error is None else self.error.code.value
 
 
-class PurchaseCommand(Protocol):
-    """A saga command's request: keyed by the purchase it is for."""
-
-    @property
-    def purchase_id(self) -> str: ...
-
-
-def by_purchase_id(request: PurchaseCommand) -> str:
-    """A batch's `sort_key` for commands keyed by purchase id: the canonical UUID text
-    (an id that is not a UUID sorts first; its item is refused before touching a row)."""
-    parsed = parse_uuid(request.purchase_id)
-    return "" if parsed is None else str(parsed)
-
-
-def answer_batch(
+def answer_all(
     context: grpc.ServicerContext,
     items: Sequence[ItemT],
-    handle_one: Callable[[ItemT], ReplyT],
+    handle_all: Callable[[Sequence[ItemT]], Sequence[ReplyT | ApplicationError]],
     *,
     service: str,
     logger: logging.Logger,
     database_errors: bool = True,
-    sort_key: Callable[[ItemT], str] | None = None,
-    lock_first: Callable[[], object] | None = None,
     max_items: int = MAX_BATCH_ITEMS,
 ) -> list[ItemResult[ReplyT]]:
-    """The result of `handle_one(item)` for each item, in request order, all in one
-    transaction; or the whole call aborted as `answer` would abort a single one.
+    """Each item's result of a batch call, in request order; or the call aborted.
 
-    Each item runs in a savepoint of its own: an ApplicationError becomes that item's
-    result (logged as `answer` logs a refusal) and the savepoint's rollback undoes its
-    writes and drops the on_commit hooks it registered, while the other items go on.
-    The hooks of accepted items run once, after the batch commits. Any other error
-    (a database error, a deadlock) rolls back the whole batch and ends the call.
-
-    Concurrent batches must take their row locks in one order, or they can deadlock
-    holding each other's rows until their commits: `lock_first` runs in the
-    transaction before any item (to lock, in a fixed order, rows that items would
-    otherwise lock in request order), and `sort_key` orders the handling of the items
-    (their results still answer in request order). More than `max_items` items is
-    INVALID_ARGUMENT for the whole call, before any database work.
+    `handle_all(items)` answers, in request order, each item's reply or the refusal
+    (ApplicationError) its single call would have ended with, having written everything
+    in one transaction of its own. A refusal becomes that item's result, logged as
+    `answer` logs a single call's. An ApplicationError or a database error that
+    `handle_all` raises ends the whole call, as `answer` ends a single one (see
+    `database_errors` there); so does more than `max_items` items (INVALID_ARGUMENT,
+    before any database work).
     """
 
     def call() -> list[ItemResult[ReplyT]]:
@@ -162,29 +138,13 @@ def answer_batch(
                 ErrorCode.INVALID_INPUT,
                 f"At most {max_items} items per batch, not {len(items)}.",
             )
-        positions = list(range(len(items)))
-        if sort_key is not None:
-            positions.sort(key=lambda position: sort_key(items[position]))  # stable
-        results: dict[int, ItemResult[ReplyT]] = {}
-        with transaction.atomic():
-            if lock_first is not None:
-                lock_first()
-            for position in positions:
-                results[position] = _handle(items[position], handle_one, service, logger)
-        return [results[position] for position in range(len(items))]
+        results: list[ItemResult[ReplyT]] = []
+        for outcome in handle_all(items):
+            if isinstance(outcome, ApplicationError):
+                _log_refusal(logger, service, outcome)
+                results.append(ItemResult(error=outcome))
+            else:
+                results.append(ItemResult(reply=outcome))
+        return results
 
     return answer(context, call, service=service, logger=logger, database_errors=database_errors)
-
-
-def _handle(
-    item: ItemT,
-    handle_one: Callable[[ItemT], ReplyT],
-    service: str,
-    logger: logging.Logger,
-) -> ItemResult[ReplyT]:
-    try:
-        with transaction.atomic():  # a savepoint: a refusal undoes this item only
-            return ItemResult(reply=handle_one(item))
-    except ApplicationError as error:
-        _log_refusal(logger, service, error)
-        return ItemResult(error=error)
