@@ -33,9 +33,4 @@ def handle_purchases_created(messages: list[ConsumedMessage]) -> None:
 
 def _trace_headers(message: ConsumedMessage) -> dict[str, str]:
     """The producer's trace context: every run of the saga continues that trace."""
-    found = {}
-    for name in TRACE_HEADERS:
-        value = message.headers.get(name)
-        if value is not None:
-            found[name] = value.decode() if isinstance(value, bytes) else str(value)
-    return found
+    return {name: value for name in TRACE_HEADERS if (value := message.header(name)) is not None}

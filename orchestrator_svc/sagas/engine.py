@@ -25,18 +25,18 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import grpc
 from django.db import connection, transaction
-from django.db.models import DateTimeField, ExpressionWrapper, Q, QuerySet, Value
+from django.db.models import Q, QuerySet
 from django.db.models.functions import Now
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 
 from common.events import PurchaseCreated, parse_purchase_created
-from common.grpc.errors import Outcome, classify_error
+from common.grpc.errors import Outcome, classify_error, details_of, status_code_of
 from common.kafka.messages import PoisonMessage
 from common.observability.tracing import extract_context, run_in_context, tracer
 from common.outbox.services import OutboxEvent, outbox_enqueue_many
@@ -51,7 +51,14 @@ from orchestrator_svc.sagas.machine import (
     current_call,
     setting,
 )
-from orchestrator_svc.sagas.models import ACTIVE_STATES, Saga, SagaPhase, SagaStepLog
+from orchestrator_svc.sagas.models import (
+    ACTIVE_STATES,
+    Saga,
+    SagaPhase,
+    SagaStepLog,
+    db_now,
+    now_plus,
+)
 from orchestrator_svc.sagas.steps import PURCHASE_STEPS, BatchCall, StepRefused
 
 logger = logging.getLogger(__name__)
@@ -138,7 +145,7 @@ def _due() -> QuerySet[Saga]:
         .annotate(db_now=Now())
         .filter(
             Q(lease_until__isnull=True) | Q(lease_until__lt=Now()),
-            Q(next_run_at__isnull=True) | Q(next_run_at__lte=_plus(DUE_TOLERANCE)),
+            Q(next_run_at__isnull=True) | Q(next_run_at__lte=now_plus(DUE_TOLERANCE)),
             state__in=ACTIVE_STATES,
         )
     )
@@ -171,9 +178,9 @@ def _take(purchase_ids: list[str], owner: str, steps: Steps, fill_to: int) -> li
                 logger.error("saga %s: its stored purchase cannot be read: %s", saga.pk, exc)
                 continue
             saga.lease_owner = owner
-            saga.lease_until = _db_now(saga) + lease
+            saga.lease_until = db_now(saga) + lease
             run = _open(saga, purchase)
-            SagaMachine(saga, steps, effects, _db_now(saga)).begin()
+            SagaMachine(saga, steps, effects, db_now(saga)).begin()
             runs.append(run)
         _write(runs, effects, owner)
     return runs
@@ -209,7 +216,7 @@ def _record(calling: list[_Run], owner: str, steps: Steps) -> None:
                 run.lost = True
                 continue
             run.saga = saga
-            SagaMachine(saga, steps, effects, _db_now(saga)).conclude(*run.outcome)
+            SagaMachine(saga, steps, effects, db_now(saga)).conclude(*run.outcome)
             kept.append(run)
         _write(kept, effects, owner)
     for run in calling:
@@ -225,8 +232,8 @@ def _write(runs: list[_Run], effects: Effects, owner: str) -> None:
     for run in runs:
         saga = run.saga
         if saga.lease_owner == owner:
-            saga.lease_until = _db_now(saga) + lease
-        saga.updated_at = _db_now(saga)
+            saga.lease_until = db_now(saga) + lease
+        saga.updated_at = db_now(saga)
     _update_sagas([run.saga for run in runs])
     if effects.logs:
         _insert_logs(effects.logs)
@@ -402,10 +409,9 @@ def _ms_since(started: float) -> int:
 
 
 def _describe(exc: grpc.RpcError) -> str:
-    code = exc.code() if callable(getattr(exc, "code", None)) else None
-    details = exc.details() if callable(getattr(exc, "details", None)) else str(exc)
-    name = code.name if isinstance(code, grpc.StatusCode) else "NO_STATUS"
-    return f"{name}: {details}"
+    code = status_code_of(exc)
+    details = details_of(exc) if callable(getattr(exc, "details", None)) else str(exc)
+    return f"{code.name if code is not None else 'NO_STATUS'}: {details}"
 
 
 # ------------------------------------------------- tracing, metrics, results
@@ -473,14 +479,5 @@ def _end(run: _Run) -> Advance:
     span.end()
     retry_in = None
     if saga.phase == SagaPhase.WAITING and saga.next_run_at is not None:
-        retry_in = max((saga.next_run_at - _db_now(saga)).total_seconds(), 0.0)
+        retry_in = max((saga.next_run_at - db_now(saga)).total_seconds(), 0.0)
     return Advance(acted=True, state=saga.state, retry_in=retry_in)
-
-
-def _plus(delta: timedelta) -> ExpressionWrapper:
-    return ExpressionWrapper(Now() + Value(delta), output_field=DateTimeField())
-
-
-def _db_now(saga: Saga) -> datetime:
-    now: datetime = saga.db_now  # type: ignore[attr-defined]
-    return now

@@ -6,8 +6,11 @@ because whoever takes the saga's lease next reads where it stood from here.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.db import models
-from django.db.models import Q
+from django.db.models import DateTimeField, ExpressionWrapper, Q, Value
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from common.events import Step, StepStatus
@@ -135,3 +138,14 @@ class SagaStepLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step} {self.status} (attempt {self.attempt})"
+
+
+def now_plus(delta: timedelta) -> ExpressionWrapper:
+    """The database's `now()` + `delta`: leases and due times follow the database clock."""
+    return ExpressionWrapper(Now() + Value(delta), output_field=DateTimeField())
+
+
+def db_now(saga: Saga) -> datetime:
+    """The database's `now()` read with a saga row (`.annotate(db_now=Now())`)."""
+    now: datetime = saga.db_now  # type: ignore[attr-defined]
+    return now

@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import DateTimeField, ExpressionWrapper, Q, Value
+from django.db.models import Q
 from django.db.models.functions import Now
 from opentelemetry import context as otel_context
 from psycopg2.extras import Json
@@ -32,6 +32,8 @@ from orchestrator_svc.sagas.models import (
     SagaState,
     SagaStepLog,
     StepLogStatus,
+    db_now,
+    now_plus,
 )
 from orchestrator_svc.sagas.steps import PURCHASE_STEPS
 
@@ -164,15 +166,6 @@ def saga_advance(*, purchase_id: str, owner: str, steps: Steps = PURCHASE_STEPS)
     return sagas_advance(purchase_ids=[purchase_id], owner=owner, steps=steps)[str(purchase_id)]
 
 
-def _plus(delta: timedelta) -> ExpressionWrapper:
-    return ExpressionWrapper(Now() + Value(delta), output_field=DateTimeField())
-
-
-def _db_now(saga: Saga) -> datetime:
-    now: datetime = saga.db_now  # type: ignore[attr-defined]
-    return now
-
-
 # ------------------------------------------------------------------ resume
 
 
@@ -186,7 +179,7 @@ def sagas_resume_stalled(*, limit: int = 500) -> list[str]:
             str(pid)
             for pid in Saga.objects.select_for_update(skip_locked=True)
             .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=Now()))
-            .filter(state__in=ACTIVE_STATES, next_run_at__lt=_plus(-stall))
+            .filter(state__in=ACTIVE_STATES, next_run_at__lt=now_plus(-stall))
             .order_by("next_run_at")
             .values_list("purchase_id", flat=True)[:limit]
         ]
@@ -208,7 +201,7 @@ def saga_resume(*, purchase_id: str) -> Saga:
         raise ApplicationError(
             ErrorCode.FAILED_PRECONDITION, f"The saga is {saga.state}; there is nothing to resume."
         )
-    saga.next_run_at = _db_now(saga)
+    saga.next_run_at = db_now(saga)
     saga.save(update_fields=["next_run_at", "updated_at"])
     _enqueue_on_commit([str(saga.purchase_id)])
     return saga
@@ -227,7 +220,7 @@ def saga_compensation_retry(*, purchase_id: str, steps: Steps = PURCHASE_STEPS) 
     saga.state = SagaState.COMPENSATING
     saga.attempt = 0
     saga.phase = SagaPhase.READY
-    saga.next_run_at = _db_now(saga)
+    saga.next_run_at = db_now(saga)
     saga.lease_owner, saga.lease_until = "", None
     SagaStepLog.objects.create(
         saga=saga,

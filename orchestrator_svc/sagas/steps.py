@@ -23,6 +23,7 @@ import grpc
 
 from common.events import PurchaseCreated, Step
 from common.grpc.client import stub
+from common.grpc.errors import status_code_from_number
 from saga_proto import (
     order_pb2,
     order_pb2_grpc,
@@ -186,7 +187,7 @@ def _outcomes(
     outcomes: list[Exception | None] = []
     for result in results:
         if result.code != grpc.StatusCode.OK.value[0]:
-            outcomes.append(ItemFailed(_status(result.code), result.message))
+            outcomes.append(ItemFailed(status_code_from_number(result.code), result.message))
             continue
         try:
             if check is not None:
@@ -195,13 +196,6 @@ def _outcomes(
         except StepRefused as refused:
             outcomes.append(refused)
     return outcomes
-
-
-def _status(number: int) -> grpc.StatusCode:
-    for code in grpc.StatusCode:
-        if code.value[0] == number:
-            return code
-    return grpc.StatusCode.UNKNOWN
 
 
 def reserve_inventory_batch(

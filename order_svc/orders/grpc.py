@@ -91,12 +91,7 @@ def _cancel_all(
 def _batch_reply(results: list[ItemResult[order_pb2.OrderReply]]) -> order_pb2.OrderBatchReply:
     return order_pb2.OrderBatchReply(
         results=[
-            order_pb2.OrderBatchResult(
-                code=result.code,
-                message=result.message,
-                error_code=result.error_code,
-                reply=result.reply,
-            )
+            order_pb2.OrderBatchResult(**result.status_fields(), reply=result.reply)
             for result in results
         ]
     )

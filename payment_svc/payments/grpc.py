@@ -92,12 +92,7 @@ def _batch_reply(
 ) -> payment_pb2.PaymentBatchReply:
     return payment_pb2.PaymentBatchReply(
         results=[
-            payment_pb2.PaymentBatchResult(
-                code=result.code,
-                message=result.message,
-                error_code=result.error_code,
-                reply=result.reply,
-            )
+            payment_pb2.PaymentBatchResult(**result.status_fields(), reply=result.reply)
             for result in results
         ]
     )

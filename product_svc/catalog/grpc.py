@@ -72,12 +72,7 @@ def _release(request: product_pb2.ReleaseInventoryRequest) -> product_pb2.Releas
 
 def _batch_reply(results: Sequence[ItemResult[object]]) -> product_pb2.InventoryBatchReply:
     return product_pb2.InventoryBatchReply(
-        results=[
-            product_pb2.InventoryBatchResult(
-                code=result.code, message=result.message, error_code=result.error_code
-            )
-            for result in results
-        ]
+        results=[product_pb2.InventoryBatchResult(**result.status_fields()) for result in results]
     )
 
 

@@ -57,6 +57,15 @@ def classify(code: grpc.StatusCode) -> Outcome:
     return Outcome.COMPENSATE if code in BUSINESS_CODES else Outcome.RETRY
 
 
+_BY_NUMBER: dict[int, grpc.StatusCode] = {code.value[0]: code for code in grpc.StatusCode}
+
+
+def status_code_from_number(number: int) -> grpc.StatusCode:
+    """The StatusCode whose wire number is `number` (UNKNOWN for one grpc does not know):
+    the inverse of what a batch reply carries per item (ItemResult.code)."""
+    return _BY_NUMBER.get(number, grpc.StatusCode.UNKNOWN)
+
+
 def status_code_of(error: BaseException) -> grpc.StatusCode | None:
     """The status code a failed call carries; None for one without a code (never sent)."""
     code_of = getattr(error, "code", None)

@@ -110,6 +110,10 @@ class ItemResult(Generic[ReplyT]):
         """The ErrorCode its `error-code` trailing metadata would have carried; empty when OK."""
         return "" if self.error is None else self.error.code.value
 
+    def status_fields(self) -> dict[str, int | str]:
+        """`code`, `message` and `error_code`, as every batch reply's result carries them."""
+        return {"code": self.code, "message": self.message, "error_code": self.error_code}
+
 
 def answer_all(
     context: grpc.ServicerContext,
