@@ -66,7 +66,18 @@ def one_at_a_time(outcome: Outcome) -> dict[str, Any]:
         ),
         "post_to_final": distribution([r["e2e"] for r in rows]),
         "post_to_202": distribution([r["accept"] for r in rows]),
+        "stages_seconds": stage_figures(
+            {k: outcome.server[k] for k in records if k in outcome.server}
+        ),
     }
+
+
+def stage_figures(purchases: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Where these purchases' time went (stages.STAGES), or {"error": why not}."""
+    found = stages.breakdown(purchases)
+    if isinstance(found, str):
+        return {"error": found}
+    return {name: {"what": what, **distribution(found[name])} for name, what in stages.STAGES}
 
 
 def steady_figures(outcome: Outcome, post_to_final: dict[str, float]) -> dict[str, Any] | None:
@@ -128,12 +139,7 @@ def figures(outcome: Outcome) -> dict[str, Any]:
     wall = outcome.ended - t0
     measured = outcome.measured
     post_to_final = distribution([r["e2e"] for r in finished])
-    found = stages.breakdown({k: p for k, p in outcome.server.items() if k not in later})
-    where = (
-        {"error": found}
-        if isinstance(found, str)
-        else {name: {"what": what, **distribution(found[name])} for name, what in stages.STAGES}
-    )
+    where = stage_figures({k: p for k, p in outcome.server.items() if k not in later})
     kinds = Counter(failure_kind(d) for d in outcome.failures.values())
     not_accepted = Counter(
         str(n.get("status", n.get("error", "?")))[:80] for n in outcome.not_accepted
@@ -238,6 +244,19 @@ def _spread(d: dict[str, float]) -> str:
     )
 
 
+def _stage_rows(where: dict[str, Any]) -> list[tuple[str, str]]:
+    """The stages of a saga's time (stages.STAGES), one indented row each."""
+    if "error" in where:
+        return [("  saga stages", where["error"])]
+    return [
+        (
+            f"  {name}",
+            f"p50 {_ms(d['p50'])}  p95 {_ms(d['p95'])}  max {_ms(d['max'])}  ({d['what']})",
+        )
+        for name, d in where.items()
+    ]
+
+
 def steady_rows(found: dict[str, Any] | None) -> list[tuple[str, str]]:
     if found is None:
         return []
@@ -306,6 +325,7 @@ def summary(data: dict[str, Any]) -> str:
         ("saga created->final", "created_to_final"),
     ):
         rows.append((label, _spread(lat[key])))
+    rows += _stage_rows(data["saga_stages_seconds"])
     serial_run = data["one_at_a_time"]
     if serial_run["purchases"]:
         rows.append(
@@ -316,18 +336,9 @@ def summary(data: dict[str, Any]) -> str:
                 else "not run: the load did not drain",
             )
         )
+        if serial_run["ran"]:
+            rows += _stage_rows(serial_run["stages_seconds"])
     rows += steady_rows(data["steady"])
-    where = data["saga_stages_seconds"]
-    if "error" in where:
-        rows.append(("saga stages", where["error"]))
-    else:
-        for name, d in where.items():
-            rows.append(
-                (
-                    f"  {name}",
-                    f"p50 {_ms(d['p50'])}  p95 {_ms(d['p95'])}  max {_ms(d['max'])}  ({d['what']})",
-                )
-            )
     rows.append(
         (
             "time",

@@ -2,6 +2,7 @@
 
 from celery import Celery
 
+from common.celery_conf import connection_hygiene
 from common.manage import use_settings
 
 use_settings("orchestrator")
@@ -9,3 +10,4 @@ use_settings("orchestrator")
 app = Celery("orchestrator")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+connection_hygiene()

@@ -28,4 +28,24 @@ def celery_settings() -> dict[str, Any]:
         # Redis visibility timeout: an unacked task is re-delivered after this long.
         "CELERY_BROKER_TRANSPORT_OPTIONS": {"visibility_timeout": 300},
         "CELERY_WORKER_HIJACK_ROOT_LOGGER": False,
+        # Celery's Django fixup closes every database connection before and after each
+        # task unless this is set: a new PostgreSQL connection (and backend process) per
+        # task, 5-6 ms of the worker's time and more of PostgreSQL's. With it, the fixup
+        # recycles the connections only every this many tasks; `connection_hygiene` gives
+        # tasks what Django gives requests instead (CONN_MAX_AGE, health checks).
+        "CELERY_DB_REUSE_MAX": int(env("CELERY_DB_REUSE_MAX", "1000")),
     }
+
+
+def connection_hygiene() -> None:
+    """Before and after each task, Django's `close_old_connections`, as around each HTTP
+    request: a connection past CONN_MAX_AGE, broken (a database restart) or left in a
+    bad state is closed, so the next query opens a fresh one instead of failing."""
+    from celery import signals
+    from django.db import close_old_connections
+
+    def close_old(**_: Any) -> None:
+        close_old_connections()
+
+    signals.task_prerun.connect(close_old, weak=False, dispatch_uid="close_old_connections.pre")
+    signals.task_postrun.connect(close_old, weak=False, dispatch_uid="close_old_connections.post")
