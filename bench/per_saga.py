@@ -37,6 +37,12 @@ def figures(measured: Measured, sagas: int, foreign_purchases: int = 0) -> dict[
             "by_process": {label: _ms(seconds, sagas) for label, seconds in stack.items()},
             "not_counted": {label: _ms(seconds, sagas) for label, seconds in others.items()},
         },
+        # The same CPU in seconds over the window: what a run that finishes no saga
+        # (say, the front door alone, with the relay stopped) still measured.
+        "cpu_seconds": {
+            "stack": round(sum(stack.values()), 3),
+            "by_process": {label: round(seconds, 3) for label, seconds in stack.items()},
+        },
         "note": NOTE,
     }
     for source, (parts, _) in BREAKDOWN.items():

@@ -56,6 +56,9 @@ GRAFANA_IMAGE = "grafana/grafana:12.2.0"
 APP_IMAGE_NAME = "saga-orchestration/app"
 
 NETWORK = "backend"
+# cpu_shares of the pipeline's containers (Docker's default weight is 1024): an eighth of
+# a contended CPU, as nice does for the local platform's processes.
+BACKGROUND_CPU_SHARES = 128
 # Redis Cluster nodes keep each other's addresses in nodes.conf; fixed addresses let a
 # recreated container rejoin its cluster. Dynamic addresses come from the upper half.
 SUBNET_PREFIX_VAR = "DOCKER_SUBNET_PREFIX"
@@ -213,7 +216,7 @@ def build_compose() -> tuple[dict[str, Any], Variables]:
     from common.settings import dev_password
     from common.topology import INFRA, SERVICES, saga_topics
     from deploy.local import render
-    from deploy.local.programs import app_programs
+    from deploy.local.programs import app_programs, infra_programs
 
     var = Variables()
     subnet = var(
@@ -229,6 +232,13 @@ def build_compose() -> tuple[dict[str, Any], Variables]:
     def on_network(spec: dict[str, Any], ip: str | None = None) -> dict[str, Any]:
         spec["networks"] = {NETWORK: {"ipv4_address": ip}} if ip else [NETWORK]
         return spec
+
+    infra_nice = {p.name: p.nice for p in infra_programs()}
+
+    def behind_requests(nice: int) -> dict[str, Any]:
+        """Compose's analogue of the local platform's nice level (docs/adr/0013): the
+        pipeline's containers get a smaller share of a contended CPU."""
+        return {"cpu_shares": BACKGROUND_CPU_SHARES} if nice > 0 else {}
 
     # --- PostgreSQL: one server, one database and one role per service ----------------
     pg_conf = parse_pg_conf(render.postgresql_conf())
@@ -327,6 +337,7 @@ def build_compose() -> tuple[dict[str, Any], Variables]:
             "image": kafka_image(),
             "environment": kafka_env,
             "volumes": ["kafka-data:/var/lib/kafka/data"],
+            **behind_requests(infra_nice["kafka"]),
             "restart": "unless-stopped",
             "healthcheck": healthcheck(
                 [
@@ -393,6 +404,7 @@ def build_compose() -> tuple[dict[str, Any], Variables]:
             "image": REDIS_IMAGE,
             "command": redis_server_args(cluster=False),
             "volumes": ["redis-broker-data:/data"],
+            **behind_requests(infra_nice["redis-broker"]),
             "restart": "unless-stopped",
             "healthcheck": redis_healthcheck(),
             "labels": {ROLE_LABEL: "infra"},
@@ -619,6 +631,7 @@ def build_compose() -> tuple[dict[str, Any], Variables]:
                 "environment": {**app_env(svc_name), **observability_env(svc_name)},
                 "volumes": [*app_volumes(svc_name), f"{metrics_volume(svc_name)}:{METRICS_DIR}"],
                 "depends_on": depends,
+                **behind_requests(program.nice),
                 "restart": "unless-stopped",
                 "stop_grace_period": f"{program.stopwaitsecs}s",
                 "healthcheck": process_healthcheck(program.name, argv, svc),

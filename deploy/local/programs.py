@@ -27,6 +27,13 @@ class Program:
     startsecs: int = 2
     environment: dict[str, str] = field(default_factory=dict)
     service: str = ""  # the service an app program belongs to
+    nice: int = 0  # its CPU priority: > 0 for the pipeline behind the requests
+
+    @property
+    def launch(self) -> str:
+        """The command supervisord runs: `command`, at its `nice` level (nice execs it,
+        so the program keeps its pid and its signals)."""
+        return f"nice -n {self.nice} {self.command}" if self.nice else self.command
 
     @property
     def log(self) -> str:
@@ -36,6 +43,14 @@ class Program:
 def observability_enabled() -> bool:
     """The switch: `make up OBSERVABILITY=1` (also on, true, yes)."""
     return os.environ.get("OBSERVABILITY", "").strip().lower() in {"1", "on", "true", "yes"}
+
+
+def background_nice() -> int:
+    """The nice level of the saga pipeline's processes (docs/adr/0013): the relays,
+    consumers and Celery, the gRPC servers only sagas call, Kafka and the Celery broker.
+    Under a burst the customers' requests get the CPU first and the pipeline catches up
+    after; on an idle machine nothing changes. BACKGROUND_NICE=0 runs everything alike."""
+    return int(os.environ.get("BACKGROUND_NICE", "19"))
 
 
 def _gunicorn(package: str, port: int) -> str:
@@ -65,13 +80,14 @@ def infra_programs() -> list[Program]:
         ),
     ]
     for port in (*INFRA.redis_cluster_ports, INFRA.redis_broker_port):
-        name = "redis-broker" if port == INFRA.redis_broker_port else f"redis-{port}"
+        broker = port == INFRA.redis_broker_port
         progs.append(
             Program(
-                name,
+                "redis-broker" if broker else f"redis-{port}",
                 f"redis-server {paths.ETC / 'redis' / f'{port}.conf'}",
                 "infra",
                 address=f"127.0.0.1:{port}",
+                nice=background_nice() if broker else 0,  # Celery's queue: the pipeline's
             )
         )
     heap = os.environ.get("KAFKA_HEAP", "1g")
@@ -85,6 +101,7 @@ def infra_programs() -> list[Program]:
             address=f"127.0.0.1:{INFRA.kafka_port}",
             stopwaitsecs=60,
             startsecs=5,
+            nice=background_nice(),  # no request waits on Kafka: the pipeline's
         )
     )
     progs.append(
@@ -171,6 +188,7 @@ def app_programs(observability: bool | None = None) -> list[Program]:
                     address=f"127.0.0.1:{svc.grpc_port} (h2c)",
                     environment=dict(env),
                     service=svc.name,
+                    nice=background_nice() if svc.grpc_for_sagas_only else 0,
                 )
             )
         for worker, command in svc.workers.items():
@@ -183,6 +201,7 @@ def app_programs(observability: bool | None = None) -> list[Program]:
                     stopwaitsecs=30,
                     environment=dict(env),
                     service=svc.name,
+                    nice=background_nice(),  # relays, consumers, Celery: the pipeline
                 )
             )
     return progs

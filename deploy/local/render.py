@@ -55,7 +55,7 @@ def supervisord_conf(programs: list[Program]) -> str:
         env_line = ",".join(f'{k}="{v}"' for k, v in env.items())
         lines += [
             f"[program:{p.name}]",
-            f"command={p.command}",
+            f"command={p.launch}",
             f"directory={paths.REPO}",
             "autostart=false",
             "autorestart=true",

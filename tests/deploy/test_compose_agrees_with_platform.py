@@ -14,8 +14,9 @@ import pytest
 
 from common.settings import dev_password
 from common.topology import INFRA, SERVICES, saga_topics
+from deploy.docker.generate import BACKGROUND_CPU_SHARES
 from deploy.local import paths, render
-from deploy.local.programs import app_programs
+from deploy.local.programs import app_programs, infra_programs
 from tests.deploy.conftest import REPO, services_with_role
 
 PROGRAMS = {p.name: p for p in app_programs()}
@@ -260,3 +261,16 @@ def test_the_images_follow_the_local_platforms_versions(compose: dict[str, Any])
     assert traefik
     assert compose["services"]["traefik"]["image"] == f"traefik:v{traefik.group(1)}"
     assert compose["services"]["postgres"]["image"] == "postgres:15"
+
+
+def test_the_pipeline_gets_a_smaller_cpu_share_as_locally_a_lower_priority(
+    compose: dict[str, Any],
+) -> None:
+    nice = {p.name: p.nice for p in [*infra_programs(), *app_programs()]}
+    for name, spec in compose["services"].items():
+        if name not in nice:
+            continue  # init jobs and tools
+        if nice[name] > 0:
+            assert spec.get("cpu_shares") == BACKGROUND_CPU_SHARES, name
+        else:
+            assert "cpu_shares" not in spec, name

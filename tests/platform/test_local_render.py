@@ -169,3 +169,38 @@ def test_metrics_dirs_are_emptied_only_for_services_with_nothing_running(
     assert (tmp_path / "purchase" / "counter_123.db").exists()
     assert list((tmp_path / "order").iterdir()) == []
     assert {d.name for d in tmp_path.iterdir()} == set(SERVICES)
+
+
+# The saga pipeline's processes, which no customer's request waits on (docs/adr/0013).
+PIPELINE = {
+    "kafka",
+    "redis-broker",
+    "order-grpc",
+    "payment-grpc",
+    "purchase-relay",
+    "purchase-consumer",
+    "orchestrator-worker",
+    "orchestrator-beat",
+    "orchestrator-relay",
+    "orchestrator-consumer",
+}
+
+
+def test_the_pipeline_runs_behind_the_requests_at_a_lower_cpu_priority(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("BACKGROUND_NICE", raising=False)
+    conf = supervisord(observability=False)
+    for program in programs.all_programs(False):
+        command = conf[f"program:{program.name}"]["command"]
+        if program.name in PIPELINE:
+            assert command == f"nice -n 19 {program.command}", program.name
+        else:  # the front door: HTTP, the gRPC servers a request calls, the databases
+            assert not command.startswith("nice "), program.name
+
+
+def test_background_nice_zero_runs_every_process_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BACKGROUND_NICE", "0")
+    conf = supervisord(observability=False)
+    for program in programs.all_programs(False):
+        assert not conf[f"program:{program.name}"]["command"].startswith("nice ")

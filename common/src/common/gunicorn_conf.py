@@ -8,9 +8,20 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from gunicorn.workers import gthread
+
 # Gunicorn drains at most this much of a body the application did not read before it
 # reuses the connection (gunicorn.http.parser._DRAIN_MAX_BYTES); past it, it closes.
 _DRAIN_MAX_BYTES = 64 * 1024
+
+# Since gunicorn 24 a gthread worker hands each new connection to a pool thread, which
+# waits up to this long (5 s) for the request before giving the connection back to the
+# poller. Traefik keeps a pool of connections to us and dials spares under load that
+# carry no request yet: during a burst a few of them held every thread of a worker for
+# 5 s, and the requests queued behind them (a 5 s stall, gunicorn PR #3519). A request
+# from Traefik is on the wire when its connection opens; a connection with nothing to
+# read is parked in the poller at once, which is what gunicorn did before 24.
+gthread.DEFAULT_WORKER_DATA_TIMEOUT = 0.05
 
 
 def pre_request(worker: Any, req: Any) -> None:

@@ -26,6 +26,9 @@ class Service:
     route_prefixes: tuple[str, ...]
     grpc_port: int | None = None
     grpc_services: tuple[str, ...] = ()
+    # Its gRPC server answers the saga's steps only, no customer's request waits on it:
+    # it runs behind the requests, as the pipeline does (docs/adr/0013).
+    grpc_for_sagas_only: bool = False
     # Long-running workers besides gunicorn and the gRPC server: name -> command
     # (run from the repository root, inside the virtualenv).
     workers: dict[str, str] = field(default_factory=dict)
@@ -91,6 +94,7 @@ SERVICES: dict[str, Service] = {
             route_prefixes=("/api/v1/orders",),
             grpc_port=_GRPC_PORT_BASE + 3,
             grpc_services=("order.OrderService",),
+            grpc_for_sagas_only=True,
         ),
         Service(
             "payment",
@@ -98,6 +102,7 @@ SERVICES: dict[str, Service] = {
             route_prefixes=("/api/v1/payments",),
             grpc_port=_GRPC_PORT_BASE + 4,
             grpc_services=("payment.PaymentService",),
+            grpc_for_sagas_only=True,
         ),
         Service(
             "purchase",
