@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import grpc
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Now
 from opentelemetry import context as otel_context
@@ -39,7 +39,7 @@ from common.events import PurchaseCreated, parse_purchase_created
 from common.grpc.errors import Outcome, classify_error, details_of, status_code_of
 from common.kafka.messages import PoisonMessage
 from common.observability.tracing import extract_context, run_in_context, tracer
-from common.outbox.services import OutboxEvent, outbox_enqueue_many
+from common.outbox.services import OutboxEvent, Statement, outbox_enqueue_many
 from common.topology import Topic
 from orchestrator_svc.sagas import metrics
 from orchestrator_svc.sagas.machine import (
@@ -234,12 +234,13 @@ def _write(runs: list[_Run], effects: Effects, owner: str) -> None:
         if saga.lease_owner == owner:
             saga.lease_until = db_now(saga) + lease
         saga.updated_at = db_now(saga)
-    _update_sagas([run.saga for run in runs])
+    writes = [_update_sagas([run.saga for run in runs])]
     if effects.logs:
-        _insert_logs(effects.logs)
-    if effects.events:
-        contexts = {run.purchase_id: run.event_context for run in runs}
-        outbox_enqueue_many(
+        writes.append(_insert_logs(effects.logs))
+    contexts = {run.purchase_id: run.event_context for run in runs}
+    # The rows, their log and their events: one round trip to the database.
+    outbox_enqueue_many(
+        (
             OutboxEvent(
                 topic=Topic.PURCHASE_RESULT.value,
                 key=event.purchase_id,
@@ -247,7 +248,9 @@ def _write(runs: list[_Run], effects: Effects, owner: str) -> None:
                 context=contexts[event.purchase_id],
             )
             for event in effects.events
-        )
+        ),
+        along_with=writes,
+    )
     if effects.after_commit:
         bumps = list(effects.after_commit)
         transaction.on_commit(lambda: [bump() for bump in bumps], robust=True)
@@ -267,7 +270,7 @@ _SAGA_FIELDS = (
 )
 
 
-def _insert_logs(logs: list[SagaStepLog]) -> None:
+def _insert_logs(logs: list[SagaStepLog]) -> Statement:
     """One INSERT for the step-log rows of the wave (plain SQL, as `_update_sagas`)."""
     row = "(%s::uuid, %s, %s, %s, %s, %s, %s, now())"
     params = [
@@ -283,16 +286,15 @@ def _insert_logs(logs: list[SagaStepLog]) -> None:
             log.sequence,
         )
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO saga_step_log"
-            " (saga_id, step, status, attempt, duration_ms, error, sequence, created_at)"
-            f" VALUES {', '.join([row] * len(logs))}",
-            params,
-        )
+    return (
+        "INSERT INTO saga_step_log"
+        " (saga_id, step, status, attempt, duration_ms, error, sequence, created_at)"
+        f" VALUES {', '.join([row] * len(logs))}",
+        params,
+    )
 
 
-def _update_sagas(sagas: list[Saga]) -> None:
+def _update_sagas(sagas: list[Saga]) -> Statement:
     """One UPDATE for every row of the wave (Django's bulk_update builds a CASE per
     field and row, which costs more Python than the wave's whole SQL)."""
     row = "(%s::uuid, %s, %s::smallint, %s, %s::integer, %s::integer, %s, %s::timestamptz,"
@@ -307,8 +309,7 @@ def _update_sagas(sagas: list[Saga]) -> None:
         for saga in sagas
         for value in (str(saga.purchase_id), *(getattr(saga, name) for name in _SAGA_FIELDS))
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    return sql, params
 
 
 # ------------------------------------------------------------------- calls

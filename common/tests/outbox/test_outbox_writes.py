@@ -127,6 +127,32 @@ try:
         "delivered": delivered(listener),
     }
 
+    # The caller's writes go along: one round trip, run first; also without events;
+    # undone by a rollback like the rest of the transaction.
+    def own_row(key):
+        return (
+            "INSERT INTO outbox_message (topic, key, payload, headers, created_at)"
+            " VALUES ('own', %s, '{}'::jsonb, '{}'::jsonb, now())",
+            [key],
+        )
+
+    with CaptureQueriesContext(connection) as q, transaction.atomic():
+        ids = outbox_enqueue_many(events("along-", 2), along_with=[own_row("own-0")])
+        outbox_enqueue_many([], along_with=[own_row("own-1")])
+    with contextlib.suppress(RuntimeError), transaction.atomic():
+        outbox_enqueue_many(events("gone-", 1), along_with=[own_row("own-gone")])
+        raise RuntimeError("roll back")
+    out["along"] = {
+        "round_trips": len(statements(q)),
+        "returned": sorted(OutboxMessage.objects.filter(id__in=ids).values_list("key", flat=True)),
+        "stored_by_id": list(
+            OutboxMessage.objects.filter(key__regex=r"^(own|along|gone)")
+            .order_by("id")
+            .values_list("key", flat=True)
+        ),
+        "delivered": delivered(listener),
+    }
+
     # One NOTIFY per transaction, whichever function wrote; again in the next one.
     with CaptureQueriesContext(connection) as q:
         with transaction.atomic():
@@ -268,6 +294,18 @@ def test_many_events_are_one_insert_and_one_notify_with_ids_in_the_order_given(
     assert ids == sorted(ids)
     assert many["stored_by_id"] == keys
     assert many["delivered"] == 1
+
+
+def test_the_callers_writes_go_along_in_the_same_round_trip_and_transaction(
+    seen: dict[str, Any],
+) -> None:
+    along = seen["along"]
+
+    assert along["round_trips"] == 2  # one call with events, one without
+    assert along["returned"] == ["along-0", "along-1"]  # the events' ids only
+    # The caller's row first, then the events; the rolled-back call left nothing.
+    assert along["stored_by_id"] == ["own-0", "along-0", "along-1", "own-1"]
+    assert along["delivered"] == 1
 
 
 def test_a_transaction_notifies_the_relay_once_whichever_function_wrote(
