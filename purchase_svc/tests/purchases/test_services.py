@@ -117,10 +117,13 @@ def test_when_the_outbox_write_fails_no_purchase_is_left(
 ) -> None:
     products.add(1, price=100)
 
-    def broken_outbox(**kwargs: Any) -> None:
-        raise RuntimeError("outbox unavailable")
+    real_outbox = services.outbox_enqueue_many
 
-    monkeypatch.setattr(services, "outbox_enqueue", broken_outbox)
+    def broken_outbox(messages: Any, *, along_with: Any = ()) -> None:
+        real_outbox([], along_with=along_with)  # the purchase is written, then
+        raise RuntimeError("outbox unavailable")  # its event cannot be
+
+    monkeypatch.setattr(services, "outbox_enqueue_many", broken_outbox)
 
     with pytest.raises(RuntimeError):
         create()
