@@ -337,8 +337,9 @@ def _pool() -> ThreadPoolExecutor:
 def _call_all(calling: list[_Run], steps: Steps) -> None:
     """Make every run's current call at once; each run keeps its outcome.
 
-    Runs making the same call share one batch call when the step has a batch form;
-    a lone run makes its single call (no thread hop, and its trace shows the callee).
+    Runs making the same call share one batch call when the step has a batch form
+    (also a lone run: the participants answer a batch set-based, cheaper than the
+    single call's ORM path). A lone run calls on this thread, in its own trace.
     """
     groups: dict[tuple[str, bool], list[_Run]] = {}
     for run in calling:
@@ -347,13 +348,18 @@ def _call_all(calling: list[_Run], steps: Steps) -> None:
         groups.setdefault((run.call.definition.step.value, run.call.forward), []).append(run)
     if len(calling) == 1:
         run = calling[0]
-        run.outcome = run_in_context(run.event_context, _call, run)
+        assert run.call is not None
+        batch = run.call.batch_function
+        if batch is None:
+            run.outcome = run_in_context(run.event_context, _call, run)
+        else:
+            run.outcome = run_in_context(run.event_context, _call_batch, [run], batch)[0]
         return
     pool = _pool()
     pending: list[tuple[list[_Run], Future[list[tuple[Outcome | None, str, int]]]]] = []
     for runs in groups.values():
         batch = runs[0].call.batch_function if runs[0].call is not None else None
-        if batch is not None and len(runs) > 1:
+        if batch is not None:
             pending.append((runs, pool.submit(_call_batch, runs, batch)))
         else:
             pending += [([run], pool.submit(_call_alone, run)) for run in runs]

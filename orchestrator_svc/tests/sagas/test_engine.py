@@ -242,8 +242,15 @@ def test_a_wave_makes_one_batch_call_per_step_and_each_saga_takes_its_own_answer
 
     results = engine.sagas_advance(purchase_ids=purchase_ids, owner="w1", steps=fake.steps())
 
-    # The refused saga compensates alone: a lone call is a single call, not a batch.
-    assert fake.batches == [("reserve_inventory", 4), ("create_order", 4), ("create_payment", 4)]
+    # The refused saga compensates alone: its calls are batches of one.
+    assert fake.batches == [
+        ("reserve_inventory", 4),
+        ("create_order", 4),
+        ("create_payment", 4),
+        ("refund_payment", 1),
+        ("cancel_order", 1),
+        ("release_inventory", 1),
+    ]
     assert results[refused].state == SagaState.FAILED
     assert fake.count("refund_payment") == fake.count("cancel_order") == 1
     assert [results[pid].state for pid in purchase_ids if pid != refused] == [
