@@ -6,12 +6,15 @@ through a throwaway view; the rest are covered through the edge in accounts/.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 import pytest
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.test import RequestFactory
 from rest_framework import exceptions
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -19,7 +22,7 @@ from rest_framework.response import Response
 from rest_framework.test import APIRequestFactory
 from rest_framework.views import APIView
 
-from common.errors import ApplicationError, ErrorCode
+from common.errors import ApplicationError, DatabaseUnavailableMiddleware, ErrorCode
 
 
 def _raising(exc: Exception) -> Any:
@@ -96,3 +99,44 @@ def test_an_unexpected_exception_is_logged_and_answers_a_generic_500(
     }
     assert "hunter2" not in response.content.decode()
     assert any("hunter2" in (r.exc_text or "") or r.exc_info for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        OperationalError("server closed the connection unexpectedly"),
+        InterfaceError("connection already closed"),
+    ],
+)
+def test_a_lost_database_answers_503_with_retry_after_not_500(exc: Exception) -> None:
+    response = _get(exc)
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "1"
+    assert response.data["error"]["code"] == "unavailable"
+    assert response.data["error"]["details"] == {"retry_after": 1}
+    assert "closed" not in response.data["error"]["message"]  # internals stay inside
+
+
+def test_any_503_says_when_to_retry() -> None:
+    response = _get(ApplicationError(ErrorCode.UNAVAILABLE, "the catalog is busy"))
+    later = _get(ApplicationError(ErrorCode.UNAVAILABLE, "busy", {"retry_after": 5}))
+
+    assert (response.status_code, response["Retry-After"]) == (503, "1")
+    assert (later.status_code, later["Retry-After"]) == (503, "5")
+
+
+def test_a_view_outside_drf_that_loses_its_database_answers_503_json() -> None:
+    def plain_view(request: HttpRequest) -> HttpResponse:
+        raise OperationalError("the database system is shutting down")
+
+    middleware = DatabaseUnavailableMiddleware(plain_view)
+    request = RequestFactory().get("/x")
+
+    answer = middleware.process_exception(request, OperationalError("shutting down"))
+    other = middleware.process_exception(request, RuntimeError("a bug"))
+
+    assert answer is not None and answer.status_code == 503
+    assert answer["Retry-After"] == "1"
+    assert json.loads(answer.content)["error"]["code"] == "unavailable"
+    assert other is None  # a bug stays a 500, logged by Django

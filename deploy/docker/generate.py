@@ -213,6 +213,7 @@ def traefik_labels(router: str, dynamic: dict[str, Any]) -> dict[str, str]:
 
 def build_compose() -> tuple[dict[str, Any], Variables]:
     """The compose document and the variables it reads."""
+    from common.kafka.config import GROUP_INSTANCE_ENV
     from common.settings import dev_password
     from common.topology import INFRA, SERVICES, saga_topics
     from deploy.local import render
@@ -628,7 +629,11 @@ def build_compose() -> tuple[dict[str, Any], Variables]:
                 "build": build,
                 "command": argv,
                 "init": True,
-                "environment": {**app_env(svc_name), **observability_env(svc_name)},
+                "environment": {
+                    **app_env(svc_name),
+                    **observability_env(svc_name),
+                    **{k: v for k, v in program.environment.items() if k == GROUP_INSTANCE_ENV},
+                },
                 "volumes": [*app_volumes(svc_name), f"{metrics_volume(svc_name)}:{METRICS_DIR}"],
                 "depends_on": depends,
                 **behind_requests(program.nice),

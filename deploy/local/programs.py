@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from common.kafka.config import GROUP_INSTANCE_ENV
 from common.topology import INFRA, SERVICES
 from deploy.local import paths
 
@@ -193,13 +194,19 @@ def app_programs(observability: bool | None = None) -> list[Program]:
             )
         for worker, command in svc.workers.items():
             exe, _, rest = command.partition(" ")
+            name = f"{svc.name}-{worker}"
+            worker_env = dict(env)
+            if "kafka_consume" in command:
+                # Its stable name in its consumer group (static membership): restarted,
+                # it takes its partitions back at once (common.kafka.config).
+                worker_env[GROUP_INSTANCE_ENV] = name
             progs.append(
                 Program(
-                    f"{svc.name}-{worker}",
+                    name,
                     f"{venv / exe} {rest}",
                     "apps",
                     stopwaitsecs=30,
-                    environment=dict(env),
+                    environment=worker_env,
                     service=svc.name,
                     nice=background_nice(),  # relays, consumers, Celery: the pipeline
                 )

@@ -154,17 +154,7 @@ def _accepted(purchase: Purchase, *, replayed: bool) -> HttpResponse:
     return response
 
 
-class PurchaseApiView(APIView):
-    """A 503 UNAVAILABLE also says when to retry (Retry-After, from details.retry_after)."""
-
-    def handle_exception(self, exc: Exception) -> Response:
-        response = super().handle_exception(exc)
-        if isinstance(exc, ApplicationError) and exc.code is ErrorCode.UNAVAILABLE:
-            response["Retry-After"] = str(exc.details.get("retry_after", 1))
-        return response
-
-
-class PurchasesApi(PurchaseApiView):
+class PurchasesApi(APIView):
     """POST: create a purchase (202). GET: the caller's purchases, newest first."""
 
     class InputSerializer(StrictSerializer):
@@ -252,7 +242,7 @@ class PurchasesApi(PurchaseApiView):
         return paginated_response(request, self, purchases, PurchaseSummarySerializer)
 
 
-class PurchaseDetailApi(PurchaseApiView):
+class PurchaseDetailApi(APIView):
     @extend_schema(
         operation_id="purchase_get",
         responses={200: PurchaseDetailSerializer, **_errors(401, 404)},
@@ -318,7 +308,7 @@ class JsonErrorsNegotiation(BaseContentNegotiation):
         return (renderers[0], renderers[0].media_type)
 
 
-class PurchaseEventsApi(PurchaseApiView):
+class PurchaseEventsApi(APIView):
     authentication_classes = [QueryTokenAuthentication]
     content_negotiation_class = JsonErrorsNegotiation
     # No HEAD: it would open (and hold) a stream only to discard its body.

@@ -171,33 +171,15 @@ def purchase_create(
     return PurchaseCreation(purchase=purchase, replayed=False)
 
 
-_PURCHASE_COLUMNS = (
-    "id",
-    "customer_id",
-    "items",
-    "amount",
-    "currency_code",
-    "status",
-    "last_sequence",
-    "idempotency_key",
-    "request_fingerprint",
-    "response_status",
-    "response_body",
-    "created_at",
-    "updated_at",
-)
-
-
 def _purchase_insert(purchase: Purchase) -> Statement:
     """The INSERT of a new purchase, as plain SQL: it travels with its outbox row in one
-    round trip (the ORM's save would be a round trip, and more Python than the SQL)."""
-    values = [getattr(purchase, column) for column in _PURCHASE_COLUMNS]
-    values[0] = str(purchase.id)
-    values[2] = json.dumps(purchase.items)
+    round trip (the ORM's save would be a round trip, and more Python than the SQL).
+    Every column of the model, each value prepared by its field as save() would."""
+    fields = Purchase._meta.concrete_fields
     return (
-        f"INSERT INTO purchase ({', '.join(_PURCHASE_COLUMNS)})"
-        f" VALUES (%s::uuid, {', '.join(['%s'] * (len(values) - 1))})",
-        values,
+        f"INSERT INTO {Purchase._meta.db_table} ({', '.join(str(f.column) for f in fields)})"
+        f" VALUES ({', '.join(['%s'] * len(fields))})",
+        [f.get_db_prep_save(getattr(purchase, f.attname), connection) for f in fields],
     )
 
 

@@ -20,6 +20,7 @@ import grpc
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
@@ -143,7 +144,11 @@ _MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.PERMISSION_DENIED: "You do not have permission to perform this action.",
     ErrorCode.PAYLOAD_TOO_LARGE: "The request body is too large.",
     ErrorCode.INTERNAL: "Internal server error.",
+    ErrorCode.UNAVAILABLE: "The service is not available right now; try again.",
 }
+
+# Seconds a client is asked to wait (Retry-After) when a 503 does not say otherwise.
+DEFAULT_RETRY_AFTER = 1
 
 
 class PayloadTooLarge(drf_exceptions.APIException):
@@ -209,6 +214,26 @@ def to_application_error(exc: BaseException) -> ApplicationError | None:
         return ApplicationError(ErrorCode.PERMISSION_DENIED, _MESSAGES[ErrorCode.PERMISSION_DENIED])
     if isinstance(exc, RequestDataTooBig):
         return ApplicationError(ErrorCode.PAYLOAD_TOO_LARGE, _MESSAGES[ErrorCode.PAYLOAD_TOO_LARGE])
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database went away (a restart, a failover, a killed connection): nothing
+        # was committed, Django drops the connection after the request and the next one
+        # reconnects. A fault to ride out, not a bug: 503, try again.
+        logger.warning("database unavailable: %s", str(exc).strip()[:200])
+        return ApplicationError(
+            ErrorCode.UNAVAILABLE,
+            _MESSAGES[ErrorCode.UNAVAILABLE],
+            {"retry_after": DEFAULT_RETRY_AFTER},
+        )
+    return None
+
+
+def retry_after(error: ApplicationError) -> str | None:
+    """The Retry-After header a refusal carries: a 429 or a 503 says when to try again
+    (details.retry_after, else DEFAULT_RETRY_AFTER for a 503)."""
+    if error.code is ErrorCode.THROTTLED and "retry_after" in error.details:
+        return str(error.details["retry_after"])
+    if error.code is ErrorCode.UNAVAILABLE:
+        return str(error.details.get("retry_after", DEFAULT_RETRY_AFTER))
     return None
 
 
@@ -231,8 +256,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
             headers["WWW-Authenticate"] = auth_header
         if (wait := getattr(exc, "wait", None)) is not None:
             headers["Retry-After"] = str(int(wait + 0.999))
-    if error.code is ErrorCode.THROTTLED and "retry_after" in error.details:
-        headers.setdefault("Retry-After", str(error.details["retry_after"]))
+    if (wait_header := retry_after(error)) is not None:
+        headers.setdefault("Retry-After", wait_header)
     if error.http_status == 401 and "WWW-Authenticate" not in headers:
         # DRF adds the challenge only to its own exceptions; add it to ours too.
         view, request = context.get("view"), context.get("request")
@@ -252,8 +277,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 def json_error_response(error: ApplicationError) -> JsonResponse:
     """The one JSON shape for plain Django views (error handlers, middleware)."""
     response = JsonResponse(error.as_body(), status=error.http_status)
-    if error.code is ErrorCode.THROTTLED and "retry_after" in error.details:
-        response["Retry-After"] = str(error.details["retry_after"])
+    if (wait_header := retry_after(error)) is not None:
+        response["Retry-After"] = wait_header
     return response
 
 
@@ -279,6 +304,25 @@ def json_not_found(request: HttpRequest, exception: Exception | None = None) -> 
     return json_error_response(
         ApplicationError(ErrorCode.NOT_FOUND, _MESSAGES[ErrorCode.NOT_FOUND])
     )
+
+
+class DatabaseUnavailableMiddleware:
+    """A view outside DRF (an event stream, the admin) that loses its database answers
+    503 with Retry-After in the JSON shape, as DRF views do (`exception_handler`),
+    instead of Django's 500. Last in MIDDLEWARE: it sees the view's exception first."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> Any:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exc: Exception) -> JsonResponse | None:
+        if not isinstance(exc, OperationalError | InterfaceError):
+            return None
+        error = to_application_error(exc)
+        assert error is not None
+        return json_error_response(error)
 
 
 def json_server_error(request: HttpRequest) -> JsonResponse:

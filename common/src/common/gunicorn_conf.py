@@ -5,7 +5,10 @@ Gunicorn takes the module-level names of its settings from here; keep other name
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import sys
 from typing import Any
 
 from gunicorn.workers import gthread
@@ -35,6 +38,23 @@ def pre_request(worker: Any, req: Any) -> None:
     chunked = any(name == "TRANSFER-ENCODING" for name, _ in req.headers)
     if chunked or (length is not None and length.isdigit() and int(length) > _DRAIN_MAX_BYTES):
         req.must_close = True
+
+
+# prctl(2) option: the signal the kernel sends a process when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """A worker dies with its master (Linux): a SIGKILLed master must not leave workers
+    holding the port, or the master supervisord starts next cannot bind it ("Address
+    already in use") until they notice, and nothing answers meanwhile. SIGQUIT is the
+    worker's quick exit: it leaves at once, closing the listening socket."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGQUIT)
+    if os.getppid() != server.pid:  # the master died before the line above
+        os.kill(os.getpid(), signal.SIGQUIT)
 
 
 def child_exit(server: Any, worker: Any) -> None:

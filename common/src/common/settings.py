@@ -76,6 +76,8 @@ def build(
             "django.contrib.auth.middleware.AuthenticationMiddleware",
             "django.contrib.messages.middleware.MessageMiddleware",
             "django.middleware.clickjacking.XFrameOptionsMiddleware",
+            # Last: a lost database in a view outside DRF answers 503, not 500.
+            "common.errors.DatabaseUnavailableMiddleware",
         ],
         "ROOT_URLCONF": f"{svc.package}.config.urls",
         "WSGI_APPLICATION": f"{svc.package}.config.wsgi.application",
