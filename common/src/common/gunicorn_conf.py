@@ -11,7 +11,7 @@ import signal
 import sys
 from typing import Any
 
-from gunicorn.workers import gthread
+from gunicorn.workers import gthread as _gthread
 
 # Gunicorn drains at most this much of a body the application did not read before it
 # reuses the connection (gunicorn.http.parser._DRAIN_MAX_BYTES); past it, it closes.
@@ -24,7 +24,7 @@ _DRAIN_MAX_BYTES = 64 * 1024
 # 5 s, and the requests queued behind them (a 5 s stall, gunicorn PR #3519). A request
 # from Traefik is on the wire when its connection opens; a connection with nothing to
 # read is parked in the poller at once, which is what gunicorn did before 24.
-gthread.DEFAULT_WORKER_DATA_TIMEOUT = 0.05
+_gthread.DEFAULT_WORKER_DATA_TIMEOUT = 0.05
 
 
 def pre_request(worker: Any, req: Any) -> None:
