@@ -5,7 +5,8 @@ constant number of statements.
 `services.order_create` / `services.order_cancel` would have answered had the items
 run one by one in purchase-id order (repeats of a purchase in request order), with the
 same rows, in one transaction. The single call costs about eight statements per item
-(a savepoint, the read, the claim, the lines, the read-back); a create batch costs:
+(a savepoint, the read, the claim, the lines, the read-back); a create batch
+(common.batch_writes.create_once_each, with this module's steps) costs:
 
 1. the input checks of every item, in Python, in the single call's order;
 2. one SELECT of the orders its purchases have already, with their lines;
@@ -34,7 +35,14 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from common.batch_writes import checked, claim_rows, insert_rows, transition_each
+from common.batch_writes import (
+    CreatedOnce,
+    checked,
+    claim_rows,
+    create_once_each,
+    insert_rows,
+    transition_purchases,
+)
 from common.errors import ApplicationError
 from common.ids import check_customer_id, parse_purchase_id
 from order_svc.orders import selectors
@@ -168,46 +176,10 @@ def order_create_batch(*, commands: Sequence[OrderCreate]) -> list[OrderState | 
     """For each command, in request order, what `services.order_create` would have
     answered (the order, or the ApplicationError it would have raised), all in one
     transaction (see the module docstring). A refused item writes nothing."""
-    outcomes: dict[int, OrderState | ApplicationError] = {}
-    by_purchase: dict[uuid.UUID, list[tuple[int, _Wanted]]] = {}
-    for position, command in enumerate(commands):
-        wanted = checked(_check, command)
-        if isinstance(wanted, ApplicationError):
-            outcomes[position] = wanted
-        else:
-            by_purchase.setdefault(wanted.purchase_id, []).append((position, wanted))
-
-    recorded = _orders_find(by_purchase)
-    creating: dict[uuid.UUID, _Wanted] = {}
-    for purchase_id, items in by_purchase.items():
-        create = _decide(items, recorded.get(purchase_id), outcomes)
-        if create is not None:
-            creating[purchase_id] = create
-
-    # (The moment, as auto_now_add would stamp it, not the transaction's start.)
-    claimed = claim_rows(
-        Order,
-        key="id",
-        rows=[
-            {
-                "id": purchase_id,
-                "customer_id": create.customer_id,
-                "status": CREATED,
-                "amount": sum(item.line_total for item in create.items),
-            }
-            for purchase_id, create in creating.items()
-        ],
-        stamped_at=timezone.now(),
+    done: CreatedOnce[_Wanted, OrderState] = create_once_each(
+        Order, commands, check=_check, find=_orders_find, decide=_decide, claim=_claim
     )
-    lost = [purchase_id for purchase_id in creating if purchase_id not in claimed]
-    if lost:
-        # Claimed by a concurrent call since the read: answer what it left.
-        found = _orders_find(lost)
-        for purchase_id in lost:
-            if purchase_id not in found:  # nothing deletes orders
-                raise Order.DoesNotExist(f"Order {purchase_id} vanished while being claimed.")
-            _decide(by_purchase[purchase_id], found[purchase_id], outcomes)
-
+    creating, claimed = done.creating, done.claimed
     insert_rows(
         OrderLine,
         [
@@ -228,7 +200,26 @@ def order_create_batch(*, commands: Sequence[OrderCreate]) -> list[OrderState | 
         cache.invalidate_on_commit(selectors.order_cache_key(purchase_id))
     if claimed:
         logger.info("%d orders created: %s", len(claimed), " ".join(map(str, sorted(claimed))))
-    return [outcomes[position] for position in range(len(commands))]
+    return done.outcomes
+
+
+def _claim(creating: dict[uuid.UUID, _Wanted]) -> set[uuid.UUID]:
+    """The new orders, in one INSERT ... ON CONFLICT DO NOTHING: the ids this call got.
+    (Stamped with the moment, as auto_now_add would, not the transaction's start.)"""
+    return claim_rows(
+        Order,
+        key="id",
+        rows=[
+            {
+                "id": purchase_id,
+                "customer_id": create.customer_id,
+                "status": CREATED,
+                "amount": sum(item.line_total for item in create.items),
+            }
+            for purchase_id, create in creating.items()
+        ],
+        stamped_at=timezone.now(),
+    )
 
 
 # ------------------------------------------------------------------ cancel
@@ -239,14 +230,12 @@ def order_cancel_batch(*, purchase_ids: Sequence[Any]) -> list[OrderState | Appl
     """For each purchase id, in request order, what `services.order_cancel` would have
     answered (the order, or the ApplicationError it would have raised), all in one
     transaction: CREATED -> CANCELLED once, a tombstone for a purchase with no order."""
-    parsed = [checked(parse_purchase_id, value) for value in purchase_ids]
-    done = transition_each(
+    parsed, done = transition_purchases(
         Order,
-        pks=[purchase_id for purchase_id in parsed if isinstance(purchase_id, uuid.UUID)],
+        purchase_ids=purchase_ids,
         status=CANCELLED,
         tombstone=ORDER_TOMBSTONE,
         columns=("status", "amount"),
-        stamped_at=timezone.now(),
     )
     cache = selectors.order_cache()
     for purchase_id, transition in done.items():

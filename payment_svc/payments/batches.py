@@ -5,7 +5,8 @@ constant number of statements.
 `services.payment_create` / `services.payment_refund` would have answered had the items
 run one by one in purchase-id order (repeats of a purchase in request order), with the
 same rows, in one transaction. The single call costs about six statements per item (a
-savepoint, the read, the claim, the read-back); a create batch costs:
+savepoint, the read, the claim, the read-back); a create batch
+(common.batch_writes.create_once_each, with this module's steps) costs:
 
 1. the input checks of every item, in Python, in the single call's order;
 2. one SELECT of the payments its purchases have already;
@@ -34,7 +35,13 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from common.batch_writes import checked, claim_rows, transition_each
+from common.batch_writes import (
+    CreatedOnce,
+    checked,
+    claim_rows,
+    create_once_each,
+    transition_purchases,
+)
 from common.errors import ApplicationError
 from common.ids import check_customer_id, parse_purchase_id
 from payment_svc.payments import selectors
@@ -162,24 +169,22 @@ def payment_create_batch(
     """For each command, in request order, what `services.payment_create` would have
     answered (the payment, or the ApplicationError it would have raised), all in one
     transaction (see the module docstring). A refused item writes nothing."""
-    outcomes: dict[int, PaymentState | ApplicationError] = {}
-    by_purchase: dict[uuid.UUID, list[tuple[int, _Wanted]]] = {}
-    for position, command in enumerate(commands):
-        wanted = checked(_check, command)
-        if isinstance(wanted, ApplicationError):
-            outcomes[position] = wanted
-        else:
-            by_purchase.setdefault(wanted.purchase_id, []).append((position, wanted))
+    done: CreatedOnce[_Wanted, PaymentState] = create_once_each(
+        Payment, commands, check=_check, find=_payments_find, decide=_decide, claim=_claim
+    )
+    claimed = done.claimed
+    cache = selectors.payment_cache()
+    for purchase_id in claimed:
+        cache.invalidate_on_commit(selectors.payment_cache_key(purchase_id))
+    if claimed:
+        logger.info("%d payments completed: %s", len(claimed), " ".join(map(str, sorted(claimed))))
+    return done.outcomes
 
-    recorded = _payments_find(by_purchase)
-    taking: dict[uuid.UUID, _Wanted] = {}
-    for purchase_id, items in by_purchase.items():
-        take = _decide(items, recorded.get(purchase_id), outcomes)
-        if take is not None:
-            taking[purchase_id] = take
 
-    # (The moment, as auto_now_add would stamp it, not the transaction's start.)
-    claimed = claim_rows(
+def _claim(taking: dict[uuid.UUID, _Wanted]) -> set[uuid.UUID]:
+    """The new payments, in one INSERT ... ON CONFLICT DO NOTHING: the ids this call got.
+    (Stamped with the moment, as auto_now_add would, not the transaction's start.)"""
+    return claim_rows(
         Payment,
         key="id",
         rows=[
@@ -194,21 +199,6 @@ def payment_create_batch(
         ],
         stamped_at=timezone.now(),
     )
-    lost = [purchase_id for purchase_id in taking if purchase_id not in claimed]
-    if lost:
-        # Claimed by a concurrent call since the read: answer what it left.
-        found = _payments_find(lost)
-        for purchase_id in lost:
-            if purchase_id not in found:  # nothing deletes payments
-                raise Payment.DoesNotExist(f"Payment {purchase_id} vanished while being claimed.")
-            _decide(by_purchase[purchase_id], found[purchase_id], outcomes)
-
-    cache = selectors.payment_cache()
-    for purchase_id in claimed:
-        cache.invalidate_on_commit(selectors.payment_cache_key(purchase_id))
-    if claimed:
-        logger.info("%d payments completed: %s", len(claimed), " ".join(map(str, sorted(claimed))))
-    return [outcomes[position] for position in range(len(commands))]
 
 
 # ------------------------------------------------------------------ refund
@@ -219,15 +209,12 @@ def payment_refund_batch(*, purchase_ids: Sequence[Any]) -> list[PaymentState | 
     """For each purchase id, in request order, what `services.payment_refund` would have
     answered (the payment, or the ApplicationError it would have raised), all in one
     transaction: COMPLETED -> REFUNDED once, a tombstone for a purchase with no payment."""
-    parsed = [checked(parse_purchase_id, value) for value in purchase_ids]
-    columns = ("customer_id", "status", "amount", "currency_code")
-    done = transition_each(
+    parsed, done = transition_purchases(
         Payment,
-        pks=[purchase_id for purchase_id in parsed if isinstance(purchase_id, uuid.UUID)],
+        purchase_ids=purchase_ids,
         status=REFUNDED,
         tombstone=PAYMENT_TOMBSTONE,
-        columns=columns,
-        stamped_at=timezone.now(),
+        columns=("customer_id", "status", "amount", "currency_code"),
     )
     cache = selectors.payment_cache()
     for purchase_id, transition in done.items():

@@ -8,9 +8,12 @@ its items in Python and writes all its rows in a constant number of statements i
 - `claim_rows`: `claim_row` for many rows, in one INSERT ... ON CONFLICT DO NOTHING;
 - `insert_rows`: one multi-row INSERT of rows no other transaction can write (the lines
   of the orders this transaction has just claimed, say);
-- `transition_each`: `transition_once` for many keys, in at most three statements;
+- `transition_each`: `transition_once` for many keys, in at most three statements
+  (`transition_purchases`: for a batch's purchase ids as its request carried them);
 - `checked`: a check's value, or the refusal it raised, as an item's outcome for
-  `common.grpc.servicer.answer_all`.
+  `common.grpc.servicer.answer_all`;
+- `create_once_each`: the create-once batch (an order, a payment per purchase): check,
+  read, decide, claim, and decide again what a concurrent call claimed first.
 
 Lock order: these take their keys in ascending order, claims before row locks, as the
 single calls do. PostgreSQL inserts the rows of a VALUES list, and locks the rows of an
@@ -22,19 +25,24 @@ waits on another transaction's claim, which may itself be waiting for that lock.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import connection
 from django.db.models import Model
+from django.utils import timezone
 
 from common.errors import ApplicationError
+from common.ids import parse_purchase_id
 
 P = ParamSpec("P")
 T = TypeVar("T")
+C = TypeVar("C")  # a command as a batch request carried it
+R = TypeVar("R")  # a row as the batch knows it (read, or decided by an earlier item)
+A = TypeVar("A")  # what an item answers when it is not refused
 
 
 # ------------------------------------------------------------------ writes
@@ -171,6 +179,29 @@ def transition_each(
     return done
 
 
+def transition_purchases(
+    model: type[Model],
+    *,
+    purchase_ids: Sequence[Any],
+    status: str,
+    tombstone: Mapping[str, Any],
+    columns: Sequence[str],
+) -> tuple[list[Any], dict[Any, Transitioned]]:
+    """`transition_each` for a batch's purchase ids as its request carried them (a
+    cancel, a refund): each id parsed (a bad one is its item's refusal, in the first
+    list, by position), the rows keyed by the valid ones moved, stamped now."""
+    parsed = [checked(parse_purchase_id, value) for value in purchase_ids]
+    done = transition_each(
+        model,
+        pks=[pk for pk in parsed if not isinstance(pk, ApplicationError)],
+        status=status,
+        tombstone=tombstone,
+        columns=columns,
+        stamped_at=timezone.now(),
+    )
+    return parsed, done
+
+
 # ------------------------------------------------------------------ answers
 
 
@@ -181,3 +212,76 @@ def checked(check: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T | App
         return check(*args, **kwargs)
     except ApplicationError as error:
         return error
+
+
+# ------------------------------------------------------------------ create once
+
+
+class Wanted(Protocol):
+    """A command that passed its input checks: keyed by the purchase it is for."""
+
+    @property
+    def purchase_id(self) -> Any: ...
+
+
+W = TypeVar("W", bound=Wanted)
+
+
+@dataclass(frozen=True)
+class CreatedOnce(Generic[W, A]):
+    """What `create_once_each` did: each item's answer in request order, the creates it
+    decided by purchase, and the purchases whose row this call inserted."""
+
+    outcomes: list[A | ApplicationError]
+    creating: dict[Any, W]
+    claimed: set[Any]
+
+
+def create_once_each(
+    model: type[Model],
+    commands: Sequence[C],
+    *,
+    check: Callable[[C], W],
+    find: Callable[[Iterable[Any]], Mapping[Any, R]],
+    decide: Callable[[list[tuple[int, W]], R | None, dict[int, A | ApplicationError]], W | None],
+    claim: Callable[[dict[Any, W]], set[Any]],
+) -> CreatedOnce[W, A]:
+    """A batch of creates that make one row per purchase, answered item by item as the
+    single calls one after another would (inside the caller's transaction):
+
+    1. `check` each command (a refusal answers that item alone);
+    2. `find` the rows its purchases have already (one read, no lock);
+    3. `decide`, per purchase, its items in request order into the outcomes (by
+       position): with no row, the first that passes the rules creates it, the rest
+       repeat it; answers the create to write, if any;
+    4. `claim` the rows decided (one INSERT ... ON CONFLICT DO NOTHING), answering the
+       keys it inserted. A key it did not get was claimed by a concurrent call after
+       the read: as the single call does after a lost claim, that purchase's items are
+       decided again against the row the other call left (one more read, only then).
+    """
+    outcomes: dict[int, A | ApplicationError] = {}
+    by_purchase: dict[Any, list[tuple[int, W]]] = {}
+    for position, command in enumerate(commands):
+        wanted = checked(check, command)
+        if isinstance(wanted, ApplicationError):
+            outcomes[position] = wanted
+        else:
+            by_purchase.setdefault(wanted.purchase_id, []).append((position, wanted))
+
+    recorded = find(by_purchase)
+    creating: dict[Any, W] = {}
+    for purchase_id, items in by_purchase.items():
+        create = decide(items, recorded.get(purchase_id), outcomes)
+        if create is not None:
+            creating[purchase_id] = create
+
+    claimed = claim(creating)
+    lost = [purchase_id for purchase_id in creating if purchase_id not in claimed]
+    if lost:
+        found = find(lost)
+        for purchase_id in lost:
+            if purchase_id not in found:  # nothing deletes these rows
+                missing: type[Exception] = getattr(model, "DoesNotExist", ObjectDoesNotExist)
+                raise missing(f"{model.__name__} {purchase_id} vanished while being claimed.")
+            decide(by_purchase[purchase_id], found[purchase_id], outcomes)
+    return CreatedOnce([outcomes[position] for position in range(len(commands))], creating, claimed)
