@@ -198,68 +198,64 @@ def _outcomes(
     return outcomes
 
 
-def reserve_inventory_batch(
-    purchases: Sequence[PurchaseCreated], timeout: float
-) -> list[Exception | None]:
-    reply = stub(product_pb2_grpc.ProductServiceStub).ReserveInventoryBatch(
-        product_pb2.ReserveInventoryBatchRequest(items=[_reserve_request(p) for p in purchases]),
-        timeout=timeout,
-    )
-    return _outcomes(reply.results, len(purchases))
+def _batch(
+    service: type[Any],
+    method: str,
+    request: Callable[..., Any],
+    item: Callable[[PurchaseCreated], Any],
+    check: Callable[[Any], None] | None = None,
+) -> BatchCall:
+    """The batch form of a call: `method` of the `service` stub with one `item` per
+    purchase; each item's outcome checked like its single call's reply (`check`)."""
+
+    def call(purchases: Sequence[PurchaseCreated], timeout: float) -> list[Exception | None]:
+        reply = getattr(stub(service), method)(
+            request(items=[item(p) for p in purchases]), timeout=timeout
+        )
+        return _outcomes(reply.results, len(purchases), check)
+
+    call.__name__ = call.__qualname__ = method
+    return call
 
 
-def release_inventory_batch(
-    purchases: Sequence[PurchaseCreated], timeout: float
-) -> list[Exception | None]:
-    reply = stub(product_pb2_grpc.ProductServiceStub).ReleaseInventoryBatch(
-        product_pb2.ReleaseInventoryBatchRequest(items=[_release_request(p) for p in purchases]),
-        timeout=timeout,
-    )
-    return _outcomes(reply.results, len(purchases))
-
-
-def create_order_batch(
-    purchases: Sequence[PurchaseCreated], timeout: float
-) -> list[Exception | None]:
-    reply = stub(order_pb2_grpc.OrderServiceStub).CreateOrderBatch(
-        order_pb2.CreateOrderBatchRequest(items=[_create_order_request(p) for p in purchases]),
-        timeout=timeout,
-    )
-    return _outcomes(reply.results, len(purchases), _order_created)
-
-
-def cancel_order_batch(
-    purchases: Sequence[PurchaseCreated], timeout: float
-) -> list[Exception | None]:
-    reply = stub(order_pb2_grpc.OrderServiceStub).CancelOrderBatch(
-        order_pb2.CancelOrderBatchRequest(items=[_cancel_order_request(p) for p in purchases]),
-        timeout=timeout,
-    )
-    return _outcomes(reply.results, len(purchases))
-
-
-def create_payment_batch(
-    purchases: Sequence[PurchaseCreated], timeout: float
-) -> list[Exception | None]:
-    reply = stub(payment_pb2_grpc.PaymentServiceStub).CreatePaymentBatch(
-        payment_pb2.CreatePaymentBatchRequest(
-            items=[_create_payment_request(p) for p in purchases]
-        ),
-        timeout=timeout,
-    )
-    return _outcomes(reply.results, len(purchases), _payment_completed)
-
-
-def refund_payment_batch(
-    purchases: Sequence[PurchaseCreated], timeout: float
-) -> list[Exception | None]:
-    reply = stub(payment_pb2_grpc.PaymentServiceStub).RefundPaymentBatch(
-        payment_pb2.RefundPaymentBatchRequest(
-            items=[_refund_payment_request(p) for p in purchases]
-        ),
-        timeout=timeout,
-    )
-    return _outcomes(reply.results, len(purchases))
+reserve_inventory_batch = _batch(
+    product_pb2_grpc.ProductServiceStub,
+    "ReserveInventoryBatch",
+    product_pb2.ReserveInventoryBatchRequest,
+    _reserve_request,
+)
+release_inventory_batch = _batch(
+    product_pb2_grpc.ProductServiceStub,
+    "ReleaseInventoryBatch",
+    product_pb2.ReleaseInventoryBatchRequest,
+    _release_request,
+)
+create_order_batch = _batch(
+    order_pb2_grpc.OrderServiceStub,
+    "CreateOrderBatch",
+    order_pb2.CreateOrderBatchRequest,
+    _create_order_request,
+    _order_created,
+)
+cancel_order_batch = _batch(
+    order_pb2_grpc.OrderServiceStub,
+    "CancelOrderBatch",
+    order_pb2.CancelOrderBatchRequest,
+    _cancel_order_request,
+)
+create_payment_batch = _batch(
+    payment_pb2_grpc.PaymentServiceStub,
+    "CreatePaymentBatch",
+    payment_pb2.CreatePaymentBatchRequest,
+    _create_payment_request,
+    _payment_completed,
+)
+refund_payment_batch = _batch(
+    payment_pb2_grpc.PaymentServiceStub,
+    "RefundPaymentBatch",
+    payment_pb2.RefundPaymentBatchRequest,
+    _refund_payment_request,
+)
 
 
 PURCHASE_STEPS: tuple[StepDefinition, ...] = (
