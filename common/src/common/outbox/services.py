@@ -49,21 +49,19 @@ def outbox_enqueue(
     key: str,
     payload: dict[str, Any],
     headers: dict[str, str] | None = None,
-) -> OutboxMessage:
-    """Store an event to publish once the caller's transaction commits.
+) -> int:
+    """Store one event to publish once the caller's transaction commits; answer its row id.
 
-    Must run inside `transaction.atomic()` together with the change the event
-    describes. Also sends `pg_notify('outbox')` (once per transaction), which PostgreSQL
-    delivers at commit, so the relay publishes at once instead of at its next idle
-    wake-up. The current trace context travels in the row's headers, so the relay and
-    the consumers of the event continue the trace of the change that caused it.
+    `outbox_enqueue_many` of one: inside `transaction.atomic()` together with the change
+    the event describes, with `pg_notify('outbox')` once per transaction (PostgreSQL
+    delivers it at commit, so the relay publishes at once instead of at its next idle
+    wake-up), and the current trace context in the row's headers, so the relay and the
+    consumers of the event continue the trace of the change that caused it.
     """
-    connection = _open_transaction("outbox_enqueue")
-    message = OutboxMessage.objects.create(
-        topic=str(topic), key=key, payload=payload, headers=inject_context(dict(headers or {}))
+    [row_id] = outbox_enqueue_many(
+        [OutboxEvent(topic=str(topic), key=key, payload=payload, headers=headers)]
     )
-    _notify_relay_once(connection)
-    return message
+    return row_id
 
 
 def outbox_enqueue_many(
@@ -132,27 +130,17 @@ def _relay_notified() -> None:
     """The mark of a transaction that has already woken the relay (a no-op at commit)."""
 
 
-def _notify_relay_once(connection: BaseDatabaseWrapper) -> None:
-    """NOTIFY the relay unless this transaction already did.
-
-    PostgreSQL folds repeated notifications of one transaction into one anyway; this
-    saves the statement. The mark is an `on_commit` callback, so Django's own bookkeeping
-    drops it exactly when the NOTIFY is gone: at commit (delivered), at rollback, and
-    when the savepoint it was sent in rolls back (then the next write notifies again).
-    """
-    if connection.vendor != "postgresql" or _relay_notified_in(connection):
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
-    _mark_relay_notified(connection)
-
-
 def _relay_notified_in(connection: BaseDatabaseWrapper) -> bool:
     # Entries are (savepoint ids, callback, robust): look for our mark.
     return any(entry[1] is _relay_notified for entry in connection.run_on_commit)
 
 
 def _mark_relay_notified(connection: BaseDatabaseWrapper) -> None:
+    """Mark this transaction as having sent its NOTIFY (PostgreSQL folds repeats into
+    one anyway; the mark saves the statement). The mark is an `on_commit` callback, so
+    Django's own bookkeeping drops it exactly when the NOTIFY is gone: at commit
+    (delivered), at rollback, and when the savepoint it was sent in rolls back (then the
+    next write notifies again)."""
     transaction.on_commit(_relay_notified, using=connection.alias)
 
 
