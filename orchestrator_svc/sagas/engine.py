@@ -22,10 +22,11 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 import grpc
 from django.db import transaction
@@ -339,32 +340,29 @@ def _call_all(calling: list[_Run], steps: Steps) -> None:
 
     Runs making the same call share one batch call when the step has a batch form
     (also a lone run: the participants answer a batch set-based, cheaper than the
-    single call's ORM path). A lone run calls on this thread, in its own trace.
+    single call's ORM path). A wave with one call to make makes it on this thread.
     """
     groups: dict[tuple[str, bool], list[_Run]] = {}
     for run in calling:
         _open_call(run, steps)
         assert run.call is not None
         groups.setdefault((run.call.definition.step.value, run.call.forward), []).append(run)
-    if len(calling) == 1:
-        run = calling[0]
-        assert run.call is not None
-        batch = run.call.batch_function
-        if batch is None:
-            run.outcome = run_in_context(run.event_context, _call, run)
-        else:
-            run.outcome = run_in_context(run.event_context, _call_batch, [run], batch)[0]
-        return
-    pool = _pool()
-    pending: list[tuple[list[_Run], Future[list[tuple[Outcome | None, str, int]]]]] = []
+    calls: list[tuple[list[_Run], Callable[[], list[tuple[Outcome | None, str, int]]]]] = []
     for runs in groups.values():
         batch = runs[0].call.batch_function if runs[0].call is not None else None
         if batch is not None:
-            pending.append((runs, pool.submit(_call_batch, runs, batch)))
+            calls.append((runs, partial(_call_batch, runs, batch)))
         else:
-            pending += [([run], pool.submit(_call_alone, run)) for run in runs]
-    for runs, future in pending:
-        for run, outcome in zip(runs, future.result(), strict=True):
+            calls += [([run], partial(_call_alone, run)) for run in runs]
+    if len(calls) == 1:  # one call to make: on this thread, no hop to the pool
+        runs, call = calls[0]
+        answered = [(runs, call())]
+    else:
+        pool = _pool()
+        futures = [(runs, pool.submit(call)) for runs, call in calls]
+        answered = [(runs, future.result()) for runs, future in futures]
+    for runs, outcomes in answered:
+        for run, outcome in zip(runs, outcomes, strict=True):
             run.outcome = outcome
 
 
@@ -385,7 +383,14 @@ def _call(run: _Run) -> tuple[Outcome | None, str, int]:
 
 
 def _call_batch(runs: list[_Run], batch: BatchCall) -> list[tuple[Outcome | None, str, int]]:
-    """One batch call for `runs` (all making the same call): each run's outcome."""
+    """One batch call for `runs` (all making the same call): each run's outcome. A
+    batch of one is made in that run's trace, as its single call would be."""
+    if len(runs) == 1:
+        return run_in_context(runs[0].event_context, _batch_outcomes, runs, batch)
+    return _batch_outcomes(runs, batch)
+
+
+def _batch_outcomes(runs: list[_Run], batch: BatchCall) -> list[tuple[Outcome | None, str, int]]:
     started = time.monotonic()
     try:
         results = batch([run.purchase for run in runs], setting("SAGA_STEP_DEADLINE_SECONDS"))
