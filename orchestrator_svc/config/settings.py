@@ -1,17 +1,43 @@
 """Settings of the orchestrator service: the shared ones plus what only it needs."""
 
 from common.celery_conf import celery_settings
+from common.events import Step
 from common.settings import build, env
+
+
+def _step_windows(spec: str) -> dict[str, float]:
+    """ "CREATE_PAYMENT=600,CREATE_ORDER=120" -> {"CREATE_PAYMENT": 600.0, ...}."""
+    windows = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, seconds = part.partition("=")
+        windows[Step(name.strip()).value] = float(seconds)
+    return windows
+
 
 _RESUME_INTERVAL = float(env("SAGA_RESUME_INTERVAL_SECONDS", "5"))
 
 _SAGA = {
     # Deadline of every gRPC call a step makes.
     "SAGA_STEP_DEADLINE_SECONDS": float(env("SAGA_STEP_DEADLINE_SECONDS", "5")),
-    # Calls of one forward step before it gives up (and the saga compensates).
-    "SAGA_MAX_ATTEMPTS": int(env("SAGA_MAX_ATTEMPTS", "5")),
-    # Calls of one compensation before the saga waits in NEEDS_ATTENTION.
-    "SAGA_MAX_COMPENSATION_ATTEMPTS": int(env("SAGA_MAX_COMPENSATION_ATTEMPTS", "8")),
+    # How long a forward step's call is retried after its first try before the step
+    # fails and the saga compensates (a business refusal compensates at once). Per step:
+    # SAGA_STEP_RETRY_WINDOWS="CREATE_PAYMENT=600,CREATE_ORDER=120" (Step names).
+    "SAGA_STEP_RETRY_WINDOW_SECONDS": float(env("SAGA_STEP_RETRY_WINDOW_SECONDS", "300")),
+    "SAGA_STEP_RETRY_WINDOWS": _step_windows(env("SAGA_STEP_RETRY_WINDOWS", "")),
+    # How long a compensation is retried before the saga waits in NEEDS_ATTENTION for
+    # a person: long, since giving up leaves the earlier steps' effects in place.
+    "SAGA_COMPENSATION_RETRY_WINDOW_SECONDS": float(
+        env("SAGA_COMPENSATION_RETRY_WINDOW_SECONDS", "86400")
+    ),
+    # Optional caps on the calls within a window (0: none; the window alone decides).
+    "SAGA_MAX_ATTEMPTS": int(env("SAGA_MAX_ATTEMPTS", "0")),
+    "SAGA_MAX_COMPENSATION_ATTEMPTS": int(env("SAGA_MAX_COMPENSATION_ATTEMPTS", "0")),
+    # A participant's circuit (per worker process) opens after this many calls in a row
+    # failed transiently; while open, sagas waiting on it are held without calling and
+    # one probe call is let through every SAGA_CIRCUIT_OPEN_SECONDS; when one succeeds
+    # the circuit closes and the held sagas are resumed at once.
+    "SAGA_CIRCUIT_FAILURES": int(env("SAGA_CIRCUIT_FAILURES", "5")),
+    "SAGA_CIRCUIT_OPEN_SECONDS": float(env("SAGA_CIRCUIT_OPEN_SECONDS", "5")),
     # Retry n waits about base * 2^(n-1) seconds (capped), jittered to 50-100 % of that.
     "SAGA_RETRY_BASE_SECONDS": float(env("SAGA_RETRY_BASE_SECONDS", "2")),
     "SAGA_RETRY_MAX_DELAY_SECONDS": float(env("SAGA_RETRY_MAX_DELAY_SECONDS", "30")),

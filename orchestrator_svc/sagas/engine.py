@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import partial
 
@@ -42,7 +42,7 @@ from common.kafka.messages import PoisonMessage
 from common.observability.tracing import extract_context, run_in_context, tracer
 from common.outbox.services import OutboxEvent, Statement, outbox_enqueue_many
 from common.topology import Topic
-from orchestrator_svc.sagas import metrics
+from orchestrator_svc.sagas import circuits, metrics
 from orchestrator_svc.sagas.machine import (
     ERROR_MAX_CHARS,
     Call,
@@ -65,6 +65,7 @@ from orchestrator_svc.sagas.steps import PURCHASE_STEPS, BatchCall, StepRefused
 logger = logging.getLogger(__name__)
 
 DUE_TOLERANCE = timedelta(seconds=1)  # a countdown task may fire a hair before its due time
+_WAKE_LIMIT = 5000  # sagas woken at once when a circuit closes; the rest come due by themselves
 
 
 @dataclass(frozen=True)
@@ -126,13 +127,16 @@ def sagas_advance(
     """
     results = {str(pid): Advance(acted=False) for pid in purchase_ids}
     runs = _take(list(results), owner, steps, fill_to)
+    recovered: set[str] = set()
     try:
         while calling := [run for run in runs if not run.lost and _is_calling(run)]:
-            _call_all(calling, steps)
+            recovered |= _call_all(calling, steps)
             _record(calling, owner, steps)
     finally:
         for run in runs:
             results[run.purchase_id] = _end(run)
+    for purchase_id in _wake(recovered, steps):
+        results[purchase_id] = replace(results.get(purchase_id, Advance(False)), retry_in=0.0)
     return results
 
 
@@ -181,7 +185,7 @@ def _take(purchase_ids: list[str], owner: str, steps: Steps, fill_to: int) -> li
             saga.lease_owner = owner
             saga.lease_until = db_now(saga) + lease
             run = _open(saga, purchase)
-            SagaMachine(saga, steps, effects, db_now(saga)).begin()
+            SagaMachine(saga, steps, effects, db_now(saga), circuits.hold_for).begin()
             runs.append(run)
         _write(runs, effects, owner)
     return runs
@@ -217,7 +221,8 @@ def _record(calling: list[_Run], owner: str, steps: Steps) -> None:
                 run.lost = True
                 continue
             run.saga = saga
-            SagaMachine(saga, steps, effects, db_now(saga)).conclude(*run.outcome)
+            machine = SagaMachine(saga, steps, effects, db_now(saga), circuits.hold_for)
+            machine.conclude(*run.outcome)
             kept.append(run)
         _write(kept, effects, owner)
     for run in calling:
@@ -266,6 +271,7 @@ _SAGA_FIELDS = (
     "lease_owner",
     "lease_until",
     "next_run_at",
+    "call_started_at",
     "last_error",
     "updated_at",
 )
@@ -299,7 +305,7 @@ def _update_sagas(sagas: list[Saga]) -> Statement:
     """One UPDATE for every row of the wave (Django's bulk_update builds a CASE per
     field and row, which costs more Python than the wave's whole SQL)."""
     row = "(%s::uuid, %s, %s::smallint, %s, %s::integer, %s::integer, %s, %s::timestamptz,"
-    row += " %s::timestamptz, %s, %s::timestamptz)"
+    row += " %s::timestamptz, %s::timestamptz, %s, %s::timestamptz)"
     sql = (
         f"UPDATE saga SET {', '.join(f'{name} = v.{name}' for name in _SAGA_FIELDS)}"
         f" FROM (VALUES {', '.join([row] * len(sagas))})"
@@ -335,8 +341,9 @@ def _pool() -> ThreadPoolExecutor:
         return pool
 
 
-def _call_all(calling: list[_Run], steps: Steps) -> None:
-    """Make every run's current call at once; each run keeps its outcome.
+def _call_all(calling: list[_Run], steps: Steps) -> set[str]:
+    """Make every run's current call at once; each run keeps its outcome. Answers the
+    participants whose circuit this closed (a call answered after an outage).
 
     Runs making the same call share one batch call when the step has a batch form
     (also a lone run: the participants answer a batch set-based, cheaper than the
@@ -361,9 +368,42 @@ def _call_all(calling: list[_Run], steps: Steps) -> None:
         pool = _pool()
         futures = [(runs, pool.submit(call)) for runs, call in calls]
         answered = [(runs, future.result()) for runs, future in futures]
+    recovered = set()
     for runs, outcomes in answered:
         for run, outcome in zip(runs, outcomes, strict=True):
             run.outcome = outcome
+        assert runs[0].call is not None
+        participant = runs[0].call.definition.participant
+        if all(outcome is Outcome.RETRY for outcome, _, _ in outcomes):
+            circuits.circuit(participant).failed()  # no useful answer: it may be down
+        elif circuits.circuit(participant).succeeded():
+            recovered.add(participant)
+    return recovered
+
+
+def _wake(participants: set[str], steps: Steps) -> list[str]:
+    """Make the sagas waiting on `participants` due now (their circuits closed): answers
+    their ids, for the caller to hand over at once instead of at their held due time."""
+    if not participants:
+        return []
+    indexes = [i for i, step in enumerate(steps) if step.participant in participants]
+    woken = [
+        str(pid)
+        for pid in Saga.objects.filter(
+            Q(lease_until__isnull=True) | Q(lease_until__lt=Now()),
+            state__in=ACTIVE_STATES,
+            phase=SagaPhase.WAITING,
+            step_index__in=indexes,
+        )
+        .order_by("next_run_at")
+        .values_list("purchase_id", flat=True)[:_WAKE_LIMIT]
+    ]
+    if woken:
+        Saga.objects.filter(purchase_id__in=woken, phase=SagaPhase.WAITING).update(
+            next_run_at=Now()
+        )
+        logger.info("%s answered again: %d waiting sagas resumed", sorted(participants), len(woken))
+    return woken
 
 
 def _call_alone(run: _Run) -> list[tuple[Outcome | None, str, int]]:

@@ -12,14 +12,19 @@ The rules it keeps:
   first. The refused step's own compensation is a no-op when nothing happened and
   undoes it when its effect happened without a reply.
 - A transient fault (Outcome.RETRY) releases the lease and makes the same call due
-  again after an exponential backoff with jitter; when the step's budget is spent a
-  command is FAILED (and the saga compensates), a compensation leaves the saga in
+  again after an exponential backoff with jitter (a RETRY event says why and when).
+  The budget of a call is a time, its retry window, counted from when the call was
+  first due: a command whose next try would start past it is FAILED (and the saga
+  compensates); a compensation past its (much longer) window leaves the saga in
   NEEDS_ATTENTION for a person. A refused compensation goes there at once: repeating
   it cannot change the answer.
+- While the participant of the call is known to be down (its circuit is open:
+  circuits.py, asked through `gate`), the saga is held: no call, no attempt, due
+  again when the next probe may go; the window still runs.
 - A call that started and never recorded an outcome (its worker died) counts as an
-  attempt, so a step that kills its worker cannot loop forever.
+  attempt, so a step that kills its worker ends with its window.
 - Every step status change is one step-log row and one `purchase-result` event with
-  the saga's next sequence number; a RETRY is logged but not published.
+  the saga's next sequence number.
 """
 
 from __future__ import annotations
@@ -39,6 +44,10 @@ from orchestrator_svc.sagas.steps import BatchCall, StepCall, StepDefinition
 
 ERROR_MAX_CHARS = 500  # events stay small; the full story is in the worker's log
 INTERRUPTED = "interrupted: the worker making the call was lost"
+HOLD_JITTER_SECONDS = 1.0  # held sagas come due spread over this, not all at once
+
+# The circuit's answer for a participant: None to call now, else seconds to wait.
+Gate = Callable[[str], float | None]
 
 Steps = Sequence[StepDefinition]
 
@@ -46,6 +55,19 @@ Steps = Sequence[StepDefinition]
 def setting(name: str) -> float:
     """A SAGA_* number (orchestrator_svc/config/settings.py documents each)."""
     return float(getattr(settings, name))
+
+
+def retry_window(call: Call) -> float:
+    """Seconds a call is retried after it was first due (the settings say how long)."""
+    if not call.forward:
+        return setting("SAGA_COMPENSATION_RETRY_WINDOW_SECONDS")
+    per_step: dict[str, float] = getattr(settings, "SAGA_STEP_RETRY_WINDOWS", {})
+    step = call.definition.step.value
+    return float(per_step.get(step, setting("SAGA_STEP_RETRY_WINDOW_SECONDS")))
+
+
+def _always_call(participant: str) -> float | None:
+    return None
 
 
 def retry_delay(
@@ -103,13 +125,22 @@ _FINISHED = {
 
 class SagaMachine:
     """The transitions of one saga row; `now` is the database's clock for this
-    transaction (due times and leases are compared with the database's `now()`)."""
+    transaction (due times and leases are compared with the database's `now()`);
+    `gate` says whether a participant may be called now (circuits.hold_for)."""
 
-    def __init__(self, saga: Saga, steps: Steps, effects: Effects, now: datetime) -> None:
+    def __init__(
+        self,
+        saga: Saga,
+        steps: Steps,
+        effects: Effects,
+        now: datetime,
+        gate: Gate = _always_call,
+    ) -> None:
         self.saga = saga
         self.steps = steps
         self.effects = effects
         self.now = now
+        self.gate = gate
 
     # ------------------------------------------------------------ questions
 
@@ -127,15 +158,23 @@ class SagaMachine:
     # ---------------------------------------------------------- transitions
 
     def begin(self) -> None:
-        """Start the next call of the current step, or give up when its budget is spent."""
+        """Start the next call of the current step, hold it while its participant is
+        down, or give up when its window is spent."""
         saga = self.saga
         if saga.phase == SagaPhase.CALLING:
             # The previous lease holder started this call and died before its outcome.
             saga.last_error = INTERRUPTED
             self._log(StepLogStatus.RETRY, error=INTERRUPTED)
             self._count_retry()
-        if saga.attempt >= self._budget():
+        if saga.call_started_at is None:
+            saga.call_started_at = self.now
+        if self._spent(self.now):
             self._give_up(error=saga.last_error, duration_ms=None)
+            return
+        participant = self.current_call().definition.participant
+        wait = self.gate(participant)
+        if wait is not None:
+            self._hold(participant, wait)
             return
         saga.attempt += 1
         saga.phase = SagaPhase.CALLING
@@ -194,25 +233,45 @@ class SagaMachine:
     def _failed_transiently(self, error: str, duration_ms: int) -> None:
         saga = self.saga
         saga.last_error = error
-        if saga.attempt >= self._budget():
-            self._give_up(error=error, duration_ms=duration_ms)
-            return
-        self._log(StepLogStatus.RETRY, error=error, duration_ms=duration_ms)
-        self._count_retry()
         delay = retry_delay(
             saga.attempt,
             base=setting("SAGA_RETRY_BASE_SECONDS"),
             cap=setting("SAGA_RETRY_MAX_DELAY_SECONDS"),
         )
-        saga.phase = SagaPhase.WAITING
-        saga.next_run_at = self.now + timedelta(seconds=delay)
+        due = self.now + timedelta(seconds=delay)
+        if self._spent(due):  # the next try would start past the window: no next try
+            self._give_up(error=error, duration_ms=duration_ms)
+            return
+        self._publish(StepStatus.RETRY, error=error, duration_ms=duration_ms, retry_at=due)
+        self._count_retry()
+        self._wait_until(due)
+
+    def _hold(self, participant: str, wait: float) -> None:
+        """The participant's circuit is open: no call now; due again when the next probe
+        may go (not past the window's end, where the step gives up). Announced once per
+        hold, not each time the saga is held again."""
+        saga = self.saga
+        wait += random.random() * HOLD_JITTER_SECONDS
+        due = min(self.now + timedelta(seconds=wait), self._window_end())
+        reason = f"waiting: {participant} is unavailable (its circuit is open)"
+        if saga.last_error != reason:
+            saga.last_error = reason
+            self._publish(StepStatus.RETRY, error=reason, retry_at=due)
+        self._wait_until(due)
+
+    def _wait_until(self, due: datetime) -> None:
+        self.saga.phase = SagaPhase.WAITING
+        self.saga.next_run_at = due
         self._release()
 
     def _give_up(self, *, error: str, duration_ms: int | None) -> None:
-        """The current call's budget is spent: a forward step fails and the saga
+        """The current call's window is spent: a forward step fails and the saga
         compensates; a compensation leaves the saga to a person."""
         saga = self.saga
-        reason = f"gave up after {saga.attempt} attempts: {error}"[:ERROR_MAX_CHARS]
+        assert saga.call_started_at is not None
+        seconds = (self.now - saga.call_started_at).total_seconds()
+        reason = f"gave up after {saga.attempt} attempts in {seconds:.0f} s: {error}"
+        reason = reason[:ERROR_MAX_CHARS]
         saga.last_error = reason
         if self.forward:
             self._publish(StepStatus.FAILED, error=reason, duration_ms=duration_ms)
@@ -235,6 +294,7 @@ class SagaMachine:
     def _next_call(self) -> None:
         self.saga.attempt = 0
         self.saga.phase = SagaPhase.READY
+        self.saga.call_started_at = None
         self.begin()
 
     def _finish(self, state: SagaState) -> None:
@@ -242,6 +302,7 @@ class SagaMachine:
         self.saga.state = state
         self.saga.phase = SagaPhase.READY
         self.saga.next_run_at = None
+        self.saga.call_started_at = None
         self._release()
 
     def _release(self) -> None:
@@ -250,9 +311,16 @@ class SagaMachine:
 
     # -------------------------------------------------------------- effects
 
-    def _budget(self) -> int:
+    def _window_end(self) -> datetime:
+        assert self.saga.call_started_at is not None
+        return self.saga.call_started_at + timedelta(seconds=retry_window(self.current_call()))
+
+    def _spent(self, at: datetime) -> bool:
+        """Whether a call starting `at` would be past the budget: the window, or the
+        optional cap on the number of calls."""
         name = "SAGA_MAX_ATTEMPTS" if self.forward else "SAGA_MAX_COMPENSATION_ATTEMPTS"
-        return int(setting(name))
+        cap = int(setting(name))
+        return at >= self._window_end() or (cap > 0 and self.saga.attempt >= cap)
 
     def _count_retry(self) -> None:
         call = self.current_call()
@@ -267,6 +335,7 @@ class SagaMachine:
         error: str = "",
         duration_ms: int | None = None,
         overall: PurchaseStatus = PurchaseStatus.PENDING,
+        retry_at: datetime | None = None,
     ) -> None:
         """A step status change: a step-log row and one `purchase-result` event."""
         saga = self.saga
@@ -293,13 +362,14 @@ class SagaMachine:
                 sequence=saga.sequence,
                 attempt=saga.attempt,
                 error=error,
+                retry_at=retry_at.isoformat() if retry_at is not None else "",
             )
         )
 
     def _log(
         self, status: StepLogStatus, *, error: str = "", duration_ms: int | None = None
     ) -> None:
-        """A step-log row that changes no step status (RETRY): nothing is published."""
+        """A step-log row without an event (an interrupted call)."""
         self.effects.logs.append(
             SagaStepLog(
                 saga=self.saga,

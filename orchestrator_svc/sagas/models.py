@@ -68,6 +68,12 @@ class Saga(models.Model):
         help_text="When the saga is next due to be advanced (a retry's due time); "
         "past it by SAGA_STALL_SECONDS without a lease, it counts as stalled.",
     )
+    call_started_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the current call (this step, this direction) was first due: its "
+        "retry window counts from here.",
+    )
     last_error = models.TextField(blank=True, default="")
     trace = models.JSONField(
         default=dict,
@@ -99,11 +105,11 @@ class Saga(models.Model):
 
 
 class StepLogStatus(models.TextChoices):
-    """The seed's step statuses, plus RETRY for the log alone.
+    """The step statuses of `purchase-result` events.
 
-    RETRY records a transient failure (or a call interrupted by a lost worker) after
-    which the same call is tried again; it changes no step status, so it is not
-    published: the next EXECUTE carries the higher attempt number instead.
+    RETRY records a transient failure, or a saga held while its participant's circuit
+    is open, after which the same call is made again (published, with when); a call
+    interrupted by a lost worker is logged as a RETRY without an event.
     """
 
     EXECUTE = StepStatus.EXECUTE.value
@@ -111,7 +117,7 @@ class StepLogStatus(models.TextChoices):
     FAILED = StepStatus.FAILED.value
     ROLLBACK = StepStatus.ROLLBACK.value
     ROLLBACK_FAILED = StepStatus.ROLLBACK_FAILED.value
-    RETRY = "RETRY"
+    RETRY = StepStatus.RETRY.value
 
 
 class SagaStepLog(models.Model):
@@ -128,7 +134,9 @@ class SagaStepLog(models.Model):
     )
     error = models.TextField(blank=True, default="")
     sequence = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Sequence of the published event; empty for RETRY."
+        null=True,
+        blank=True,
+        help_text="Sequence of the published event; empty for an interrupted call.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

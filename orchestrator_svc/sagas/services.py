@@ -219,6 +219,7 @@ def saga_compensation_retry(*, purchase_id: str, steps: Steps = PURCHASE_STEPS) 
         )
     saga.state = SagaState.COMPENSATING
     saga.attempt = 0
+    saga.call_started_at = None  # a fresh window
     saga.phase = SagaPhase.READY
     saga.next_run_at = db_now(saga)
     saga.lease_owner, saga.lease_until = "", None

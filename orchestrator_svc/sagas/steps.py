@@ -64,6 +64,7 @@ class ItemFailed(grpc.RpcError):
 @dataclass(frozen=True)
 class StepDefinition:
     step: Step
+    participant: str  # the service both calls go to: one circuit (circuits.py) per name
     command: StepCall
     compensation: StepCall
     batch_command: BatchCall | None = None
@@ -261,16 +262,23 @@ refund_payment_batch = _batch(
 PURCHASE_STEPS: tuple[StepDefinition, ...] = (
     StepDefinition(
         Step.UPDATE_PRODUCT_INVENTORY,
+        "product",
         reserve_inventory,
         release_inventory,
         reserve_inventory_batch,
         release_inventory_batch,
     ),
     StepDefinition(
-        Step.CREATE_ORDER, create_order, cancel_order, create_order_batch, cancel_order_batch
+        Step.CREATE_ORDER,
+        "order",
+        create_order,
+        cancel_order,
+        create_order_batch,
+        cancel_order_batch,
     ),
     StepDefinition(
         Step.CREATE_PAYMENT,
+        "payment",
         create_payment,
         refund_payment,
         create_payment_batch,

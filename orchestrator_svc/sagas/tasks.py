@@ -49,9 +49,12 @@ def advance_sagas(purchase_ids: list[str]) -> None:
     for purchase_id, result in results.items():
         if result.retry_in is not None:
             due[math.ceil(result.retry_in)].append((result.retry_in, purchase_id))
+    size = int(setting("SAGA_BATCH_SIZE"))
     for retries in due.values():
         countdown = max(retry_in for retry_in, _ in retries)  # every one of them is due then
-        advance_sagas.apply_async(([pid for _, pid in retries],), countdown=countdown)
+        for start in range(0, len(retries), size):  # many due at once: several tasks
+            chunk = [pid for _, pid in retries[start : start + size]]
+            advance_sagas.apply_async((chunk,), countdown=countdown)
 
 
 @shared_task(acks_late=True, ignore_result=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator_svc.sagas import services
+from orchestrator_svc.sagas import circuits, services
 from orchestrator_svc.tests.fakes import FakeServices, purchase_event
 
 
@@ -31,9 +31,16 @@ def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 @pytest.fixture(autouse=True)
 def saga_settings(settings: Any) -> Any:
-    """Budgets small enough to read, retries due at once unless a test says otherwise."""
+    """Budgets small enough to read (three calls within long windows), retries due at
+    once unless a test says otherwise; every test starts with closed circuits."""
+    circuits.reset()
     settings.SAGA_MAX_ATTEMPTS = 3
     settings.SAGA_MAX_COMPENSATION_ATTEMPTS = 3
+    settings.SAGA_STEP_RETRY_WINDOW_SECONDS = 300
+    settings.SAGA_STEP_RETRY_WINDOWS = {}
+    settings.SAGA_COMPENSATION_RETRY_WINDOW_SECONDS = 3600
+    settings.SAGA_CIRCUIT_FAILURES = 5
+    settings.SAGA_CIRCUIT_OPEN_SECONDS = 5
     settings.SAGA_RETRY_BASE_SECONDS = 0
     settings.SAGA_RETRY_MAX_DELAY_SECONDS = 0
     settings.SAGA_STEP_DEADLINE_SECONDS = 5

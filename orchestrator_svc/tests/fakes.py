@@ -79,7 +79,7 @@ class FakeServices:
 
     def steps(self) -> tuple[StepDefinition, ...]:
         return tuple(
-            StepDefinition(definition.step, self.call(do), self.call(undo))
+            StepDefinition(definition.step, definition.participant, self.call(do), self.call(undo))
             for definition, (do, undo) in zip(PURCHASE_STEPS, CALL_NAMES.items(), strict=True)
         )
 

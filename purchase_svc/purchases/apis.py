@@ -13,7 +13,12 @@ from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
@@ -28,7 +33,7 @@ from common.auth import (
     verify_access_token,
 )
 from common.errors import ApplicationError, ErrorCode
-from common.events import PurchaseStatus
+from common.events import PurchaseStatus, StepStatus
 from common.ids import MAX_INT64
 from common.openapi import ErrorResponses, JWTBearerScheme
 from common.pagination import paginated_response
@@ -109,7 +114,17 @@ class PurchaseStepSerializer(serializers.Serializer):
     sequence = serializers.IntegerField()
     attempt = serializers.IntegerField()
     error = serializers.CharField()
+    retry_at = serializers.DateTimeField(
+        allow_null=True, help_text="RETRY only: when the step's call is due again."
+    )
     at = serializers.DateTimeField()
+
+
+class PurchaseWaitingSerializer(serializers.Serializer):
+    step = serializers.CharField()
+    reason = serializers.CharField()
+    attempt = serializers.IntegerField()
+    next_attempt_at = serializers.DateTimeField()
 
 
 class PurchaseSummarySerializer(serializers.Serializer):
@@ -128,9 +143,29 @@ class PurchaseSummarySerializer(serializers.Serializer):
 
 class PurchaseDetailSerializer(PurchaseSummarySerializer):
     steps = serializers.SerializerMethodField()
+    waiting = serializers.SerializerMethodField(
+        help_text="While the purchase is PENDING because a step's call must be made again"
+        " (its participant failed or is known to be down): which step, why, and when."
+    )
+
+    def to_representation(self, instance: Purchase) -> dict[str, Any]:
+        self._step_rows = selectors.purchase_steps(purchase_id=instance.id)  # read once
+        return super().to_representation(instance)
 
     def get_steps(self, purchase: Purchase) -> list[dict[str, Any]]:
-        return [step_data(step) for step in selectors.purchase_steps(purchase_id=purchase.id)]
+        return [step_data(step) for step in self._step_rows]
+
+    @extend_schema_field(PurchaseWaitingSerializer(allow_null=True))
+    def get_waiting(self, purchase: Purchase) -> dict[str, Any] | None:
+        last = self._step_rows[-1] if self._step_rows else None
+        if purchase.is_final or last is None or last.status != StepStatus.RETRY:
+            return None
+        return {
+            "step": last.step,
+            "reason": last.error,
+            "attempt": last.attempt,
+            "next_attempt_at": last.retry_at,
+        }
 
 
 # ------------------------------------------------------------------ views
@@ -223,8 +258,6 @@ class PurchasesApi(APIView):
         operation_id="purchase_list",
         parameters=[
             OpenApiParameter("status", OpenApiTypes.STR, enum=[s.value for s in PurchaseStatus]),
-            OpenApiParameter("page", OpenApiTypes.INT),
-            OpenApiParameter("page_size", OpenApiTypes.INT),
         ],
         responses={200: PurchaseSummarySerializer(many=True), **_errors(400, 401)},
     )

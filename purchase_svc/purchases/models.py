@@ -98,6 +98,9 @@ class PurchaseStepEvent(models.Model):
     sequence = models.IntegerField(default=0)
     attempt = models.PositiveIntegerField(default=1)
     error = models.TextField(blank=True, default="")
+    retry_at = models.DateTimeField(
+        null=True, blank=True, help_text="RETRY only: when the step's call is due again."
+    )
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -214,6 +214,7 @@ def purchase_step_record(*, message_id: str, result: PurchaseResult) -> bool:
             "sequence": result.sequence,
             "attempt": result.attempt,
             "error": result.error,
+            "retry_at": result.retry_at or None,
         },
     )
     if not created:
@@ -249,8 +250,8 @@ def purchase_steps_record(*, steps: Iterable[tuple[str, PurchaseResult]]) -> lis
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO purchase_step_event (message_id, purchase_id, step, status,"
-            " purchase_status, sequence, attempt, error, received_at) VALUES "
-            + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(unique))
+            " purchase_status, sequence, attempt, error, retry_at, received_at) VALUES "
+            + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s::timestamptz, %s)"] * len(unique))
             + " ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
             [
                 value
@@ -264,6 +265,7 @@ def purchase_steps_record(*, steps: Iterable[tuple[str, PurchaseResult]]) -> lis
                     r.sequence,
                     r.attempt,
                     r.error,
+                    r.retry_at or None,
                     now,
                 )
             ],

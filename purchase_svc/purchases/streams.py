@@ -29,6 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Generator, Iterator
+from datetime import datetime
 from typing import Any
 
 from django.db import DatabaseError
@@ -64,8 +65,13 @@ def step_data(step: PurchaseStepEvent) -> dict[str, Any]:
         "sequence": step.sequence,
         "attempt": step.attempt,
         "error": step.error,
-        "at": step.received_at.isoformat().replace("+00:00", "Z"),
+        "retry_at": _iso(step.retry_at) if step.retry_at else None,
+        "at": _iso(step.received_at),
     }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 class StreamSlots:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -24,13 +25,16 @@ class Step(StrEnum):
 
 
 class StepStatus(StrEnum):
-    """The seed's status vocabulary for one step."""
+    """The seed's status vocabulary for one step, plus RETRY: the step's call failed
+    transiently or its participant is known to be down, and the call is made again at
+    the event's `retry_at` (the purchase stays PENDING meanwhile)."""
 
     EXECUTE = "EXECUTE"
     SUCCESS = "SUCCESS"
     FAILED = "FAILED"
     ROLLBACK = "ROLLBACK"
     ROLLBACK_FAILED = "ROLLBACK_FAILED"
+    RETRY = "RETRY"
 
 
 MAX_ITEM_NAME_LENGTH = 200
@@ -87,7 +91,8 @@ class PurchaseResult:
     """One step change of a saga, published on `purchase-result` keyed by purchase id.
 
     `step` and `status` are the seed's vocabulary; `purchase_status` is the purchase's
-    overall state after this change; `sequence` orders the changes of one saga.
+    overall state after this change; `sequence` orders the changes of one saga;
+    `retry_at` (ISO 8601, RETRY only) is when the call is due again.
     """
 
     purchase_id: str
@@ -97,6 +102,7 @@ class PurchaseResult:
     sequence: int = 0
     attempt: int = 1
     error: str = ""
+    retry_at: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -164,11 +170,21 @@ def parse_purchase_result(body: Any) -> PurchaseResult:
         overall = PurchaseStatus(body.get("purchase_status", PurchaseStatus.PENDING.value))
     except ValueError as exc:
         raise PoisonMessage(str(exc)) from exc
-    sequence, attempt, error = (
+    sequence, attempt, error, retry_at = (
         body.get("sequence", 0),
         body.get("attempt", 1),
         body.get("error", ""),
+        body.get("retry_at", ""),
     )
-    if not isinstance(sequence, int) or not isinstance(attempt, int) or not isinstance(error, str):
-        raise PoisonMessage("sequence and attempt must be integers, error a string")
-    return PurchaseResult(_purchase_id(body), step, status, overall, sequence, attempt, error)
+    if not isinstance(sequence, int) or not isinstance(attempt, int):
+        raise PoisonMessage("sequence and attempt must be integers")
+    if not isinstance(error, str) or not isinstance(retry_at, str):
+        raise PoisonMessage("error and retry_at must be strings")
+    if retry_at:
+        try:
+            datetime.fromisoformat(retry_at)
+        except ValueError as exc:
+            raise PoisonMessage(f"retry_at is not an ISO 8601 time: {retry_at!r}") from exc
+    return PurchaseResult(
+        _purchase_id(body), step, status, overall, sequence, attempt, error, retry_at
+    )

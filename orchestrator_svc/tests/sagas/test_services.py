@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import grpc
@@ -138,8 +138,12 @@ def test_a_transient_fault_is_retried_later_and_then_the_saga_completes(
     assert (waiting.lease_owner, waiting.lease_until) == ("", None)
     assert waiting.last_error.startswith("UNAVAILABLE")
     retry_row = log_rows(purchase_id)[-1]
-    assert (retry_row.step, retry_row.status, retry_row.sequence) == (PAYMENT, "RETRY", None)
-    assert len(published(purchase_id)) == 5  # the RETRY row publishes nothing
+    assert (retry_row.step, retry_row.status, retry_row.sequence) == (PAYMENT, "RETRY", 6)
+    retry = published(purchase_id)[-1]  # the purchase hears why it waits, and until when
+    assert (retry.step.value, retry.status.value, retry.attempt) == (PAYMENT, "RETRY", 1)
+    assert retry.error.startswith("UNAVAILABLE")
+    assert datetime.fromisoformat(retry.retry_at) == waiting.next_run_at
+    assert retry.purchase_status == PurchaseStatus.PENDING
 
     # Not due yet: a duplicate or early task does nothing.
     early = services.saga_advance(purchase_id=purchase_id, owner="w2", steps=steps)
@@ -179,7 +183,9 @@ def test_a_forward_step_whose_retry_budget_is_spent_fails_and_compensates(
         (INVENTORY, "EXECUTE"),
         (INVENTORY, "SUCCESS"),
         (ORDER, "EXECUTE"),
+        (ORDER, "RETRY"),
         (ORDER, "EXECUTE"),
+        (ORDER, "RETRY"),
         (ORDER, "EXECUTE"),
         (ORDER, "FAILED"),
         (ORDER, "ROLLBACK"),
@@ -188,7 +194,7 @@ def test_a_forward_step_whose_retry_budget_is_spent_fails_and_compensates(
     failed = [e for e in published(purchase_id) if e.status.value == "FAILED"]
     assert len(failed) == 1
     assert failed[0].attempt == 3
-    assert failed[0].error.startswith("gave up after 3 attempts: DEADLINE_EXCEEDED")
+    assert failed[0].error.startswith("gave up after 3 attempts in 0 s: DEADLINE_EXCEEDED")
     statuses = [(r.status, r.attempt) for r in log_rows(purchase_id) if r.step == ORDER]
     assert statuses == [
         ("EXECUTE", 1),
@@ -218,7 +224,7 @@ def test_a_compensation_that_keeps_failing_ends_in_needs_attention_until_an_oper
     last = published(purchase_id)[-1]
     assert (last.step.value, last.status.value) == (INVENTORY, "ROLLBACK_FAILED")
     assert last.purchase_status == PurchaseStatus.NEEDS_ATTENTION
-    assert last.error.startswith("gave up after 3 attempts: UNAVAILABLE")
+    assert last.error.startswith("gave up after 3 attempts in 0 s: UNAVAILABLE")
     stuck = saga_row(purchase_id)
     assert (stuck.lease_owner, stuck.next_run_at) == ("", None)
     # Nobody advances it any more: it waits for a person.

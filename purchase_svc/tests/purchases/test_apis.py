@@ -427,6 +427,40 @@ def test_a_purchase_answers_its_status_items_and_steps_in_order(
     assert body["steps"][0]["at"].endswith("Z")
 
 
+def test_a_purchase_waiting_on_a_retry_says_which_step_why_and_until_when(
+    client: Client, customer: Customer, products: FakeCatalog
+) -> None:
+    products.add(1, price=100)
+    purchase_id = post(client, customer, purchase_body((1, 1))).json()["id"]
+    _record(purchase_id, 1, Step.CREATE_PAYMENT, StepStatus.EXECUTE)
+    _record(
+        purchase_id,
+        2,
+        Step.CREATE_PAYMENT,
+        StepStatus.RETRY,
+        attempt=1,
+        error="UNAVAILABLE: payment is down",
+        retry_at="2026-12-07T10:00:05+00:00",
+    )
+
+    body = client.get(f"{URL}/{purchase_id}", headers=customer.auth).json()
+
+    assert body["status"] == "PENDING"
+    assert body["waiting"] == {
+        "step": "CREATE_PAYMENT",
+        "reason": "UNAVAILABLE: payment is down",
+        "attempt": 1,
+        "next_attempt_at": "2026-12-07T10:00:05Z",
+    }
+    assert body["steps"][-1]["retry_at"] == "2026-12-07T10:00:05Z"
+    assert body["steps"][0]["retry_at"] is None
+
+    # The call is made again and succeeds: nothing is waited for any more.
+    _record(purchase_id, 3, Step.CREATE_PAYMENT, StepStatus.EXECUTE, attempt=2)
+    body = client.get(f"{URL}/{purchase_id}", headers=customer.auth).json()
+    assert body["waiting"] is None
+
+
 def test_another_customers_purchase_answers_404_and_anonymous_401(
     client: Client, customer: Customer, other_customer: Customer, products: FakeCatalog
 ) -> None:

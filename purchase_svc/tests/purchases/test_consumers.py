@@ -36,6 +36,17 @@ def test_a_step_change_is_recorded_once_per_message_id() -> None:
         (result(str(uuid.uuid4())), None),
         (result(str(uuid.uuid4()), step="SHIP_IT"), "1"),
         (result(str(uuid.uuid4()), status="DONE"), "1"),
+        (
+            json.dumps(
+                {
+                    "purchase_id": str(uuid.uuid4()),
+                    "step": "CREATE_ORDER",
+                    "status": "RETRY",
+                    "retry_at": "soon",
+                }
+            ).encode(),
+            "1",
+        ),
         (b"[]", "1"),
     ],
 )
