@@ -97,6 +97,7 @@ class SagaAdmin(admin.ModelAdmin):
         "current_step",
         "phase",
         "attempt",
+        "call_started_at",
         "sequence",
         "lease_owner",
         "lease_until",
