@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -12,7 +13,8 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
-from account_svc.accounts import selectors, services
+from account_svc.accounts import login_clients, selectors, services
+from account_svc.accounts.conf import login_config
 from account_svc.accounts.models import (
     ADDRESS_MAX_LENGTH,
     EMAIL_MAX_LENGTH,
@@ -56,9 +58,37 @@ def _token_pair_response(pair: services.TokenPair, status_code: int = 200) -> Re
 
 
 def _client_ip(request: Request) -> str | None:
-    """The client's address: the last X-Forwarded-For hop added by the edge
-    (REST_FRAMEWORK.NUM_PROXIES), else REMOTE_ADDR."""
+    """The client's address: the hop the edge appended to X-Forwarded-For (the last
+    REST_FRAMEWORK.NUM_PROXIES-th, 1 for Traefik, which drops a client's own header),
+    else REMOTE_ADDR."""
     return BaseThrottle().get_ident(request) or None
+
+
+_DEVICE_COOKIE_DOC = (
+    f"Sets the `{login_clients.DEVICE_COOKIE}` cookie (HttpOnly, sent back to the login"
+    " only): a client that keeps it is known as the account owner's and is not slowed by"
+    " other clients' failed logins to the account."
+)
+
+
+def _device_token(request: Request) -> str | None:
+    return request.COOKIES.get(login_clients.DEVICE_COOKIE)
+
+
+def _with_device_cookie(response: Response, device_token: str) -> Response:
+    """Mark the client as the owner's (docs/adr/0016): sent back to the login only,
+    out of reach of scripts and of other sites' requests."""
+    conf = login_config()
+    response.set_cookie(
+        login_clients.DEVICE_COOKIE,
+        device_token,
+        max_age=conf.known_client_seconds,
+        path=reverse("auth-login"),
+        secure=conf.device_cookie_secure,
+        httponly=True,
+        samesite="Strict",
+    )
+    return response
 
 
 class PublicApi(APIView):
@@ -81,14 +111,19 @@ class RegisterApi(PublicApi):
         request=InputSerializer,
         responses={201: TokenPairOutputSerializer, **_errors(400, 409, 413)},
         summary="Register a customer and answer its first token pair",
+        description=_DEVICE_COOKIE_DOC,
     )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         customer = services.customer_register(**serializer.validated_data)
-        return _token_pair_response(
+        device_token = services.login_client_trust(
+            email=customer.email, client_ip=_client_ip(request), device_token=_device_token(request)
+        )
+        response = _token_pair_response(
             services.token_pair_issue(customer=customer), status.HTTP_201_CREATED
         )
+        return _with_device_cookie(response, device_token)
 
 
 class LoginApi(PublicApi):
@@ -100,12 +135,20 @@ class LoginApi(PublicApi):
         request=InputSerializer,
         responses={200: TokenPairOutputSerializer, **_errors(400, 401, 429)},
         summary="Log in with email and password",
+        description=_DEVICE_COOKIE_DOC
+        + " Repeated failures answer 429 with Retry-After: from one client for one account,"
+        " from one client address for any account, and from clients the account does not"
+        " know once the account draws guesses from many (docs/adr/0016).",
     )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        pair = services.customer_login(**serializer.validated_data, client_ip=_client_ip(request))
-        return _token_pair_response(pair)
+        sign_in = services.customer_login(
+            **serializer.validated_data,
+            client_ip=_client_ip(request),
+            device_token=_device_token(request),
+        )
+        return _with_device_cookie(_token_pair_response(sign_in.pair), sign_in.device_token)
 
 
 class RefreshTokenInputSerializer(AccountInputSerializer):

@@ -16,9 +16,10 @@ from rest_framework_simplejwt.state import token_backend
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from account_svc.accounts import selectors
+from account_svc.accounts import login_clients, selectors
 from account_svc.accounts.models import Customer, normalize_email
 from account_svc.accounts.throttling import (
+    LoginAttempt,
     login_failure_record,
     login_success_record,
     login_throttle_check,
@@ -110,21 +111,53 @@ def token_pair_issue(*, customer: Customer) -> TokenPair:
     )
 
 
-def customer_login(*, email: str, password: str, client_ip: str | None) -> TokenPair:
-    """Check the credentials and answer a token pair.
+@dataclass(frozen=True)
+class SignIn:
+    """A successful login: the token pair, and the device token that marks the client
+    as the owner's (the value of the login-device cookie)."""
 
-    Wrong email or password answer the same UNAUTHENTICATED; repeated failures for
-    one email or one client answer THROTTLED for a while (see throttling).
+    pair: TokenPair
+    device_token: str
+
+
+def login_client_trust(*, email: str, client_ip: str | None, device_token: str | None) -> str:
+    """Remember a client the owner signed in from (registration or login): its address,
+    and answer its device token for this account, renewed (same device) or new."""
+    email = normalize_email(email)
+    if client_ip:
+        login_clients.address_remember(email=email, address=client_ip)
+    device_id = login_clients.device_id_from(email=email, token=device_token)
+    return login_clients.device_token_issue(email=email, device_id=device_id)
+
+
+def customer_login(
+    *, email: str, password: str, client_ip: str | None, device_token: str | None = None
+) -> SignIn:
+    """Check the credentials and answer a token pair and the client's device token.
+
+    Wrong email or password answer the same UNAUTHENTICATED; repeated failures answer
+    THROTTLED for a while, keyed so that guessers do not lock the owner out (see
+    throttling). `device_token` is the client's login-device cookie, if any.
     """
     email = normalize_email(email)
-    login_throttle_check(email=email, client_ip=client_ip)
+    attempt = LoginAttempt(
+        email=email,
+        address=client_ip,
+        device_id=login_clients.device_id_from(email=email, token=device_token),
+    )
+    login_throttle_check(attempt=attempt)
     # ModelBackend hashes even for an unknown email, so timing tells nothing.
     customer = authenticate(None, username=email, password=password)
     if not isinstance(customer, Customer):
-        login_failure_record(email=email, client_ip=client_ip)
+        login_failure_record(attempt=attempt)
         raise ApplicationError(ErrorCode.UNAUTHENTICATED, "Wrong email or password.")
-    login_success_record(email=email)
-    return token_pair_issue(customer=customer)
+    login_success_record(attempt=attempt)
+    return SignIn(
+        pair=token_pair_issue(customer=customer),
+        device_token=login_client_trust(
+            email=email, client_ip=client_ip, device_token=device_token
+        ),
+    )
 
 
 def _invalid_refresh() -> ApplicationError:

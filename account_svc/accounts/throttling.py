@@ -1,13 +1,26 @@
-"""Login throttling: failed logins counted per email and per client in the Redis Cluster.
+"""Login throttling that slows guessing without locking the owner out (docs/adr/0016).
 
-After LOGIN_THROTTLE_EMAIL_THRESHOLD failures for one email, or
-LOGIN_THROTTLE_IP_THRESHOLD failures from one client address, within
-LOGIN_THROTTLE_WINDOW_SECONDS of the first failure, every login for that email
-(or from that client) answers 429 with Retry-After until the window ends, even
-with the right password, so guessing cannot continue. A success clears the
-email's counter. The window is fixed from the first failure (SET NX EX, then
-INCR, which keeps the TTL), so a crash between the two cannot leave a counter
-without expiry.
+Failed logins are counted in the Redis Cluster, each counter in a fixed window of
+LOGIN_THROTTLE_WINDOW_SECONDS from its first failure (SET NX EX, then INCR, which keeps
+the TTL, so a crash between the two cannot leave a counter without expiry). A login is
+refused with 429 and Retry-After, before its password is checked, while one of its
+counters is at its threshold:
+
+- pair: this account from this client (the owner's device, or else the client's
+  address), LOGIN_THROTTLE_PAIR_THRESHOLD. A brute force from one client stops here,
+  even once it finds the password;
+- address: this client address across every account, LOGIN_THROTTLE_IP_THRESHOLD
+  (credential stuffing from one client);
+- account: this account from clients it does not know, LOGIN_THROTTLE_EMAIL_THRESHOLD
+  (distributed guessing). It slows the guessers to that many tries per window without
+  refusing the owner: a client the owner signed in from before (login_clients: a device
+  cookie, or a known address) is let past it.
+
+A client with the owner's device cookie is counted and limited on its pair only (the
+cookie is bound to the account, so it buys nothing against other accounts). A success
+clears the client's own pair and nothing else: clearing the account's counter would hand
+distributed guessers a fresh budget whenever the owner signs in, and clearing the
+address's would let a guesser reset it by signing in to an account of its own.
 
 The counters live in the shared cache cluster so every replica sees them. A cache
 outage must not lock customers out: the throttle then fails open and logs.
@@ -15,13 +28,12 @@ outage must not lock customers out: the throttle then fails open and logs.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 
-from django.conf import settings
-from redis.exceptions import RedisError
-
+from account_svc.accounts.conf import LoginConfig, login_config
+from account_svc.accounts.login_clients import address_is_known, client_network, pseudonym
+from common.cache.client import CACHE_ERRORS
 from common.errors import ApplicationError, ErrorCode
 from common.redis_cluster import cluster_client
 
@@ -31,75 +43,111 @@ KEY_PREFIX = "account:login-failures"
 
 
 @dataclass(frozen=True)
-class LoginThrottleSettings:
-    window_seconds: int
-    email_threshold: int
-    ip_threshold: int
+class LoginAttempt:
+    """Who tries to sign in to which account, as far as the service can tell."""
 
-    @classmethod
-    def current(cls) -> LoginThrottleSettings:
-        # Defaults as in account_svc/config/settings.py, which reads the environment.
-        return cls(
-            window_seconds=int(getattr(settings, "LOGIN_THROTTLE_WINDOW_SECONDS", 300)),
-            email_threshold=int(getattr(settings, "LOGIN_THROTTLE_EMAIL_THRESHOLD", 5)),
-            ip_threshold=int(getattr(settings, "LOGIN_THROTTLE_IP_THRESHOLD", 100)),
-        )
+    email: str
+    address: str | None = None  # the client's address as the edge saw it
+    device_id: str | None = None  # from the owner's device cookie for this account
 
 
-def _digest(value: str) -> str:
-    # Keys carry no personal data in clear.
-    return hashlib.sha256(value.encode()).hexdigest()[:32]
+@dataclass(frozen=True)
+class _Limit:
+    name: str
+    key: str
+    threshold: int
+    waived_for_known_address: bool = False
+
+
+def pair_key(attempt: LoginAttempt) -> str | None:
+    """The counter of this account from this client; None when the client is unnamed."""
+    if attempt.device_id:
+        client = f"device:{attempt.device_id}"
+    elif attempt.address:
+        client = f"ip:{client_network(attempt.address)}"
+    else:
+        return None
+    return f"{KEY_PREFIX}:pair:{pseudonym(attempt.email)}:{pseudonym(client)}"
 
 
 def email_key(email: str) -> str:
-    return f"{KEY_PREFIX}:email:{_digest(email)}"
+    return f"{KEY_PREFIX}:email:{pseudonym(email)}"
 
 
-def client_key(client_ip: str) -> str:
-    return f"{KEY_PREFIX}:ip:{_digest(client_ip)}"
+def address_key(address: str) -> str:
+    return f"{KEY_PREFIX}:ip:{pseudonym(client_network(address))}"
 
 
-def _keys(email: str, client_ip: str | None, conf: LoginThrottleSettings) -> list[tuple[str, int]]:
-    keys = [(email_key(email), conf.email_threshold)]
-    if client_ip:
-        keys.append((client_key(client_ip), conf.ip_threshold))
-    return keys
+def _limits(attempt: LoginAttempt, conf: LoginConfig) -> list[_Limit]:
+    """The counters this attempt is checked against and counted on, pair first."""
+    pair = pair_key(attempt)
+    limits = []
+    if pair:
+        limits.append(_Limit("pair", pair, conf.pair_threshold))
+    if attempt.device_id:
+        return limits
+    if attempt.address:
+        limits.append(_Limit("address", address_key(attempt.address), conf.ip_threshold))
+    limits.append(
+        _Limit(
+            "account",
+            email_key(attempt.email),
+            conf.email_threshold,
+            waived_for_known_address=attempt.address is not None,
+        )
+    )
+    return limits
 
 
-def login_throttle_check(*, email: str, client_ip: str | None) -> None:
-    """Raise THROTTLED (429, details.retry_after) while email or client is locked out."""
-    conf = LoginThrottleSettings.current()
-    client = cluster_client()
+def _throttled(retry_after: int) -> ApplicationError:
+    return ApplicationError(
+        ErrorCode.THROTTLED,
+        "Too many failed logins; try again later.",
+        {"retry_after": retry_after},
+    )
+
+
+def login_throttle_check(*, attempt: LoginAttempt) -> None:
+    """Raise THROTTLED (429, details.retry_after) while one of the attempt's limits is reached."""
+    conf = login_config()
     try:
-        for key, threshold in _keys(email, client_ip, conf):
-            count = client.get(key)
-            if count is not None and int(count) >= threshold:
-                ttl = int(client.ttl(key))
-                retry_after = ttl if ttl > 0 else conf.window_seconds
-                raise ApplicationError(
-                    ErrorCode.THROTTLED,
-                    "Too many failed logins; try again later.",
-                    {"retry_after": retry_after},
-                )
-    except RedisError:
+        client = cluster_client()
+        for limit in _limits(attempt, conf):
+            count = client.get(limit.key)
+            if count is None or int(count) < limit.threshold:
+                continue
+            if (
+                limit.waived_for_known_address
+                and attempt.address
+                and address_is_known(email=attempt.email, address=attempt.address)
+            ):
+                continue
+            ttl = int(client.ttl(limit.key))
+            raise _throttled(ttl if ttl > 0 else conf.window_seconds)
+    except CACHE_ERRORS:
         logger.warning("login throttle unavailable (check skipped)", exc_info=True)
 
 
-def login_failure_record(*, email: str, client_ip: str | None) -> None:
-    """Count one failed login against the email and the client."""
-    conf = LoginThrottleSettings.current()
-    client = cluster_client()
+def login_failure_record(*, attempt: LoginAttempt) -> None:
+    """Count one failed login on each of the attempt's counters."""
+    conf = login_config()
     try:
-        for key, _ in _keys(email, client_ip, conf):
-            client.set(key, 0, ex=conf.window_seconds, nx=True)
-            client.incr(key)
-    except RedisError:
+        client = cluster_client()
+        for limit in _limits(attempt, conf):
+            client.set(limit.key, 0, ex=conf.window_seconds, nx=True)
+            if int(client.incr(limit.key)) == limit.threshold:
+                # Once per window and counter: what an operator looks for under attack.
+                logger.info("login throttle: %s limit reached (%s)", limit.name, limit.key)
+    except CACHE_ERRORS:
         logger.warning("login throttle unavailable (failure not counted)", exc_info=True)
 
 
-def login_success_record(*, email: str) -> None:
-    """A successful login clears the email's failures (not the client's)."""
+def login_success_record(*, attempt: LoginAttempt) -> None:
+    """A success clears the client's own failures on this account (see the module doc)."""
+    pair = pair_key(attempt)
+    if pair is None:
+        return
     try:
-        cluster_client().delete(email_key(email))
-    except RedisError:
+        cluster_client().delete(pair)
+    except CACHE_ERRORS:
         logger.warning("login throttle unavailable (failures not cleared)", exc_info=True)

@@ -1,6 +1,6 @@
 """Settings of the account service: the shared ones plus what only it needs."""
 
-from common.settings import build, env, simple_jwt_settings
+from common.settings import build, env, env_bool, simple_jwt_settings
 
 _settings = build(
     "account",
@@ -21,11 +21,17 @@ _settings = build(
             {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
             {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
         ],
-        # Failed logins per email / per client within the window before 429
-        # (account_svc.accounts.throttling).
+        # Login throttling (account_svc.accounts.throttling, docs/adr/0016): failed
+        # logins within the window, per account and client, per client address, and
+        # per account from clients it does not know, before 429.
         "LOGIN_THROTTLE_WINDOW_SECONDS": int(env("LOGIN_THROTTLE_WINDOW_SECONDS", "300")),
-        "LOGIN_THROTTLE_EMAIL_THRESHOLD": int(env("LOGIN_THROTTLE_EMAIL_THRESHOLD", "5")),
+        "LOGIN_THROTTLE_PAIR_THRESHOLD": int(env("LOGIN_THROTTLE_PAIR_THRESHOLD", "5")),
         "LOGIN_THROTTLE_IP_THRESHOLD": int(env("LOGIN_THROTTLE_IP_THRESHOLD", "100")),
+        "LOGIN_THROTTLE_EMAIL_THRESHOLD": int(env("LOGIN_THROTTLE_EMAIL_THRESHOLD", "10")),
+        # How long a client stays known (device cookie, address) after its last sign-in
+        # (account_svc.accounts.login_clients); Secure cookie when served over HTTPS.
+        "LOGIN_KNOWN_CLIENT_SECONDS": int(env("LOGIN_KNOWN_CLIENT_SECONDS", str(90 * 86400))),
+        "LOGIN_DEVICE_COOKIE_SECURE": env_bool("LOGIN_DEVICE_COOKIE_SECURE", False),
     },
 )
 _settings["SIMPLE_JWT"] = simple_jwt_settings(_settings)

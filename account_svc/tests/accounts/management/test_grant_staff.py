@@ -35,8 +35,8 @@ def test_grant_staff_makes_the_next_login_carry_the_staff_claim() -> None:
     stored = Customer.objects.get(pk=customer.pk)
     assert stored.is_staff is True and stored.is_superuser is False
     assert customer.email in out.getvalue()
-    pair = services.customer_login(email=customer.email, password=PASSWORD, client_ip=None)
-    assert verify_access_token(pair.access_token).is_staff is True
+    sign_in = services.customer_login(email=customer.email, password=PASSWORD, client_ip=None)
+    assert verify_access_token(sign_in.pair.access_token).is_staff is True
 
 
 @pytest.mark.django_db
