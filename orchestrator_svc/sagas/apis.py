@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -62,10 +62,7 @@ class SagaListApi(APIView):
     permission_classes = [IsStaff]
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("state", str, required=False, enum=SagaState.values),
-            OpenApiParameter("customer_id", int, required=False),
-        ],
+        parameters=[SagaFilterSerializer],
         responses=SagaOutputSerializer(many=True),
     )
     def get(self, request: Request) -> Response:

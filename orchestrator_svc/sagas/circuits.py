@@ -17,12 +17,16 @@ report after a batch call, outside any lock.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from enum import StrEnum
 
+from orchestrator_svc.sagas import metrics
 from orchestrator_svc.sagas.machine import setting
+
+logger = logging.getLogger(__name__)
 
 
 class CircuitState(StrEnum):
@@ -73,13 +77,16 @@ class Circuit:
             self.state, self.failures = CircuitState.CLOSED, 0
             return reopened
 
-    def failed(self) -> None:
-        """A call to the participant failed transiently (it did not answer usefully)."""
+    def failed(self) -> bool:
+        """A call to the participant failed transiently (it did not answer usefully);
+        True when this opened the circuit."""
         with self._lock:
             self.failures += 1
-            if self.state is not CircuitState.CLOSED or self.failures >= self.failures_to_open:
+            opened = self.state is CircuitState.CLOSED and self.failures >= self.failures_to_open
+            if opened or self.state is not CircuitState.CLOSED:
                 self.state = CircuitState.OPEN
                 self._probe_at = self._clock() + self.open_seconds
+            return opened
 
 
 _lock = threading.Lock()
@@ -98,6 +105,21 @@ def circuit(participant: str) -> Circuit:
                 probe_timeout=open_seconds + setting("SAGA_STEP_DEADLINE_SECONDS"),
             )
         return found
+
+
+def call_failed(participant: str) -> None:
+    """A call to `participant` did not answer usefully (counted; may open its circuit)."""
+    if circuit(participant).failed():
+        metrics.CIRCUIT_OPENED.labels(participant).inc()
+        logger.warning("%s stopped answering: its circuit is open, sagas wait for it", participant)
+
+
+def call_answered(participant: str) -> bool:
+    """A call to `participant` was answered; True when that closed its circuit."""
+    closed = circuit(participant).succeeded()
+    if closed:
+        logger.warning("%s answers again: its circuit is closed", participant)
+    return closed
 
 
 def hold_for(participant: str) -> float | None:

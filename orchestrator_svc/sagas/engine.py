@@ -375,8 +375,8 @@ def _call_all(calling: list[_Run], steps: Steps) -> set[str]:
         assert runs[0].call is not None
         participant = runs[0].call.definition.participant
         if all(outcome is Outcome.RETRY for outcome, _, _ in outcomes):
-            circuits.circuit(participant).failed()  # no useful answer: it may be down
-        elif circuits.circuit(participant).succeeded():
+            circuits.call_failed(participant)  # no useful answer: it may be down
+        elif circuits.call_answered(participant):
             recovered.add(participant)
     return recovered
 

@@ -257,6 +257,7 @@ class SagaMachine:
         if saga.last_error != reason:
             saga.last_error = reason
             self._publish(StepStatus.RETRY, error=reason, retry_at=due)
+        self.effects.after_commit.append(metrics.CALLS_HELD.labels(participant).inc)
         self._wait_until(due)
 
     def _wait_until(self, due: datetime) -> None:

@@ -29,6 +29,16 @@ STEP_RETRIES = counter(
     "Calls of a step scheduled again after a transient fault",
     ["step", "action"],
 )
+CIRCUIT_OPENED = counter(
+    "saga_circuit_opened",
+    "Times a participant's circuit opened in a worker (its calls kept failing)",
+    ["participant"],
+)
+CALLS_HELD = counter(
+    "saga_calls_held",
+    "Calls not made because their participant's circuit was open (the saga waited)",
+    ["participant"],
+)
 COMPENSATIONS = counter(
     "saga_compensations", "Compensations that succeeded (a step's effect undone)", ["step"]
 )

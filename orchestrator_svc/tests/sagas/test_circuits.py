@@ -44,9 +44,10 @@ def test_a_circuit_opens_after_failures_in_a_row_and_a_success_in_between_resets
     circuit.failed()
     circuit.failed()
     assert circuit.hold_for() is None
-    circuit.failed()
+    assert circuit.failed() is True  # this one opened it (logged and counted once)
     assert circuit.state is CircuitState.OPEN
     assert circuit.hold_for() == 5
+    assert circuit.failed() is False  # a late failure: still open, nothing new
 
 
 def test_an_open_circuit_lets_one_probe_through_when_due_and_closes_on_its_success(
