@@ -106,10 +106,15 @@ def saga_row() -> Row:
                 unit="s",
             ),
             Panel(
-                "Retries and compensations per second by step",
+                "Retries, held calls and compensations per second",
                 (
                     Query(rate("saga_step_retries_total", step), "retry {{step}} {{action}}"),
                     Query(rate("saga_compensations_total", "step"), "compensation {{step}}"),
+                    Query(rate("saga_calls_held_total", "participant"), "held {{participant}}"),
+                    Query(
+                        rate("saga_circuit_opened_total", "participant"),
+                        "circuit opened {{participant}}",
+                    ),
                 ),
                 unit="ops",
             ),

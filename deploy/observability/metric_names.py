@@ -62,6 +62,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("saga_needs_attention_total", C),
     Metric("saga_step_duration_seconds", H, ("step", "action", "outcome")),
     Metric("saga_step_retries_total", C, ("step", "action")),
+    Metric("saga_circuit_opened_total", C, ("participant",)),
+    Metric("saga_calls_held_total", C, ("participant",)),
     Metric("saga_compensations_total", C, ("step",)),
 )
 
