@@ -40,6 +40,7 @@ DEV_ONLY = frozenset(
         "iniconfig",
         "pluggy",
         "pygments",
+        "schemathesis",
         # (requests is a test tool too, but the image needs it: the OTLP/HTTP exporter)
         # the local platform (deploy/local) and stub generation (proto/generate.sh)
         "supervisor",

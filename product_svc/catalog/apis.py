@@ -7,7 +7,7 @@ Errors answer the one JSON shape of common.errors.
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from common.errors import ApplicationError, ErrorCode
 from common.ids import MAX_INT64
+from common.openapi import ErrorResponses
 from common.pagination import paginated_response
 from common.permissions import IsStaffOrReadOnly
 from common.serializers import StrictCharField, StrictIntegerField, StrictSerializer
@@ -25,6 +26,10 @@ from product_svc.catalog.models import Category
 class CatalogInputSerializer(StrictSerializer):
     # No docstring: the OpenAPI description stays StrictSerializer's.
     unknown_field_message = "Unknown field."
+
+
+# The errors of the catalog's own rules; common.openapi documents the shared ones.
+_errors = ErrorResponses({409: "A category of this name exists already."})
 
 
 def _not_found(kind: str, object_id: int) -> ApplicationError:
@@ -58,7 +63,9 @@ class CategoryListCreateApi(APIView):
             request, self, selectors.category_list(), CategoryOutputSerializer
         )
 
-    @extend_schema(request=CategoryInputSerializer, responses={201: CategoryOutputSerializer})
+    @extend_schema(
+        request=CategoryInputSerializer, responses={201: CategoryOutputSerializer, **_errors(409)}
+    )
     def post(self, request: Request) -> Response:
         body = CategoryInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -85,7 +92,9 @@ class CategoryDetailApi(APIView):
     def get(self, request: Request, category_id: int) -> Response:
         return Response(CategoryOutputSerializer(self._get(category_id)).data)
 
-    @extend_schema(request=CategoryInputSerializer, responses=CategoryOutputSerializer)
+    @extend_schema(
+        request=CategoryInputSerializer, responses={200: CategoryOutputSerializer, **_errors(409)}
+    )
     def put(self, request: Request, category_id: int) -> Response:
         self._get(category_id)  # 404 before judging the body
         body = CategoryInputSerializer(data=request.data)
@@ -130,7 +139,7 @@ class ProductListCreateApi(APIView):
     permission_classes = [IsStaffOrReadOnly]
 
     @extend_schema(
-        parameters=[OpenApiParameter("category_id", int, required=False)],
+        parameters=[ProductFilterSerializer],
         responses=ProductOutputSerializer(many=True),
     )
     def get(self, request: Request) -> Response:

@@ -14,10 +14,23 @@ from typing import Any
 from rest_framework import serializers
 
 
+def _refuse_over_max_length(field: serializers.CharField, data: str) -> None:
+    """`max_length` counts what the client sent: DRF checks it after trimming whitespace,
+    so 300 characters of which 250 are trailing blanks would pass a 100-character field
+    that the API's schema (maxLength) says refuses them."""
+    if field.max_length is not None and len(data) > field.max_length:
+        field.fail("max_length", max_length=field.max_length)
+
+
 class StrictCharField(serializers.CharField):
-    """Only a JSON string (DRF would turn 42 into "42")."""
+    """Only a JSON string (DRF would turn 42 into "42"), at most `max_length` as sent."""
 
     default_error_messages = {"invalid": "Must be a string."}
+
+    def run_validation(self, data: Any = serializers.empty) -> Any:
+        if isinstance(data, str):
+            _refuse_over_max_length(self, data)
+        return super().run_validation(data)
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
@@ -32,6 +45,11 @@ class StrictEmailField(serializers.EmailField):
         "invalid": "Enter a valid email address.",
         "not_a_string": "Must be a string.",
     }
+
+    def run_validation(self, data: Any = serializers.empty) -> Any:
+        if isinstance(data, str):
+            _refuse_over_max_length(self, data)
+        return super().run_validation(data)
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):

@@ -25,6 +25,12 @@ def env_bool(name: str, default: bool) -> bool:
     return os.environ.get(name, "1" if default else "0").lower() in ("1", "true", "yes", "on")
 
 
+def max_body_bytes() -> int:
+    """`MAX_BODY_BYTES` (64 KiB): the largest request body Django reads and the edge
+    forwards (Traefik's buffering limit, deploy/local/render.py): one limit, one place."""
+    return int(env("MAX_BODY_BYTES", str(64 * 1024)))
+
+
 def dev_password(role: str) -> str:
     """DEVELOPMENT DEFAULT ONLY: the local platform's password for a database role."""
     return f"{role}-dev-password"
@@ -119,7 +125,7 @@ def build(
         "STATIC_ROOT": VAR_DIR / "static" / service,
         "SESSION_COOKIE_NAME": f"{service}_sessionid",
         "CSRF_COOKIE_NAME": f"{service}_csrftoken",
-        "DATA_UPLOAD_MAX_MEMORY_SIZE": int(env("MAX_BODY_BYTES", str(64 * 1024))),
+        "DATA_UPLOAD_MAX_MEMORY_SIZE": max_body_bytes(),
         "REST_FRAMEWORK": {
             "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
             # JSON only, bounded by DATA_UPLOAD_MAX_MEMORY_SIZE (413 beyond it).
@@ -140,6 +146,9 @@ def build(
             "SERVE_INCLUDE_SCHEMA": False,
             "COMPONENT_SPLIT_REQUEST": True,
             "SCHEMA_PATH_PREFIX": r"/api/v1",
+            # The contract the answers keep (common.openapi, docs/adr/0017-api-contract.md).
+            "PREPROCESSING_HOOKS": ["common.openapi.canonical_paths"],
+            "ENUM_NAME_OVERRIDES": {"ErrorCodeEnum": "common.openapi.ERROR_CODES"},
         },
         # Access tokens (common.auth): RS256, signed by the account service only,
         # verified locally by every service with the public key (common.jwt_keys).
