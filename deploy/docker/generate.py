@@ -189,32 +189,51 @@ def healthy(*names: str) -> dict[str, dict[str, str]]:
     return {n: {"condition": "service_healthy"} for n in names}
 
 
-def traefik_labels(router: str, dynamic: dict[str, Any]) -> dict[str, str]:
-    """Docker labels equal to one router and its service of the local dynamic config."""
-    spec = dynamic["http"]["routers"][router]
-    service = dynamic["http"]["services"][spec["service"]]["loadBalancer"]
-    (server,) = service["servers"]
+def _label_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def traefik_labels(service: str, dynamic: dict[str, Any]) -> dict[str, str]:
+    """Docker labels equal to one service of the local dynamic config, the routers that
+    lead to it and their middlewares."""
+    balancer = dynamic["http"]["services"][service]["loadBalancer"]
+    (server,) = balancer["servers"]
     scheme, _, hostport = server["url"].partition("://")
     labels = {
-        f"traefik.http.routers.{router}.entrypoints": ",".join(spec["entryPoints"]),
-        f"traefik.http.routers.{router}.rule": spec["rule"],
-        f"traefik.http.routers.{router}.service": spec["service"],
-        f"traefik.http.services.{spec['service']}.loadbalancer.server.port": hostport.rpartition(
-            ":"
-        )[2],
-        f"traefik.http.services.{spec['service']}.loadbalancer.server.scheme": scheme,
+        f"traefik.http.services.{service}.loadbalancer.server.port": hostport.rpartition(":")[2],
+        f"traefik.http.services.{service}.loadbalancer.server.scheme": scheme,
     }
-    for key, value in service.get("healthCheck", {}).items():
-        labels[
-            f"traefik.http.services.{spec['service']}.loadbalancer.healthcheck.{key.lower()}"
-        ] = str(value)
+    for key, value in balancer.get("healthCheck", {}).items():
+        labels[f"traefik.http.services.{service}.loadbalancer.healthcheck.{key.lower()}"] = str(
+            value
+        )
+    for router, spec in dynamic["http"]["routers"].items():
+        if spec["service"] != service:
+            continue
+        labels[f"traefik.http.routers.{router}.entrypoints"] = ",".join(spec["entryPoints"])
+        labels[f"traefik.http.routers.{router}.rule"] = spec["rule"]
+        labels[f"traefik.http.routers.{router}.service"] = service
+        if "priority" in spec:
+            labels[f"traefik.http.routers.{router}.priority"] = str(spec["priority"])
+        if spec.get("middlewares"):
+            labels[f"traefik.http.routers.{router}.middlewares"] = ",".join(spec["middlewares"])
+        for name in spec.get("middlewares", []):
+            ((kind, options),) = dynamic["http"]["middlewares"][name].items()
+            for key, value in options.items():
+                labels[f"traefik.http.middlewares.{name}.{kind}.{key.lower()}"] = _label_value(
+                    value
+                )
     return labels
 
 
 def build_compose() -> tuple[dict[str, Any], Variables]:
     """The compose document and the variables it reads."""
     from common.kafka.config import GROUP_INSTANCE_ENV
-    from common.settings import dev_password
+    from common.settings import dev_password, max_body_bytes
     from common.topology import INFRA, SERVICES, saga_topics
     from deploy.local import render
     from deploy.local.programs import app_programs, infra_programs
@@ -505,6 +524,12 @@ def build_compose() -> tuple[dict[str, Any], Variables]:
         }
     )
 
+    # One body limit for the edge (each router's buffering middleware) and Django.
+    max_body = var(
+        "MAX_BODY_BYTES",
+        str(max_body_bytes()),
+        "largest request body in bytes: the edge answers 413 beyond it, Django too",
+    )
     shared_env = {
         "DB_HOST": "postgres",
         "DB_PORT": str(PG_PORT),
@@ -516,6 +541,7 @@ def build_compose() -> tuple[dict[str, Any], Variables]:
         "DJANGO_DEBUG": var("DJANGO_DEBUG", "0", "Django debug pages (never in production)"),
         "DJANGO_ALLOWED_HOSTS": var("DJANGO_ALLOWED_HOSTS", "*", "Django ALLOWED_HOSTS"),
         "LOG_LEVEL": var("LOG_LEVEL", "INFO", "log level of the services"),
+        "MAX_BODY_BYTES": max_body,
     }
     broker_url = f"redis://redis-broker:{REDIS_PORT}/0"
 
@@ -623,6 +649,9 @@ def build_compose() -> tuple[dict[str, Any], Variables]:
         if program.name in routers:
             labels["traefik.enable"] = "true"
             labels.update(traefik_labels(program.name, dynamic))
+            for key in labels:
+                if key.endswith(".buffering.maxrequestbodybytes"):
+                    labels[key] = max_body
         services[program.name] = on_network(
             {
                 "image": image,

@@ -108,7 +108,10 @@ def infra_programs() -> list[Program]:
     progs.append(
         Program(
             "traefik",
-            f"{paths.executable('traefik')} --configFile={paths.ETC / 'traefik' / 'traefik.yml'}",
+            # Through the gate that keeps clients out until its routes are loaded: it
+            # execs Traefik, so the program is Traefik (deploy/local/edge_gate.py).
+            f"{paths.VENV_BIN / 'python'} -m deploy.local.edge_gate"
+            f" {paths.executable('traefik')} --configFile={paths.ETC / 'traefik' / 'traefik.yml'}",
             "infra",
             address=f"edge :{INFRA.edge_port}, gRPC :{INFRA.grpc_edge_port},"
             f" dashboard :{INFRA.traefik_dashboard_port}",

@@ -10,6 +10,7 @@ import json
 import os
 from pathlib import Path
 
+from common.settings import max_body_bytes
 from common.topology import INFRA, SERVICES
 from deploy.local import paths
 from deploy.local.programs import Program, all_programs, observability_enabled
@@ -211,15 +212,78 @@ def grpc_authority(service: str) -> str:
     return f"{service}.grpc.internal"
 
 
+# The entrypoints clients route through. Traefik opens them before its routes are
+# loaded and answers 404 meanwhile, so it starts behind a gate on each of them
+# (deploy/local/edge_gate.py) that lets clients in once a request with this Host
+# reaches its router: the routes of dynamic.yml are in place (docs/adr/0014).
+GATED_ENTRYPOINTS = ("web", "grpc")
+EDGE_READY_HOST = "edge-ready.internal"
+
+# Where a service answers the JSON body of a refusal Traefik makes itself
+# (common.errors.json_edge_error; the edge does not route the path).
+EDGE_ERRORS_QUERY = "/edge-errors/{status}"
+
+
+def edge_ready_router(entrypoint: str) -> str:
+    return f"edge-ready-{entrypoint}"
+
+
+def http_middlewares(service: str) -> dict[str, dict[str, object]]:
+    """The middlewares of a service's HTTP router, outermost first.
+
+    The body limit is Django's own (MAX_BODY_BYTES): Traefik reads at most that much and
+    answers 413 itself, so an oversized upload meets a complete answer instead of a
+    connection gunicorn closed unread (a reset, or Traefik's 502). The errors middleware,
+    outside it, puts the service's JSON body in place of Traefik's plain-text 413.
+    """
+    return {
+        f"{service}-errors": {
+            "errors": {
+                "status": ["413"],
+                "service": f"{service}-http",
+                "query": EDGE_ERRORS_QUERY,
+            }
+        },
+        f"{service}-body-limit": {"buffering": {"maxRequestBodyBytes": max_body_bytes()}},
+    }
+
+
+# Traefik's buffering middleware also holds each response until it ends (this version
+# has no switch to stream it), which would turn the purchase event stream into one late
+# answer: its GET goes by a router of its own, without the body limit (it takes no body).
+# Above the service's router, whose longer rule would win by Traefik's default priority.
+STREAM_PRIORITY = 1000
+
+
+def stream_routers() -> dict[str, dict[str, object]]:
+    """Routers of the answers that stream (Server-Sent Events, purchase_svc's
+    `<prefix>/<id>/events`), straight to their service."""
+    prefix = SERVICES["purchase"].route_prefixes[0]
+    return {
+        "purchase-events": {
+            "entryPoints": ["web"],
+            # No `$` anchor: docker-compose would read it as a variable; no longer
+            # path exists under it.
+            "rule": f"Method(`GET`) && PathRegexp(`^{prefix}/[^/]+/events`)",
+            "priority": STREAM_PRIORITY,
+            "service": "purchase-http",
+        }
+    }
+
+
 def traefik_dynamic() -> str:
     routers: dict[str, dict[str, object]] = {}
     services: dict[str, dict[str, object]] = {}
+    middlewares: dict[str, dict[str, object]] = {}
     for svc in SERVICES.values():
         prefixes = [*svc.route_prefixes, f"/admin/{svc.name}", f"/static/{svc.name}"]
+        chain = http_middlewares(svc.name)
+        middlewares.update(chain)
         routers[f"{svc.name}-http"] = {
             "entryPoints": ["web"],
             "rule": " || ".join(f"PathPrefix(`{p}`)" for p in prefixes),
             "service": f"{svc.name}-http",
+            "middlewares": list(chain),
         }
         services[f"{svc.name}-http"] = {
             "loadBalancer": {"servers": [{"url": f"http://127.0.0.1:{svc.http_port}"}]}
@@ -240,7 +304,18 @@ def traefik_dynamic() -> str:
                     "healthCheck": {"mode": "grpc", "interval": "5s", "timeout": "2s"},
                 }
             }
-    return json.dumps({"http": {"routers": routers, "services": services}}, indent=2)
+    routers.update(stream_routers())
+    for entrypoint in GATED_ENTRYPOINTS:
+        # Traefik's ping: answers without a backend, so the gate opens on routes alone.
+        routers[edge_ready_router(entrypoint)] = {
+            "entryPoints": [entrypoint],
+            "rule": f"Host(`{EDGE_READY_HOST}`)",
+            "service": "ping@internal",
+        }
+    return json.dumps(
+        {"http": {"routers": routers, "services": services, "middlewares": middlewares}},
+        indent=2,
+    )
 
 
 def prometheus_jobs() -> dict[str, list[str]]:

@@ -5,6 +5,7 @@ not from the generator, so a generator bug shows here)."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from common.settings import dev_password
+from common.settings import dev_password, max_body_bytes
 from common.topology import INFRA, SERVICES, saga_topics
 from deploy.docker.generate import BACKGROUND_CPU_SHARES
 from deploy.local import paths, render
@@ -123,7 +124,7 @@ def test_the_edge_routes_every_prefix_admin_and_static_of_each_service(
         assert router["container"] == f"{svc.name}-http"
         assert router["port"] == str(svc.http_port)
         assert router["scheme"] == "http"
-    all_prefixes = {p for r in found.values() for p in rule_terms(r["rule"])[0]}
+    all_prefixes = {p for s in SERVICES for p in rule_terms(found[f"{s}-http"]["rule"])[0]}
     assert {p for s in SERVICES.values() for p in s.route_prefixes} <= all_prefixes
 
 
@@ -145,6 +146,61 @@ def test_the_grpc_entrypoint_routes_each_service_by_path_and_by_authority(
         labels = compose["services"][f"{svc.name}-grpc"]["labels"]
         mode = f"traefik.http.services.{svc.name}-grpc.loadbalancer.healthcheck.mode"
         assert labels[mode] == "grpc"
+
+
+def traefik_settings(compose: dict[str, Any], kind: str) -> dict[str, dict[str, str]]:
+    """`kind` (routers, middlewares) name -> {option: value} from every container's labels."""
+    found: dict[str, dict[str, str]] = {}
+    for spec in compose["services"].values():
+        for key, value in spec.get("labels", {}).items():
+            m = re.fullmatch(rf"traefik\.http\.{kind}\.([^.]+)\.(.+)", key)
+            if m:
+                found.setdefault(m.group(1), {})[m.group(2)] = value
+    return found
+
+
+def test_every_http_router_has_the_local_routers_rule_priority_and_middlewares(
+    compose: dict[str, Any],
+) -> None:
+    # The service routers with their body limit and error bodies, the event stream's own
+    # router without them: whatever leads to a process locally leads to it in compose.
+    dynamic = json.loads(render.traefik_dynamic())["http"]
+    local = {
+        name: spec
+        for name, spec in dynamic["routers"].items()
+        if spec["service"] in services_with_role(compose, "process")
+    }
+    assert {f"{s}-http" for s in SERVICES} | {"purchase-events"} <= set(local)
+    found = traefik_settings(compose, "routers")
+    middlewares = traefik_settings(compose, "middlewares")
+    for name, spec in local.items():
+        router = found[name]
+        assert router["rule"] == spec["rule"], name
+        assert router["entrypoints"] == ",".join(spec["entryPoints"]), name
+        assert router.get("priority") == (str(spec["priority"]) if "priority" in spec else None)
+        chain = spec.get("middlewares", [])
+        assert router.get("middlewares", "") == ",".join(chain), name
+        for middleware in chain:
+            ((kind, options),) = dynamic["middlewares"][middleware].items()
+            expected = {
+                f"{kind}.{key.lower()}": ",".join(value) if isinstance(value, list) else str(value)
+                for key, value in options.items()
+            }
+            assert middlewares[middleware] == expected, middleware
+
+
+def test_the_edge_and_django_share_one_body_limit(compose: dict[str, Any]) -> None:
+    limits = {
+        value
+        for name, options in traefik_settings(compose, "middlewares").items()
+        for key, value in options.items()
+        if key == "buffering.maxrequestbodybytes"
+    }
+    assert limits == {str(max_body_bytes())}
+    for name, spec in services_with_role(compose, "process").items():
+        assert env_of(spec)["MAX_BODY_BYTES"] == str(max_body_bytes()), name
+    raw = (REPO / "docker-compose.yml").read_text()
+    assert f"maxrequestbodybytes: ${{MAX_BODY_BYTES:-{max_body_bytes()}}}" in raw
 
 
 def test_traefik_serves_the_entrypoints_the_routers_use(compose: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from enum import StrEnum
+from http import HTTPStatus
 from typing import Any, NoReturn
 
 import grpc
@@ -44,6 +45,8 @@ class ErrorCode(StrEnum):
     FAILED_PRECONDITION = "failed_precondition"
     INSUFFICIENT_STOCK = "insufficient_stock"
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    URI_TOO_LONG = "uri_too_long"
+    HEADERS_TOO_LARGE = "headers_too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     THROTTLED = "throttled"
     INTERNAL = "internal"
@@ -66,6 +69,8 @@ _STATUS: dict[ErrorCode, tuple[int, grpc.StatusCode]] = {
     ErrorCode.FAILED_PRECONDITION: (409, grpc.StatusCode.FAILED_PRECONDITION),
     ErrorCode.INSUFFICIENT_STOCK: (409, grpc.StatusCode.FAILED_PRECONDITION),
     ErrorCode.PAYLOAD_TOO_LARGE: (413, grpc.StatusCode.INVALID_ARGUMENT),
+    ErrorCode.URI_TOO_LONG: (414, grpc.StatusCode.INVALID_ARGUMENT),
+    ErrorCode.HEADERS_TOO_LARGE: (431, grpc.StatusCode.INVALID_ARGUMENT),
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: (415, grpc.StatusCode.INVALID_ARGUMENT),
     ErrorCode.THROTTLED: (429, grpc.StatusCode.RESOURCE_EXHAUSTED),
     ErrorCode.INTERNAL: (500, grpc.StatusCode.INTERNAL),
@@ -143,6 +148,9 @@ _MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.NOT_FOUND: "Not found.",
     ErrorCode.PERMISSION_DENIED: "You do not have permission to perform this action.",
     ErrorCode.PAYLOAD_TOO_LARGE: "The request body is too large.",
+    ErrorCode.URI_TOO_LONG: "The request URI is too long.",
+    ErrorCode.HEADERS_TOO_LARGE: "The request headers are too large.",
+    ErrorCode.MALFORMED_REQUEST: "Bad request.",
     ErrorCode.INTERNAL: "Internal server error.",
     ErrorCode.UNAVAILABLE: "The service is not available right now; try again.",
 }
@@ -286,7 +294,9 @@ def json_bad_request(request: HttpRequest, exception: Exception | None = None) -
     """Django's handler400 as JSON; a too-large body (RequestDataTooBig) answers 413."""
     error = to_application_error(exception) if exception is not None else None
     if error is None:
-        error = ApplicationError(ErrorCode.MALFORMED_REQUEST, "Bad request.")
+        error = ApplicationError(
+            ErrorCode.MALFORMED_REQUEST, _MESSAGES[ErrorCode.MALFORMED_REQUEST]
+        )
     return json_error_response(error)
 
 
@@ -323,6 +333,40 @@ class DatabaseUnavailableMiddleware:
         error = to_application_error(exc)
         assert error is not None
         return json_error_response(error)
+
+
+def refusal_for_status(http_status: int) -> ApplicationError:
+    """The refusal a server in front of Django answers by HTTP status alone: Traefik's
+    body limit (413), gunicorn's request line and header limits (414, 431) and its parse
+    errors (400). They answer the one JSON shape too, with the fitting code."""
+    code = _REFUSALS_BY_STATUS.get(http_status)
+    if code is not None:
+        return ApplicationError(code, _MESSAGES[code])
+    try:
+        message = f"{HTTPStatus(http_status).phrase}."
+    except ValueError:
+        message = "The request was refused."
+    return ApplicationError(_code_for_http_status(http_status), message)
+
+
+# Where two codes share a status, the one a request refused before Django fits.
+_REFUSALS_BY_STATUS = {
+    400: ErrorCode.MALFORMED_REQUEST,
+    403: ErrorCode.PERMISSION_DENIED,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    414: ErrorCode.URI_TOO_LONG,
+    431: ErrorCode.HEADERS_TOO_LARGE,
+    500: ErrorCode.INTERNAL,
+}
+
+
+def json_edge_error(request: HttpRequest, status: int) -> JsonResponse:
+    """`/edge-errors/<status>`: the body Traefik's `errors` middleware puts in place of
+    its own plain-text refusal (a body over the limit, 413). Not routed by the edge:
+    Traefik fetches it from the service directly, and keeps its own status."""
+    if not 400 <= status < 600:
+        return json_not_found(request)
+    return json_error_response(refusal_for_status(status))
 
 
 def json_server_error(request: HttpRequest) -> JsonResponse:

@@ -6,11 +6,13 @@ Gunicorn takes the module-level names of its settings from here; keep other name
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import signal
 import sys
 from typing import Any
 
+from gunicorn import util as _util
 from gunicorn.workers import gthread as _gthread
 
 # Gunicorn drains at most this much of a body the application did not read before it
@@ -38,6 +40,28 @@ def pre_request(worker: Any, req: Any) -> None:
     chunked = any(name == "TRANSFER-ENCODING" for name, _ in req.headers)
     if chunked or (length is not None and length.isdigit() and int(length) > _DRAIN_MAX_BYTES):
         req.must_close = True
+
+
+def _write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's own refusals in the one JSON error shape, in place of its HTML page:
+    a request line over `limit_request_line` (414), a header over
+    `limit_request_field_size` or too many headers (431), a malformed request (400).
+    Django never sees these requests, so no other layer could shape the answer (and the
+    edge cannot either: it would ask the same gunicorn, with the same headers)."""
+    from common.errors import refusal_for_status  # the worker has loaded Django by now
+
+    body = json.dumps(refusal_for_status(status_int).as_body()).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\n"
+        "Connection: close\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    _util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+# Workers call util.write_error by module attribute (gunicorn.workers.base.handle_error).
+_util.write_error = _write_json_error
 
 
 # prctl(2) option: the signal the kernel sends a process when its parent dies.

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 
+from common.errors import json_edge_error
 from common.health import healthz
 from common.observability.django_metrics import metrics_view
 from common.topology import SERVICES
@@ -26,7 +27,9 @@ handler500 = "common.errors.json_server_error"
 
 def service_urlpatterns(api: Any = None) -> list[URLPattern | URLResolver]:
     """`/healthz` directly and under each route prefix, `/metrics` (Prometheus; on the
-    service's own port only, the edge does not route it), `/admin/<service>/`, and the API.
+    service's own port only, the edge does not route it), `/edge-errors/<status>` (the
+    JSON body of a refusal Traefik makes itself; not routed either), `/admin/<service>/`,
+    and the API.
 
     `api` is a module or list of patterns mounted under the service's first route prefix
     (`/api/v1/...`): the same path the edge routes to this service.
@@ -35,6 +38,7 @@ def service_urlpatterns(api: Any = None) -> list[URLPattern | URLResolver]:
     patterns: list[URLPattern | URLResolver] = [
         path("healthz", healthz, name="healthz"),
         path("metrics", metrics_view, name="metrics"),
+        path("edge-errors/<int:status>", json_edge_error, name="edge-error"),
     ]
     for prefix in svc.route_prefixes:
         patterns.append(path(f"{prefix.strip('/')}/healthz", healthz))
