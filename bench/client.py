@@ -41,9 +41,19 @@ class Edge:
     concurrency), `control` for setup and tracking, so tracking never queues behind
     the load in this process (it may still queue behind it in the services)."""
 
-    def __init__(self, base_url: str, *, connections: int, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        connections: int,
+        timeout: float = 60.0,
+        retry_seconds: float | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.errors: Counter[str] = Counter()
+        # None: a request gives up after its `retries`; else it retries until this many
+        # seconds have passed since it was first sent (a client riding out an outage).
+        self.retry_seconds = retry_seconds
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=connections, ttl_dns_cache=300),
             timeout=aiohttp.ClientTimeout(total=timeout),
@@ -64,10 +74,17 @@ class Edge:
         retries: int = 5,
     ) -> Answer:
         """Send, retrying transport errors and 429/502/503/504 with backoff (honouring
-        Retry-After). Safe for POST /purchases only with an Idempotency-Key."""
+        Retry-After), `retries` times or for `retry_seconds`. Safe for POST /purchases
+        only with an Idempotency-Key."""
         sent_at = time.time()
         delay = 0.2
-        for attempt in range(1, retries + 2):
+        attempt = 0
+        while True:
+            attempt += 1
+            if self.retry_seconds is None:
+                last = attempt > retries
+            else:
+                last = time.time() - sent_at >= self.retry_seconds
             all_headers = dict(headers or {})
             if account is not None:
                 all_headers["Authorization"] = f"Bearer {account.token}"
@@ -81,18 +98,19 @@ class Edge:
             except (TimeoutError, aiohttp.ClientError) as error:
                 kind = "timeout" if isinstance(error, TimeoutError) else type(error).__name__
                 self.errors[f"{method} {kind}"] += 1
-                if attempt > retries:
+                if last:
                     raise EdgeError(f"{method} {path}: {kind}") from error
             else:
-                if status not in RETRYABLE or attempt > retries:
+                if status not in RETRYABLE or last:
                     body = json.loads(text) if text and text[0] in "[{" else text
                     return Answer(status, body, sent_at, time.time(), attempt)
                 self.errors[f"{method} http {status}"] += 1
                 if retry_after and retry_after.isdigit():
                     delay = max(delay, float(retry_after))
+            if self.retry_seconds is not None:  # never wait past the patience
+                delay = min(delay, max(0.0, sent_at + self.retry_seconds - time.time()))
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
-        raise AssertionError("unreachable")
 
     async def expect(self, status: int, method: str, path: str, **kwargs: Any) -> Any:
         answer = await self.request(method, path, **kwargs)

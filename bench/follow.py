@@ -61,6 +61,13 @@ class PurchaseStates:
         )
         return int(rows[0][0]) if rows else 0
 
+    def ids(self, customer_ids: Iterable[int]) -> list[str]:
+        """The ids of these customers' purchases so far."""
+        rows = self._rows(
+            "SELECT id::text FROM purchase WHERE customer_id = ANY(%s)", [list(customer_ids)]
+        )
+        return [str(row[0]) for row in rows]
+
     def others(self, customer_ids: Iterable[int], since: float, until: float) -> int:
         """Purchases of other customers created between two moments (epoch seconds): a
         sign that something else drove the stack while the bench measured it."""
