@@ -143,13 +143,14 @@ def sagas_advance(
 # ------------------------------------------------------------------- waves
 
 
-def _due() -> QuerySet[Saga]:
-    """Sagas in flight that nobody holds and whose next run is due, locked as read."""
+def _due(owner: str) -> QuerySet[Saga]:
+    """Sagas in flight whose next run is due and that nobody holds, or `owner` still
+    holds (its earlier run was cut short by a database error), locked as read."""
     return (
         Saga.objects.select_for_update()
         .annotate(db_now=Now())
         .filter(
-            Q(lease_until__isnull=True) | Q(lease_until__lt=Now()),
+            Q(lease_until__isnull=True) | Q(lease_until__lt=Now()) | Q(lease_owner=owner),
             Q(next_run_at__isnull=True) | Q(next_run_at__lte=now_plus(DUE_TOLERANCE)),
             state__in=ACTIVE_STATES,
         )
@@ -161,11 +162,11 @@ def _take(purchase_ids: list[str], owner: str, steps: Steps, fill_to: int) -> li
     lease = timedelta(seconds=setting("SAGA_LEASE_SECONDS"))
     with transaction.atomic():
         # One lock order for every taker (purchase id): no deadlocks between them.
-        sagas = list(_due().filter(purchase_id__in=purchase_ids).order_by("purchase_id"))
+        sagas = list(_due(owner).filter(purchase_id__in=purchase_ids).order_by("purchase_id"))
         if fill_to > len(sagas):
             # Others' sagas are only taken if free now (SKIP LOCKED): this never waits.
             sagas += (
-                _due()
+                _due(owner)
                 .select_for_update(skip_locked=True)
                 .exclude(purchase_id__in=purchase_ids)
                 .order_by("next_run_at")[: fill_to - len(sagas)]

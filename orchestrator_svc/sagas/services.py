@@ -8,7 +8,7 @@ admin and the `saga` command call.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -190,6 +190,42 @@ def sagas_resume_stalled(*, limit: int = 500) -> list[str]:
     if ids:
         logger.info("resumed %d stalled saga(s): %s", len(ids), ", ".join(ids[:20]))
     return ids
+
+
+def sagas_release_dead_leases(*, host: str, alive: Callable[[int], bool]) -> list[str]:
+    """Free the leases held by workers of `host` that are no longer alive (lease owners
+    are "host:pid:suffix", tasks.lease_owner) and hand their sagas over at once."""
+    with transaction.atomic():
+        held = list(
+            Saga.objects.select_for_update(skip_locked=True)
+            .filter(state__in=ACTIVE_STATES, lease_until__gt=Now())
+            .filter(lease_owner__startswith=f"{host}:")
+            .values_list("purchase_id", "lease_owner")
+        )
+        verdicts: dict[str, bool] = {}  # owner -> dead
+        for _, owner in held:
+            if owner not in verdicts:
+                pid = _owner_pid(owner)
+                verdicts[owner] = pid is not None and not alive(pid)
+        ids = [str(purchase_id) for purchase_id, owner in held if verdicts[owner]]
+        if ids:
+            Saga.objects.filter(purchase_id__in=ids).update(
+                lease_owner="", lease_until=None, next_run_at=Now(), updated_at=Now()
+            )
+            _enqueue_on_commit(ids)
+    if ids:
+        dead = sorted(owner for owner, is_dead in verdicts.items() if is_dead)
+        logger.info("freed %d saga(s) leased by dead workers %s", len(ids), dead)
+    return ids
+
+
+def _owner_pid(owner: str) -> int | None:
+    """The process id in a lease owner's name, if it has one."""
+    try:
+        pid = int(owner.split(":")[1])
+    except (IndexError, ValueError):
+        return None
+    return pid if pid > 0 else None
 
 
 @transaction.atomic

@@ -15,7 +15,9 @@ import socket
 import uuid
 from collections import defaultdict
 
-from celery import shared_task
+from celery import Task, shared_task
+from celery.signals import worker_ready
+from django.db import DatabaseError, InterfaceError, OperationalError
 
 from common.outbox.services import outbox_prune
 from orchestrator_svc.sagas import services
@@ -23,14 +25,16 @@ from orchestrator_svc.sagas.machine import setting
 
 logger = logging.getLogger(__name__)
 
+DATABASE_RETRIES = 30  # with up to 8 s between them: a few minutes of database outage
+
 
 def lease_owner() -> str:
     """A name for one task invocation: host, process and a random suffix."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-@shared_task(acks_late=True, ignore_result=True)
-def advance_sagas(purchase_ids: list[str]) -> None:
+@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=DATABASE_RETRIES)
+def advance_sagas(self: Task, purchase_ids: list[str], owner: str = "") -> None:
     """Run a batch of sagas as far as they go now, together (engine.sagas_advance),
     filled up to SAGA_BATCH_SIZE with other due sagas; schedule the next run of those
     whose call must be retried.
@@ -39,12 +43,21 @@ def advance_sagas(purchase_ids: list[str]) -> None:
     finishes in a few round trips. Retries are new tasks with a countdown, enqueued
     after the transition that scheduled them committed; sagas due in the same second
     share one.
+
+    A database error (PostgreSQL restarting) cuts the run short with the sagas' leases
+    still held: the task is retried under the same `owner`, which takes its own leases
+    back at once instead of leaving the sagas until the leases expire.
     """
-    results = services.sagas_advance(
-        purchase_ids=purchase_ids,
-        owner=lease_owner(),
-        fill_to=int(setting("SAGA_BATCH_SIZE")),
-    )
+    owner = owner or lease_owner()
+    try:
+        results = services.sagas_advance(
+            purchase_ids=purchase_ids, owner=owner, fill_to=int(setting("SAGA_BATCH_SIZE"))
+        )
+    except (OperationalError, InterfaceError) as exc:
+        logger.warning("advance_sagas: database unavailable (%s); retrying as %s", exc, owner)
+        retry_in = min(2**self.request.retries, 8)
+        retry = self.retry(args=(purchase_ids,), kwargs={"owner": owner}, countdown=retry_in)
+        raise retry from exc
     due: dict[int, list[tuple[float, str]]] = defaultdict(list)
     for purchase_id, result in results.items():
         if result.retry_in is not None:
@@ -61,6 +74,27 @@ def advance_sagas(purchase_ids: list[str]) -> None:
 def advance_saga(purchase_id: str) -> None:
     """One saga: `advance_sagas` of one (kept for tasks queued before batches)."""
     advance_sagas([purchase_id])
+
+
+@worker_ready.connect
+def release_leases_of_dead_workers(**_: object) -> None:
+    """A worker starting on this host (supervisord restarting a killed one) frees the
+    leases its dead predecessors held: their sagas go on now, not when the leases
+    expire. Only this host's: a process id means nothing on another machine."""
+    try:
+        services.sagas_release_dead_leases(host=socket.gethostname(), alive=_pid_alive)
+    except DatabaseError:
+        logger.warning("could not release dead workers' leases; they expire", exc_info=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 @shared_task(acks_late=True, ignore_result=True)
