@@ -51,7 +51,7 @@ def test_a_step_without_a_compensation_or_named_twice_is_an_error() -> None:
 
 
 def test_a_step_the_purchase_service_cannot_parse_is_an_error() -> None:
-    unknown = replace(PURCHASE_STEPS[0], step="SHIP_IT")  # type: ignore[arg-type]
+    unknown = replace(PURCHASE_STEPS[0], step="SHIP_IT")
     assert ids(checks.check_steps((unknown,))) == ["sagas.E002"]
 
 
