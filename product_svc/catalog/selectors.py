@@ -3,11 +3,13 @@
 One product is read through the shared two-level cache (common.cache): a cuckoo
 filter of product ids turns away ids that never existed before any lookup, a
 stampede lock lets one reader load a cold product while the others wait, and a
-write invalidates both levels (services.py). Lists are read from the database.
+write invalidates both levels, in every process of the service (services.py).
+Lists are read from the database.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -15,7 +17,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from common.cache import ReadThroughCache, process_cache
-from product_svc.catalog.models import Category, Product
+from product_svc.catalog.models import Category, Product, Reservation
 
 MAX_DB_ID = 2**63 - 1
 """The largest value a bigint primary key can hold; larger ids cannot exist."""
@@ -32,8 +34,12 @@ def product_filter_name() -> str:
 
 
 def product_cache() -> ReadThroughCache:
-    """The product cache of this process, named by settings (tests use their own names)."""
-    return process_cache(product_cache_namespace(), product_filter_name())
+    """The product cache of this process, named by settings (tests use their own names).
+
+    Its invalidations are broadcast: a reservation in the gRPC process drops the entry
+    from the HTTP workers' local levels too, before the saga can finish (read-your-writes
+    for stock, docs/adr/0004-cache-layer.md)."""
+    return process_cache(product_cache_namespace(), product_filter_name(), broadcast=True)
 
 
 def product_cache_key(product_id: int) -> str:
@@ -113,3 +119,13 @@ def category_list() -> QuerySet[Category]:
 def product_ids() -> Iterable[int]:
     """Every product id, streamed (for rebuilding the cuckoo filter)."""
     return Product.objects.order_by("id").values_list("id", flat=True).iterator(chunk_size=5000)
+
+
+def reservation_get_many(*, purchase_ids: Iterable[uuid.UUID]) -> list[Reservation]:
+    """The reservations of these purchases with their lines, straight from the database
+    (the consistency audit wants what is, not what a cache remembers); absent ones left out."""
+    return list(
+        Reservation.objects.filter(purchase_id__in=list(purchase_ids))
+        .order_by("purchase_id")
+        .prefetch_related("lines")
+    )

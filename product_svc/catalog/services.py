@@ -1,8 +1,8 @@
 """Writes of the catalog: categories, products, and the saga's inventory step.
 
 Every write that changes what a product read answers invalidates the product's
-cached copy after its transaction commits (both cache levels; other processes
-drop theirs within a second). A new product's id goes into the cuckoo filter
+cached copy after its transaction commits (both cache levels, and by a broadcast the
+local level of every other process of the service). A new product's id goes into the cuckoo filter
 before its transaction commits, so no reader can learn the id before the filter
 does (docs/adr/0005-inventory-reservations.md).
 
@@ -42,14 +42,17 @@ MAX_QUANTITY = 2**31 - 1
 
 
 def _product_cache_invalidate(product_ids: Iterable[int]) -> None:
-    cache = selectors.product_cache()
-    for product_id in product_ids:
-        cache.invalidate(selectors.product_cache_key(product_id))
+    # One call, so one broadcast message for the whole batch of products.
+    selectors.product_cache().invalidate_many(
+        selectors.product_cache_key(product_id) for product_id in product_ids
+    )
 
 
 def product_cache_invalidate_on_commit(*, product_ids: Iterable[int]) -> None:
     """After the current transaction commits, drop the cached copies of these products
-    (both levels; other processes within a second). Outside a transaction: at once."""
+    (both levels, in every process: one broadcast message). Outside a transaction: at
+    once. The callback runs before the call that committed returns, so a saga step
+    hears success only after the invalidation went out."""
     ids = sorted(set(product_ids))
     if ids:
         transaction.on_commit(lambda: _product_cache_invalidate(ids))

@@ -104,8 +104,8 @@ def register_many(count: int, *, threads: int = 8) -> list[Customer]:
 
 
 def inventory_of(product_id: int) -> int:
-    """The stock as the product service's database holds it (the API's read is cached
-    for up to a second in other processes, docs/adr/0005)."""
+    """The stock as the product service's database holds it: the source of truth, read
+    without the API's cache (docs/adr/0004 says how fresh that is)."""
     with read_only("product") as conn, conn.cursor() as cursor:
         cursor.execute("SELECT inventory FROM catalog_product WHERE id = %s", [product_id])
         row = cursor.fetchone()

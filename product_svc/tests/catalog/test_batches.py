@@ -8,6 +8,7 @@ calls applied one by one in purchase-id order would have. Random waves mix every
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import threading
 import uuid
@@ -16,8 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+import redis
 from django.db import connection, transaction
 
+from common.cache import cache_client
 from common.errors import ApplicationError
 from common.ids import parse_uuid
 from product_svc.catalog import batches, selectors, services
@@ -207,6 +210,39 @@ def test_a_wave_invalidates_the_cached_stock_of_the_products_it_changed_after_co
     with django_capture_on_commit_callbacks(execute=True):
         batches.inventory_release_batch(purchase_ids=[purchase, purchase])
     assert selectors.product_get(product_id=product.id)["inventory"] == 10  # type: ignore[index]
+
+
+def test_a_wave_tells_every_other_process_in_one_message_naming_each_product_it_changed(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    # Given a subscriber on the product cache's invalidation channel
+    first, second = _product(inventory=10), _product(inventory=10)
+    listener = selectors.product_cache().listener
+    assert listener is not None
+    node = cache_client().get_node_from_key(listener.channel)
+    pubsub = redis.Redis(host=node.host, port=node.port).pubsub()
+    pubsub.ssubscribe(listener.channel)
+    confirmation = pubsub.get_message(timeout=10)
+    assert confirmation is not None and confirmation["type"] == "ssubscribe"
+
+    # when one wave reserves both products for three purchases
+    with django_capture_on_commit_callbacks(execute=True):
+        batches.inventory_reserve_batch(
+            commands=[
+                batches.ReserveCommand(str(uuid.uuid4()), [(first.id, 1), (second.id, 1)])
+                for _ in range(3)
+            ]
+        )
+
+    # then one message names both products (not one per product or per purchase)
+    try:
+        messages = []
+        while (message := pubsub.get_message(timeout=1)) is not None:
+            if message["type"] == "smessage":
+                messages.append(json.loads(message["data"])["keys"])
+    finally:
+        pubsub.close()
+    assert messages == [sorted([str(first.id), str(second.id)], key=int)]
 
 
 # ------------------------------------------------------------ concurrency

@@ -1,10 +1,12 @@
 """The in-process level: a small thread-safe LRU of encoded values with a short lifetime.
 
 It holds what a process read recently for at most its entries' TTL (a second or less),
-so that a hot key does not cost a network round trip per read. It is the reason another
-process may read a value up to that TTL old after a write; the writing process itself
-deletes its own entry, and the `epoch()` / `put(..., epoch=)` pair keeps a read that
-started before a local invalidation from putting its older value back.
+so that a hot key does not cost a network round trip per read. Without broadcast
+invalidations it is the reason another process may read a value up to that TTL old after
+a write (with them, `common.cache.invalidation` deletes other processes' entries as
+well); the writing process itself deletes its own entry, and the `epoch()` /
+`put(..., epoch=)` pair keeps a read that started before a local invalidation from
+putting its older value back.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 
 class LocalCache:
@@ -62,6 +64,13 @@ class LocalCache:
     def delete(self, key: str) -> None:
         with self._lock:
             self._entries.pop(key, None)
+            self._epoch += 1
+
+    def delete_many(self, keys: Iterable[str]) -> None:
+        """Delete several keys under one lock (a broadcast invalidation's batch)."""
+        with self._lock:
+            for key in keys:
+                self._entries.pop(key, None)
             self._epoch += 1
 
     def clear(self) -> None:

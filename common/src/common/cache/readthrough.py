@@ -14,10 +14,14 @@
    the winner stored (cache stampede). A reader that waited longer, or that cannot reach
    Redis, calls the loader itself.
 
-Consistency. A write calls `invalidate(key)` (or `set(key, value)`) after its transaction
-commits: that deletes the Redis entry and the local entry of the writing process, which
-therefore reads its own write at once; every other process reads it within `local_ttl`
-(<= 1 s), the lifetime of its local entry. Each key has a generation counter in Redis,
+Consistency. A write calls `invalidate(key)` / `invalidate_many(keys)` (or `set(key,
+value)`) after its transaction commits: that deletes the Redis entry and the local entry
+of the writing process, which therefore reads its own write at once. Without
+`broadcast`, every other process reads it within `local_ttl` (<= 1 s), the lifetime of
+its local entry. With `broadcast=True` the write also publishes the keys (one message
+per call) and every process's listener drops them from its local level as the message
+arrives (`common.cache.invalidation`); `local_ttl` remains the bound only for a process
+whose subscription was down when the message went out. Each key has a generation counter in Redis,
 bumped by every write; a loader's result is stored only if the generation has not moved
 since the load began, so a slow reader cannot put a value older than a write back into
 the cache afterwards.
@@ -52,6 +56,7 @@ from redis.cluster import RedisCluster
 
 from common.cache.client import CacheUnavailable, call, config
 from common.cache.cuckoo import CuckooFilter
+from common.cache.invalidation import InvalidationListener, channel_name, publish, shared_listener
 from common.cache.local import LocalCache, shared_local_cache
 from common.cache.lock import RedisLock
 from common.cache.repairs import repairs
@@ -107,10 +112,12 @@ class ReadThroughCache:
         client: RedisCluster | None = None,
         local: LocalCache | None = None,
         key_prefix: str | None = None,
+        broadcast: bool = False,
     ) -> None:
         """`client`, `local` and `key_prefix` default to the process's cluster client, the
         process's local level for this namespace and the service's prefix; tests pass
-        their own `local` to simulate another process."""
+        their own `local` to simulate another process (it then gets a listener of its
+        own). `broadcast` sends invalidations to every process's local level."""
         if not 0 <= local_ttl <= MAX_LOCAL_TTL:
             raise ValueError(f"local_ttl must be between 0 and {MAX_LOCAL_TTL} seconds")
         if ttl <= 0 or negative_ttl < 0 or lock_ttl <= 0 or lock_wait < 0:
@@ -130,6 +137,14 @@ class ReadThroughCache:
             if local is not None
             else shared_local_cache(f"{prefix}:{namespace}", max_entries=config().local_max_entries)
         )
+        self.listener: InvalidationListener | None = None
+        if broadcast:
+            channel = channel_name(prefix, namespace)
+            if local is None:
+                self.listener = shared_listener(channel, self._local, client=client)
+            else:
+                self.listener = InvalidationListener(channel, local, client=client)
+                self.listener.ensure_running()
         self.filter = (
             CuckooFilter(filter_name, client=client, key_prefix=prefix) if filter_name else None
         )
@@ -142,6 +157,8 @@ class ReadThroughCache:
     def get(self, key: Key, loader: Callable[[], T | None]) -> T | None:
         """The value for `key`, loading it with `loader` (None = does not exist) on a miss."""
         skey = str(key)
+        if self.listener is not None:
+            self.listener.ensure_running()
         payload = self._local.get(skey)
         if payload is not None:
             self._count("hit_local")
@@ -179,6 +196,8 @@ class ReadThroughCache:
         No per-key lock here (a batch would hold many): concurrent cold batches may each
         load. Generations still keep a racing write's value from being overwritten.
         """
+        if self.listener is not None:
+            self.listener.ensure_running()
         originals: dict[str, Key] = {}
         for key in keys:
             originals.setdefault(str(key), key)
@@ -247,12 +266,24 @@ class ReadThroughCache:
         self._local.delete(skey)
         self._write(skey, payload, self.ttl)
         self._local.put(skey, payload, ttl=self._local_ttl(payload))
+        self._broadcast([skey])
 
     def invalidate(self, key: Key) -> None:
         """Forget `key` in Redis and here (after the write that changed it committed)."""
-        skey = str(key)
-        self._local.delete(skey)
-        self._write(skey, b"", 0)
+        self.invalidate_many([key])
+
+    def invalidate_many(self, keys: Iterable[Key]) -> None:
+        """Forget `keys` in Redis and here, and (with `broadcast`) in every other process
+        with one message for all of them (after the write that changed them committed)."""
+        skeys = list(dict.fromkeys(str(key) for key in keys))
+        if not skeys:
+            return
+        self._local.delete_many(skeys)
+        for skey in skeys:
+            self._write(skey, b"", 0)
+        # After Redis forgot them: a process that drops its entry on this message and
+        # reads again cannot find the old value in Redis.
+        self._broadcast(skeys)
 
     def invalidate_on_commit(self, key: Key) -> None:
         """`invalidate(key)` once the current database transaction commits (at once outside
@@ -300,6 +331,10 @@ class ReadThroughCache:
 
     def _call(self, op: str, route_key: str | None, fn: Callable[[RedisCluster], Any]) -> Any:
         return call(f"cache {self.namespace} {op}", route_key, fn, client=self._client)
+
+    def _broadcast(self, skeys: list[str]) -> None:
+        if self.listener is not None:
+            publish(self.listener.channel, self.listener.sender, skeys, client=self._client)
 
     def _count(self, result: str, keys: int = 1) -> None:
         if keys:
@@ -430,8 +465,10 @@ class ReadThroughCache:
 
 
 @functools.cache
-def process_cache(namespace: str, filter_name: str | None = None) -> ReadThroughCache:
+def process_cache(
+    namespace: str, filter_name: str | None = None, *, broadcast: bool = False
+) -> ReadThroughCache:
     """This process's one ReadThroughCache of `namespace` (with its cuckoo filter, if
-    named), built on first use. Services name theirs by settings, so tests can use
-    names of their own."""
-    return ReadThroughCache(namespace, filter_name=filter_name)
+    named; broadcasting its invalidations, if asked), built on first use. Services name
+    theirs by settings, so tests can use names of their own."""
+    return ReadThroughCache(namespace, filter_name=filter_name, broadcast=broadcast)
