@@ -7,6 +7,10 @@ own service's role, in read-only transactions, and never writes.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +19,10 @@ from typing import Any
 
 from psycopg2.extensions import cursor as PgCursor
 
-from common.testing import connect
+from common.settings import REPO_ROOT
+from common.testing import connect, without_django_settings
+
+AUDIT_TIMEOUT_SECONDS = 600.0  # the audit reads ~1,000 purchases per participant call
 
 
 @contextmanager
@@ -178,4 +185,42 @@ def run_checks(
                 f" failed with a {done} {service}: {len(effective & failed)}",
             )
         )
+    checks.append(audit_check(sorted(completed | failed)))
     return checks
+
+
+def audit_check(ids: list[str]) -> Check:
+    """The orchestrator's consistency audit (`manage.py saga audit`, docs/adr/0018) over
+    the run's finished purchases, report only (the bench writes nothing): every saga's
+    reservation, order and payment, as their services answer by gRPC, agree with it."""
+    with tempfile.NamedTemporaryFile("w", suffix=".ids", encoding="utf-8") as ids_file:
+        ids_file.write("\n".join(ids))
+        ids_file.flush()
+        result = subprocess.run(
+            [
+                sys.executable,
+                "orchestrator_svc/manage.py",
+                "saga",
+                "audit",
+                "--ids-file",
+                ids_file.name,
+                "--no-repair",
+                "--json",
+            ],
+            cwd=REPO_ROOT,
+            env=without_django_settings(),
+            capture_output=True,
+            text=True,
+            timeout=AUDIT_TIMEOUT_SECONDS,
+        )
+    if result.returncode != 0:
+        return Check("consistency audit", False, f"the audit failed: {result.stderr[-300:]}")
+    report = json.loads(result.stdout)
+    example = next(iter(report["findings"].items()), None)
+    return Check(
+        "consistency audit",
+        report["discrepancies"] == 0 and report["audited"] == len(ids),
+        f"{report['audited']} of {len(ids)} finished sagas audited:"
+        f" {report['discrepancies']} discrepancies"
+        + (f", e.g. {example[0]}: {example[1][0]['detail']}" if example else ""),
+    )

@@ -106,7 +106,7 @@ def saga_row() -> Row:
                 unit="s",
             ),
             Panel(
-                "Retries, held calls and compensations per second",
+                "Retries, held calls, compensations and audit findings per second",
                 (
                     Query(rate("saga_step_retries_total", step), "retry {{step}} {{action}}"),
                     Query(rate("saga_compensations_total", "step"), "compensation {{step}}"),
@@ -115,6 +115,12 @@ def saga_row() -> Row:
                         rate("saga_circuit_opened_total", "participant"),
                         "circuit opened {{participant}}",
                     ),
+                    Query(
+                        rate("saga_audit_discrepancies_total", "kind"),
+                        "audit discrepancy {{kind}}",
+                    ),
+                    Query(rate("saga_audit_repairs_total"), "audit repair"),
+                    Query(rate("saga_audit_purchases_total"), "audited"),
                 ),
                 unit="ops",
             ),

@@ -64,6 +64,9 @@ METRICS: tuple[Metric, ...] = (
     Metric("saga_step_retries_total", C, ("step", "action")),
     Metric("saga_circuit_opened_total", C, ("participant",)),
     Metric("saga_calls_held_total", C, ("participant",)),
+    Metric("saga_audit_purchases_total", C),
+    Metric("saga_audit_discrepancies_total", C, ("kind",)),
+    Metric("saga_audit_repairs_total", C),
     Metric("saga_compensations_total", C, ("step",)),
 )
 

@@ -15,6 +15,9 @@ def _step_windows(spec: str) -> dict[str, float]:
 
 
 _RESUME_INTERVAL = float(env("SAGA_RESUME_INTERVAL_SECONDS", "5"))
+# The consistency audit (sagas/audit.py) runs this often over the sagas that ended in
+# the last SAGA_AUDIT_WINDOW_SECONDS: a window longer than the interval, so runs overlap.
+_AUDIT_INTERVAL = float(env("SAGA_AUDIT_INTERVAL_SECONDS", "300"))
 
 _SAGA = {
     # Deadline of every gRPC call a step makes.
@@ -50,6 +53,7 @@ _SAGA = {
     "SAGA_BATCH_SIZE": int(env("SAGA_BATCH_SIZE", "100")),
     # Threads per worker process that make a wave's gRPC calls (they wait on the network).
     "SAGA_CALL_CONCURRENCY": int(env("SAGA_CALL_CONCURRENCY", "64")),
+    "SAGA_AUDIT_WINDOW_SECONDS": float(env("SAGA_AUDIT_WINDOW_SECONDS", "900")),
 }
 
 globals().update(
@@ -68,6 +72,11 @@ globals().update(
                     "task": "orchestrator_svc.sagas.tasks.resume_stalled_sagas",
                     "schedule": _RESUME_INTERVAL,
                     "options": {"expires": _RESUME_INTERVAL},
+                },
+                "audit-recent-sagas": {
+                    "task": "orchestrator_svc.sagas.tasks.audit_recent_sagas",
+                    "schedule": _AUDIT_INTERVAL,
+                    "options": {"expires": _AUDIT_INTERVAL},
                 },
                 "prune-outbox": {
                     "task": "orchestrator_svc.sagas.tasks.prune_outbox",

@@ -1,5 +1,6 @@
 """Admin for sagas: find them by state and age, read their step log, and the two
-operator actions (resume a stalled saga; compensate again one that needs attention).
+operator actions (resume a stalled saga; compensate again one that needs attention);
+and the consistency audit's findings (audit.py), on their own list and on each saga.
 
 Everything is read-only here: a saga changes only through services, so the actions
 call the same functions the management commands do.
@@ -17,7 +18,7 @@ from django.utils import timezone
 
 from common.errors import ApplicationError
 from orchestrator_svc.sagas import selectors, services
-from orchestrator_svc.sagas.models import ACTIVE_STATES, Saga, SagaStepLog
+from orchestrator_svc.sagas.models import ACTIVE_STATES, AuditFinding, Saga, SagaStepLog
 
 
 class AgeFilter(admin.SimpleListFilter):
@@ -72,6 +73,58 @@ class SagaStepLogInline(admin.TabularInline):
         return False
 
 
+class AuditFindingInline(admin.TabularInline):
+    model = AuditFinding
+    fields = ("kind", "detail", "repaired_at", "times_seen", "first_seen_at", "last_seen_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AuditFinding)
+class AuditFindingAdmin(admin.ModelAdmin):
+    """What the audit found, newest first; read-only (the audit writes, a person reads)."""
+
+    list_display = (
+        "saga",
+        "kind",
+        "saga_state",
+        "detail",
+        "repaired_at",
+        "times_seen",
+        "first_seen_at",
+        "last_seen_at",
+    )
+    list_filter = ("kind", "saga_state", ("repaired_at", admin.EmptyFieldListFilter))
+    search_fields = ("saga__purchase_id__exact",)
+    search_help_text = "A purchase id."
+    ordering = ("-first_seen_at",)
+    readonly_fields = (
+        "saga",
+        "kind",
+        "saga_state",
+        "detail",
+        "evidence",
+        "repaired_at",
+        "times_seen",
+        "first_seen_at",
+        "last_seen_at",
+    )
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Saga)
 class SagaAdmin(admin.ModelAdmin):
     list_display = (
@@ -108,7 +161,7 @@ class SagaAdmin(admin.ModelAdmin):
         "updated_at",
     )
     fields = readonly_fields
-    inlines = (SagaStepLogInline,)
+    inlines = (AuditFindingInline, SagaStepLogInline)
     actions = ("resume", "compensate")
 
     @admin.display(description="step")

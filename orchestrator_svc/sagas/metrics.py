@@ -43,6 +43,16 @@ COMPENSATIONS = counter(
     "saga_compensations", "Compensations that succeeded (a step's effect undone)", ["step"]
 )
 
+AUDITED = counter("saga_audit_purchases", "Finished sagas the consistency audit checked")
+AUDIT_DISCREPANCIES = counter(
+    "saga_audit_discrepancies",
+    "Discrepancies between a finished saga and a participant's record (first found)",
+    ["kind"],  # RESERVATION | ORDER | PAYMENT | AMOUNT
+)
+AUDIT_REPAIRS = counter(
+    "saga_audit_repairs", "Stock a FAILED purchase still held, released by the audit"
+)
+
 
 def count_on_commit(increment: Callable[[], None]) -> None:
     """Apply `increment` when the current transaction commits (at once outside one)."""

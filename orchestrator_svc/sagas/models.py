@@ -157,3 +157,43 @@ def db_now(saga: Saga) -> datetime:
     """The database's `now()` read with a saga row (`.annotate(db_now=Now())`)."""
     now: datetime = saga.db_now  # type: ignore[attr-defined]
     return now
+
+
+class AuditFindingKind(models.TextChoices):
+    """Which participant's record disagrees with the saga's outcome (audit.py)."""
+
+    RESERVATION = "RESERVATION"  # the stock is held, or not, against the outcome
+    ORDER = "ORDER"  # the order is missing, or in the wrong status
+    PAYMENT = "PAYMENT"  # the payment is missing, or in the wrong status
+    AMOUNT = "AMOUNT"  # the order, the payment and the saga disagree on the amount
+
+
+class AuditFinding(models.Model):
+    """A discrepancy the consistency audit found between a finished saga and a
+    participant's record, with the evidence. One row per saga and kind: an audit that
+    finds it again only updates `last_seen_at` and `times_seen`."""
+
+    id = models.BigAutoField(primary_key=True)
+    saga = models.ForeignKey(Saga, on_delete=models.CASCADE, related_name="audit_findings")
+    kind = models.CharField(max_length=20, choices=AuditFindingKind.choices)
+    saga_state = models.CharField(max_length=20, choices=SagaState.choices)
+    detail = models.TextField(help_text="What is wrong, in words.")
+    evidence = models.JSONField(
+        default=dict, help_text="What each participant answered for the purchase."
+    )
+    repaired_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the audit repaired it by a compensation."
+    )
+    times_seen = models.PositiveIntegerField(default=1)
+    first_seen_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "saga_audit_finding"
+        ordering = ["-first_seen_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["saga", "kind"], name="audit_finding_saga_kind")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of saga {self.saga_id}"

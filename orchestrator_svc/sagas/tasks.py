@@ -14,13 +14,15 @@ import os
 import socket
 import uuid
 from collections import defaultdict
+from datetime import timedelta
 
 from celery import Task, shared_task
 from celery.signals import worker_ready
 from django.db import DatabaseError, InterfaceError, OperationalError
+from django.utils import timezone
 
 from common.outbox.services import outbox_prune
-from orchestrator_svc.sagas import services
+from orchestrator_svc.sagas import audit, services
 from orchestrator_svc.sagas.machine import setting
 
 logger = logging.getLogger(__name__)
@@ -107,3 +109,12 @@ def resume_stalled_sagas() -> int:
 def prune_outbox() -> int:
     """Celery beat, hourly: drop outbox rows published more than a week ago."""
     return outbox_prune()
+
+
+@shared_task(ignore_result=True)
+def audit_recent_sagas() -> int:
+    """Celery beat, every SAGA_AUDIT_INTERVAL_SECONDS: the consistency audit (audit.py)
+    over the sagas that ended in the last SAGA_AUDIT_WINDOW_SECONDS (longer than the
+    interval, so a run that is late or lost leaves no gap); answers the discrepancies."""
+    since = timezone.now() - timedelta(seconds=setting("SAGA_AUDIT_WINDOW_SECONDS"))
+    return audit.sagas_audit(since=since).discrepancies

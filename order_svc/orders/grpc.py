@@ -21,9 +21,9 @@ from collections.abc import Iterable, Sequence
 import grpc
 
 from common.errors import ApplicationError
-from common.grpc.servicer import ItemResult, answer, answer_all
-from common.ids import parse_purchase_id
-from order_svc.orders import batches, services
+from common.grpc.servicer import MAX_BATCH_ITEMS, ItemResult, answer, answer_all
+from common.ids import parse_purchase_id, parse_purchase_ids
+from order_svc.orders import batches, selectors, services
 from order_svc.orders.models import Order
 from saga_proto import order_pb2, order_pb2_grpc
 
@@ -123,6 +123,16 @@ class OrderServicer(order_pb2_grpc.OrderServiceServicer):
             context, request.items, _cancel_all, service=SERVICE_NAME, logger=logger
         )
         return _batch_reply(results)
+
+    def GetOrders(
+        self, request: order_pb2.GetOrdersRequest, context: grpc.ServicerContext
+    ) -> order_pb2.GetOrdersResponse:
+        def call() -> order_pb2.GetOrdersResponse:
+            ids = parse_purchase_ids(request.purchase_ids, limit=MAX_BATCH_ITEMS)
+            orders = selectors.order_find_many(order_ids=ids)
+            return order_pb2.GetOrdersResponse(orders=[_reply(order) for order in orders])
+
+        return answer(context, call, service=SERVICE_NAME, logger=logger)
 
 
 def register(server: grpc.Server) -> list[str]:

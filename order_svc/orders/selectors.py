@@ -14,6 +14,7 @@ Lists come straight from the database, newest first.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import QuerySet
@@ -100,3 +101,9 @@ def order_list(*, customer_id: int, status: str | None = None) -> QuerySet[Order
     if status is not None:
         orders = orders.filter(status=status)
     return orders
+
+
+def order_find_many(*, order_ids: Iterable[uuid.UUID]) -> list[Order]:
+    """The orders with these ids straight from the database (the consistency audit wants
+    what is, not what a cache remembers), by id; absent ones left out."""
+    return list(Order.objects.filter(id__in=list(order_ids)).order_by("id"))

@@ -20,9 +20,9 @@ from collections.abc import Iterable, Sequence
 import grpc
 
 from common.errors import ApplicationError
-from common.grpc.servicer import ItemResult, answer, answer_all
-from common.ids import parse_purchase_id
-from payment_svc.payments import batches, services
+from common.grpc.servicer import MAX_BATCH_ITEMS, ItemResult, answer, answer_all
+from common.ids import parse_purchase_id, parse_purchase_ids
+from payment_svc.payments import batches, selectors, services
 from payment_svc.payments.models import Payment
 from saga_proto import payment_pb2, payment_pb2_grpc
 
@@ -124,6 +124,16 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
             context, request.items, _refund_all, service=SERVICE_NAME, logger=logger
         )
         return _batch_reply(results)
+
+    def GetPayments(
+        self, request: payment_pb2.GetPaymentsRequest, context: grpc.ServicerContext
+    ) -> payment_pb2.GetPaymentsResponse:
+        def call() -> payment_pb2.GetPaymentsResponse:
+            ids = parse_purchase_ids(request.purchase_ids, limit=MAX_BATCH_ITEMS)
+            payments = selectors.payment_find_many(payment_ids=ids)
+            return payment_pb2.GetPaymentsResponse(payments=[_reply(p) for p in payments])
+
+        return answer(context, call, service=SERVICE_NAME, logger=logger)
 
 
 def register(server: grpc.Server) -> list[str]:

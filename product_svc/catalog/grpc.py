@@ -20,7 +20,8 @@ from typing import Any
 import grpc
 
 from common.errors import ApplicationError, ErrorCode
-from common.grpc.servicer import ItemResult, answer, answer_all
+from common.grpc.servicer import MAX_BATCH_ITEMS, ItemResult, answer, answer_all
+from common.ids import parse_purchase_ids
 from product_svc.catalog import batches, selectors, services
 from product_svc.catalog.startup import ensure_product_filter
 from saga_proto import product_pb2, product_pb2_grpc
@@ -192,6 +193,29 @@ class ProductServicer(product_pb2_grpc.ProductServiceServicer):
                 database_errors=False,
             )
         )
+
+    def GetReservations(
+        self, request: product_pb2.GetReservationsRequest, context: grpc.ServicerContext
+    ) -> product_pb2.GetReservationsResponse:
+        def call() -> product_pb2.GetReservationsResponse:
+            ids = parse_purchase_ids(request.purchase_ids, limit=MAX_BATCH_ITEMS)
+            return product_pb2.GetReservationsResponse(
+                reservations=[
+                    product_pb2.Reservation(
+                        purchase_id=str(reservation.purchase_id),
+                        state=reservation.state,
+                        lines=[
+                            product_pb2.PurchaseItem(
+                                product_id=line.product_id, quantity=line.quantity
+                            )
+                            for line in reservation.lines.all()
+                        ],
+                    )
+                    for reservation in selectors.reservation_get_many(purchase_ids=ids)
+                ]
+            )
+
+        return answer(context, call, service=SERVICE_NAME, logger=logger)
 
 
 def register(server: grpc.Server) -> list[str]:

@@ -8,7 +8,7 @@ when it is theirs, and every other case reads as "none", so ids cannot be probed
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from common.errors import ApplicationError, ErrorCode
@@ -37,6 +37,14 @@ def parse_purchase_id(value: Any) -> uuid.UUID:
             ErrorCode.INVALID_INPUT, f"purchase_id must be a UUID, not {value!r}."
         )
     return parsed
+
+
+def parse_purchase_ids(values: Sequence[Any], *, limit: int) -> list[uuid.UUID]:
+    """The purchase ids of a read-many request, duplicates dropped; INVALID_INPUT when
+    one is not a UUID or there are more than `limit` of them."""
+    if len(values) > limit:
+        raise ApplicationError(ErrorCode.INVALID_INPUT, f"At most {limit} purchase ids per call.")
+    return list(dict.fromkeys(parse_purchase_id(value) for value in values))
 
 
 def check_customer_id(customer_id: Any) -> int:

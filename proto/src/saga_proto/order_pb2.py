@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16saga_proto/order.proto\x12\x05order\"S\n\tOrderItem\x12\x12\n\nproduct_id\x18\x01 \x01(\x04\x12\x10\n\x08quantity\x18\x02 \x01(\x03\x12\x12\n\nunit_price\x18\x03 \x01(\x03\x12\x0c\n\x04name\x18\x04 \x01(\t\"_\n\x12\x43reateOrderRequest\x12\x13\n\x0bpurchase_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\x04\x12\x1f\n\x05items\x18\x03 \x03(\x0b\x32\x10.order.OrderItem\")\n\x12\x43\x61ncelOrderRequest\x12\x13\n\x0bpurchase_id\x18\x01 \x01(\t\">\n\nOrderReply\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0e\n\x06\x61mount\x18\x03 \x01(\x03\"C\n\x17\x43reateOrderBatchRequest\x12(\n\x05items\x18\x01 \x03(\x0b\x32\x19.order.CreateOrderRequest\"C\n\x17\x43\x61ncelOrderBatchRequest\x12(\n\x05items\x18\x01 \x03(\x0b\x32\x19.order.CancelOrderRequest\"g\n\x10OrderBatchResult\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x12\n\nerror_code\x18\x03 \x01(\t\x12 \n\x05reply\x18\x04 \x01(\x0b\x32\x11.order.OrderReply\";\n\x0fOrderBatchReply\x12(\n\x07results\x18\x01 \x03(\x0b\x32\x17.order.OrderBatchResult2\xa0\x02\n\x0cOrderService\x12;\n\x0b\x43reateOrder\x12\x19.order.CreateOrderRequest\x1a\x11.order.OrderReply\x12;\n\x0b\x43\x61ncelOrder\x12\x19.order.CancelOrderRequest\x1a\x11.order.OrderReply\x12J\n\x10\x43reateOrderBatch\x12\x1e.order.CreateOrderBatchRequest\x1a\x16.order.OrderBatchReply\x12J\n\x10\x43\x61ncelOrderBatch\x12\x1e.order.CancelOrderBatchRequest\x1a\x16.order.OrderBatchReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16saga_proto/order.proto\x12\x05order\"S\n\tOrderItem\x12\x12\n\nproduct_id\x18\x01 \x01(\x04\x12\x10\n\x08quantity\x18\x02 \x01(\x03\x12\x12\n\nunit_price\x18\x03 \x01(\x03\x12\x0c\n\x04name\x18\x04 \x01(\t\"_\n\x12\x43reateOrderRequest\x12\x13\n\x0bpurchase_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\x04\x12\x1f\n\x05items\x18\x03 \x03(\x0b\x32\x10.order.OrderItem\")\n\x12\x43\x61ncelOrderRequest\x12\x13\n\x0bpurchase_id\x18\x01 \x01(\t\">\n\nOrderReply\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0e\n\x06\x61mount\x18\x03 \x01(\x03\"C\n\x17\x43reateOrderBatchRequest\x12(\n\x05items\x18\x01 \x03(\x0b\x32\x19.order.CreateOrderRequest\"C\n\x17\x43\x61ncelOrderBatchRequest\x12(\n\x05items\x18\x01 \x03(\x0b\x32\x19.order.CancelOrderRequest\"g\n\x10OrderBatchResult\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x12\n\nerror_code\x18\x03 \x01(\t\x12 \n\x05reply\x18\x04 \x01(\x0b\x32\x11.order.OrderReply\";\n\x0fOrderBatchReply\x12(\n\x07results\x18\x01 \x03(\x0b\x32\x17.order.OrderBatchResult\"(\n\x10GetOrdersRequest\x12\x14\n\x0cpurchase_ids\x18\x01 \x03(\t\"6\n\x11GetOrdersResponse\x12!\n\x06orders\x18\x01 \x03(\x0b\x32\x11.order.OrderReply2\xe0\x02\n\x0cOrderService\x12;\n\x0b\x43reateOrder\x12\x19.order.CreateOrderRequest\x1a\x11.order.OrderReply\x12;\n\x0b\x43\x61ncelOrder\x12\x19.order.CancelOrderRequest\x1a\x11.order.OrderReply\x12J\n\x10\x43reateOrderBatch\x12\x1e.order.CreateOrderBatchRequest\x1a\x16.order.OrderBatchReply\x12J\n\x10\x43\x61ncelOrderBatch\x12\x1e.order.CancelOrderBatchRequest\x1a\x16.order.OrderBatchReply\x12>\n\tGetOrders\x12\x17.order.GetOrdersRequest\x1a\x18.order.GetOrdersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -47,6 +47,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ORDERBATCHRESULT']._serialized_end=563
   _globals['_ORDERBATCHREPLY']._serialized_start=565
   _globals['_ORDERBATCHREPLY']._serialized_end=624
-  _globals['_ORDERSERVICE']._serialized_start=627
-  _globals['_ORDERSERVICE']._serialized_end=915
+  _globals['_GETORDERSREQUEST']._serialized_start=626
+  _globals['_GETORDERSREQUEST']._serialized_end=666
+  _globals['_GETORDERSRESPONSE']._serialized_start=668
+  _globals['_GETORDERSRESPONSE']._serialized_end=722
+  _globals['_ORDERSERVICE']._serialized_start=725
+  _globals['_ORDERSERVICE']._serialized_end=1077
 # @@protoc_insertion_point(module_scope)

@@ -73,3 +73,15 @@ class OrderBatchReply(_message.Message):
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[OrderBatchResult]
     def __init__(self, results: _Optional[_Iterable[_Union[OrderBatchResult, _Mapping]]] = ...) -> None: ...
+
+class GetOrdersRequest(_message.Message):
+    __slots__ = ("purchase_ids",)
+    PURCHASE_IDS_FIELD_NUMBER: _ClassVar[int]
+    purchase_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, purchase_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetOrdersResponse(_message.Message):
+    __slots__ = ("orders",)
+    ORDERS_FIELD_NUMBER: _ClassVar[int]
+    orders: _containers.RepeatedCompositeFieldContainer[OrderReply]
+    def __init__(self, orders: _Optional[_Iterable[_Union[OrderReply, _Mapping]]] = ...) -> None: ...

@@ -55,6 +55,11 @@ class OrderServiceStub:
                 request_serializer=saga__proto_dot_order__pb2.CancelOrderBatchRequest.SerializeToString,
                 response_deserializer=saga__proto_dot_order__pb2.OrderBatchReply.FromString,
                 _registered_method=True)
+        self.GetOrders = channel.unary_unary(
+                '/order.OrderService/GetOrders',
+                request_serializer=saga__proto_dot_order__pb2.GetOrdersRequest.SerializeToString,
+                response_deserializer=saga__proto_dot_order__pb2.GetOrdersResponse.FromString,
+                _registered_method=True)
 
 
 class OrderServiceServicer:
@@ -95,6 +100,14 @@ class OrderServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetOrders(self, request, context):
+        """Read-only, for the orchestrator's consistency audit: the orders of the given
+        purchases as they stand; a purchase with none is left out of the answer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrderServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -117,6 +130,11 @@ def add_OrderServiceServicer_to_server(servicer, server):
                     servicer.CancelOrderBatch,
                     request_deserializer=saga__proto_dot_order__pb2.CancelOrderBatchRequest.FromString,
                     response_serializer=saga__proto_dot_order__pb2.OrderBatchReply.SerializeToString,
+            ),
+            'GetOrders': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOrders,
+                    request_deserializer=saga__proto_dot_order__pb2.GetOrdersRequest.FromString,
+                    response_serializer=saga__proto_dot_order__pb2.GetOrdersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -228,6 +246,33 @@ class OrderService:
             '/order.OrderService/CancelOrderBatch',
             saga__proto_dot_order__pb2.CancelOrderBatchRequest.SerializeToString,
             saga__proto_dot_order__pb2.OrderBatchReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOrders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/order.OrderService/GetOrders',
+            saga__proto_dot_order__pb2.GetOrdersRequest.SerializeToString,
+            saga__proto_dot_order__pb2.GetOrdersResponse.FromString,
             options,
             channel_credentials,
             insecure,

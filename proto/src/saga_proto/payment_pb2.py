@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18saga_proto/payment.proto\x12\x07payment\"g\n\x14\x43reatePaymentRequest\x12\x13\n\x0bpurchase_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\x04\x12\x0e\n\x06\x61mount\x18\x03 \x01(\x03\x12\x15\n\rcurrency_code\x18\x04 \x01(\t\"+\n\x14RefundPaymentRequest\x12\x13\n\x0bpurchase_id\x18\x01 \x01(\t\"Y\n\x0cPaymentReply\x12\x12\n\npayment_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0e\n\x06\x61mount\x18\x03 \x01(\x03\x12\x15\n\rcurrency_code\x18\x04 \x01(\t\"I\n\x19\x43reatePaymentBatchRequest\x12,\n\x05items\x18\x01 \x03(\x0b\x32\x1d.payment.CreatePaymentRequest\"I\n\x19RefundPaymentBatchRequest\x12,\n\x05items\x18\x01 \x03(\x0b\x32\x1d.payment.RefundPaymentRequest\"m\n\x12PaymentBatchResult\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x12\n\nerror_code\x18\x03 \x01(\t\x12$\n\x05reply\x18\x04 \x01(\x0b\x32\x15.payment.PaymentReply\"A\n\x11PaymentBatchReply\x12,\n\x07results\x18\x01 \x03(\x0b\x32\x1b.payment.PaymentBatchResult2\xca\x02\n\x0ePaymentService\x12\x45\n\rCreatePayment\x12\x1d.payment.CreatePaymentRequest\x1a\x15.payment.PaymentReply\x12\x45\n\rRefundPayment\x12\x1d.payment.RefundPaymentRequest\x1a\x15.payment.PaymentReply\x12T\n\x12\x43reatePaymentBatch\x12\".payment.CreatePaymentBatchRequest\x1a\x1a.payment.PaymentBatchReply\x12T\n\x12RefundPaymentBatch\x12\".payment.RefundPaymentBatchRequest\x1a\x1a.payment.PaymentBatchReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18saga_proto/payment.proto\x12\x07payment\"g\n\x14\x43reatePaymentRequest\x12\x13\n\x0bpurchase_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\x04\x12\x0e\n\x06\x61mount\x18\x03 \x01(\x03\x12\x15\n\rcurrency_code\x18\x04 \x01(\t\"+\n\x14RefundPaymentRequest\x12\x13\n\x0bpurchase_id\x18\x01 \x01(\t\"Y\n\x0cPaymentReply\x12\x12\n\npayment_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0e\n\x06\x61mount\x18\x03 \x01(\x03\x12\x15\n\rcurrency_code\x18\x04 \x01(\t\"I\n\x19\x43reatePaymentBatchRequest\x12,\n\x05items\x18\x01 \x03(\x0b\x32\x1d.payment.CreatePaymentRequest\"I\n\x19RefundPaymentBatchRequest\x12,\n\x05items\x18\x01 \x03(\x0b\x32\x1d.payment.RefundPaymentRequest\"m\n\x12PaymentBatchResult\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x12\n\nerror_code\x18\x03 \x01(\t\x12$\n\x05reply\x18\x04 \x01(\x0b\x32\x15.payment.PaymentReply\"A\n\x11PaymentBatchReply\x12,\n\x07results\x18\x01 \x03(\x0b\x32\x1b.payment.PaymentBatchResult\"*\n\x12GetPaymentsRequest\x12\x14\n\x0cpurchase_ids\x18\x01 \x03(\t\">\n\x13GetPaymentsResponse\x12\'\n\x08payments\x18\x01 \x03(\x0b\x32\x15.payment.PaymentReply2\x94\x03\n\x0ePaymentService\x12\x45\n\rCreatePayment\x12\x1d.payment.CreatePaymentRequest\x1a\x15.payment.PaymentReply\x12\x45\n\rRefundPayment\x12\x1d.payment.RefundPaymentRequest\x1a\x15.payment.PaymentReply\x12T\n\x12\x43reatePaymentBatch\x12\".payment.CreatePaymentBatchRequest\x1a\x1a.payment.PaymentBatchReply\x12T\n\x12RefundPaymentBatch\x12\".payment.RefundPaymentBatchRequest\x1a\x1a.payment.PaymentBatchReply\x12H\n\x0bGetPayments\x12\x1b.payment.GetPaymentsRequest\x1a\x1c.payment.GetPaymentsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,6 +45,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PAYMENTBATCHRESULT']._serialized_end=537
   _globals['_PAYMENTBATCHREPLY']._serialized_start=539
   _globals['_PAYMENTBATCHREPLY']._serialized_end=604
-  _globals['_PAYMENTSERVICE']._serialized_start=607
-  _globals['_PAYMENTSERVICE']._serialized_end=937
+  _globals['_GETPAYMENTSREQUEST']._serialized_start=606
+  _globals['_GETPAYMENTSREQUEST']._serialized_end=648
+  _globals['_GETPAYMENTSRESPONSE']._serialized_start=650
+  _globals['_GETPAYMENTSRESPONSE']._serialized_end=712
+  _globals['_PAYMENTSERVICE']._serialized_start=715
+  _globals['_PAYMENTSERVICE']._serialized_end=1119
 # @@protoc_insertion_point(module_scope)

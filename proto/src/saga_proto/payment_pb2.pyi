@@ -65,3 +65,15 @@ class PaymentBatchReply(_message.Message):
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[PaymentBatchResult]
     def __init__(self, results: _Optional[_Iterable[_Union[PaymentBatchResult, _Mapping]]] = ...) -> None: ...
+
+class GetPaymentsRequest(_message.Message):
+    __slots__ = ("purchase_ids",)
+    PURCHASE_IDS_FIELD_NUMBER: _ClassVar[int]
+    purchase_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, purchase_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetPaymentsResponse(_message.Message):
+    __slots__ = ("payments",)
+    PAYMENTS_FIELD_NUMBER: _ClassVar[int]
+    payments: _containers.RepeatedCompositeFieldContainer[PaymentReply]
+    def __init__(self, payments: _Optional[_Iterable[_Union[PaymentReply, _Mapping]]] = ...) -> None: ...

@@ -55,6 +55,11 @@ class PaymentServiceStub:
                 request_serializer=saga__proto_dot_payment__pb2.RefundPaymentBatchRequest.SerializeToString,
                 response_deserializer=saga__proto_dot_payment__pb2.PaymentBatchReply.FromString,
                 _registered_method=True)
+        self.GetPayments = channel.unary_unary(
+                '/payment.PaymentService/GetPayments',
+                request_serializer=saga__proto_dot_payment__pb2.GetPaymentsRequest.SerializeToString,
+                response_deserializer=saga__proto_dot_payment__pb2.GetPaymentsResponse.FromString,
+                _registered_method=True)
 
 
 class PaymentServiceServicer:
@@ -95,6 +100,14 @@ class PaymentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetPayments(self, request, context):
+        """Read-only, for the orchestrator's consistency audit: the payments of the given
+        purchases as they stand; a purchase with none is left out of the answer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PaymentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -117,6 +130,11 @@ def add_PaymentServiceServicer_to_server(servicer, server):
                     servicer.RefundPaymentBatch,
                     request_deserializer=saga__proto_dot_payment__pb2.RefundPaymentBatchRequest.FromString,
                     response_serializer=saga__proto_dot_payment__pb2.PaymentBatchReply.SerializeToString,
+            ),
+            'GetPayments': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPayments,
+                    request_deserializer=saga__proto_dot_payment__pb2.GetPaymentsRequest.FromString,
+                    response_serializer=saga__proto_dot_payment__pb2.GetPaymentsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -228,6 +246,33 @@ class PaymentService:
             '/payment.PaymentService/RefundPaymentBatch',
             saga__proto_dot_payment__pb2.RefundPaymentBatchRequest.SerializeToString,
             saga__proto_dot_payment__pb2.PaymentBatchReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPayments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/payment.PaymentService/GetPayments',
+            saga__proto_dot_payment__pb2.GetPaymentsRequest.SerializeToString,
+            saga__proto_dot_payment__pb2.GetPaymentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -129,3 +129,25 @@ class InventoryBatchReply(_message.Message):
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[InventoryBatchResult]
     def __init__(self, results: _Optional[_Iterable[_Union[InventoryBatchResult, _Mapping]]] = ...) -> None: ...
+
+class GetReservationsRequest(_message.Message):
+    __slots__ = ("purchase_ids",)
+    PURCHASE_IDS_FIELD_NUMBER: _ClassVar[int]
+    purchase_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, purchase_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Reservation(_message.Message):
+    __slots__ = ("purchase_id", "state", "lines")
+    PURCHASE_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    purchase_id: str
+    state: str
+    lines: _containers.RepeatedCompositeFieldContainer[PurchaseItem]
+    def __init__(self, purchase_id: _Optional[str] = ..., state: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[PurchaseItem, _Mapping]]] = ...) -> None: ...
+
+class GetReservationsResponse(_message.Message):
+    __slots__ = ("reservations",)
+    RESERVATIONS_FIELD_NUMBER: _ClassVar[int]
+    reservations: _containers.RepeatedCompositeFieldContainer[Reservation]
+    def __init__(self, reservations: _Optional[_Iterable[_Union[Reservation, _Mapping]]] = ...) -> None: ...

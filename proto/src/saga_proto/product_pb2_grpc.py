@@ -65,6 +65,11 @@ class ProductServiceStub:
                 request_serializer=saga__proto_dot_product__pb2.ReleaseInventoryBatchRequest.SerializeToString,
                 response_deserializer=saga__proto_dot_product__pb2.InventoryBatchReply.FromString,
                 _registered_method=True)
+        self.GetReservations = channel.unary_unary(
+                '/product.ProductService/GetReservations',
+                request_serializer=saga__proto_dot_product__pb2.GetReservationsRequest.SerializeToString,
+                response_deserializer=saga__proto_dot_product__pb2.GetReservationsResponse.FromString,
+                _registered_method=True)
 
 
 class ProductServiceServicer:
@@ -119,6 +124,14 @@ class ProductServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetReservations(self, request, context):
+        """Read-only, for the orchestrator's consistency audit: the reservations of the
+        given purchases as they stand; a purchase with none is left out of the answer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProductServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -151,6 +164,11 @@ def add_ProductServiceServicer_to_server(servicer, server):
                     servicer.ReleaseInventoryBatch,
                     request_deserializer=saga__proto_dot_product__pb2.ReleaseInventoryBatchRequest.FromString,
                     response_serializer=saga__proto_dot_product__pb2.InventoryBatchReply.SerializeToString,
+            ),
+            'GetReservations': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReservations,
+                    request_deserializer=saga__proto_dot_product__pb2.GetReservationsRequest.FromString,
+                    response_serializer=saga__proto_dot_product__pb2.GetReservationsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -316,6 +334,33 @@ class ProductService:
             '/product.ProductService/ReleaseInventoryBatch',
             saga__proto_dot_product__pb2.ReleaseInventoryBatchRequest.SerializeToString,
             saga__proto_dot_product__pb2.InventoryBatchReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReservations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/product.ProductService/GetReservations',
+            saga__proto_dot_product__pb2.GetReservationsRequest.SerializeToString,
+            saga__proto_dot_product__pb2.GetReservationsResponse.FromString,
             options,
             channel_credentials,
             insecure,
