@@ -60,6 +60,16 @@ RESTART_PAUSE = 2.0
 # ------------------------------------------------------------------ in-process
 
 
+class ManualClock:
+    """A monotonic clock (seconds) that moves only when a test sets `now`."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def assert_healthy(client: Client) -> dict[str, Any]:
     """`/healthz` answers 200 with every one of the service's checks ok."""
     response = client.get("/healthz")

@@ -21,18 +21,9 @@ from redis.cluster import RedisCluster, key_slot
 from common.cache.invalidation import channel_name
 from common.cache.local import LocalCache
 from common.cache.readthrough import ReadThroughCache
+from common.testing import ManualClock
 
 SETTLE = 30.0  # deadline for what happens asynchronously (a bound on a hang, not a timing)
-
-
-class Clock:
-    """A monotonic clock that moves only when told."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -46,7 +37,10 @@ def caches(prefix: str) -> Iterator[list[ReadThroughCache]]:
 
 
 def process(
-    prefix: str, caches: list[ReadThroughCache], clock: Clock | None = None, **kwargs: Any
+    prefix: str,
+    caches: list[ReadThroughCache],
+    clock: ManualClock | None = None,
+    **kwargs: Any,
 ) -> ReadThroughCache:
     """A broadcasting cache as another process has it, subscribed before it is answered."""
     local = LocalCache(clock=clock) if clock is not None else LocalCache()
@@ -67,7 +61,7 @@ def test_an_invalidation_in_one_process_drops_the_entry_in_every_other_process(
     # Given two readers whose local entries never expire on their own, holding stock 5
     table = FakeTable({7: {"id": 7, "inventory": 5}})
     writer = process(prefix, caches)
-    readers = [process(prefix, caches, Clock()), process(prefix, caches, Clock())]
+    readers = [process(prefix, caches, ManualClock()), process(prefix, caches, ManualClock())]
     for reader in readers:
         assert reader.get(7, table.loader(7)) == {"id": 7, "inventory": 5}
         assert locally_cached(reader, "7")
@@ -119,7 +113,7 @@ def test_a_listener_that_lost_its_connection_drops_its_whole_local_level(
     # Given a reader holding two products in a local level that never expires by itself
     table = FakeTable({1: {"id": 1, "inventory": 5}, 2: {"id": 2, "inventory": 9}})
     writer = process(prefix, caches)
-    reader = process(prefix, caches, Clock())
+    reader = process(prefix, caches, ManualClock())
     assert reader.listener is not None
     reader.get(1, table.loader(1))
     reader.get(2, table.loader(2))
@@ -147,7 +141,7 @@ def test_a_process_that_hears_nothing_serves_a_stale_entry_at_most_local_ttl(
     prefix: str, caches: list[ReadThroughCache]
 ) -> None:
     # Given a reader whose listener is down (it will miss every invalidation)
-    clock = Clock()
+    clock = ManualClock()
     table = FakeTable({7: {"id": 7, "inventory": 5}})
     writer = process(prefix, caches)
     reader = process(prefix, caches, clock, local_ttl=1.0)
@@ -173,7 +167,7 @@ def test_the_listener_follows_a_failover_of_the_channels_master(
     # Given a reader subscribed on the master that owns the channel's slot
     table = FakeTable({7: {"id": 7, "inventory": 5}})
     writer = process(prefix, caches)
-    reader = process(prefix, caches, Clock())
+    reader = process(prefix, caches, ManualClock())
     assert reader.listener is not None
     slot = key_slot(reader.listener.channel.encode())
     old_master = nodes.master_of_slot(slot)

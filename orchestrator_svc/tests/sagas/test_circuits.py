@@ -11,31 +11,24 @@ import pytest
 from django.utils import timezone
 
 from common.events import PurchaseStatus
+from common.testing import ManualClock
 from orchestrator_svc.sagas import circuits, services
 from orchestrator_svc.sagas.circuits import Circuit, CircuitState
 from orchestrator_svc.sagas.models import Saga, SagaPhase, SagaState
 from orchestrator_svc.tests.fakes import FakeServices, published, saga_row
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
-def make(clock: Clock) -> Circuit:
+def make(clock: ManualClock) -> Circuit:
     return Circuit(failures_to_open=3, open_seconds=5, probe_timeout=10, clock=clock)
 
 
 def test_a_circuit_opens_after_failures_in_a_row_and_a_success_in_between_resets_them(
-    clock: Clock,
+    clock: ManualClock,
 ) -> None:
     circuit = make(clock)
     circuit.failed()
@@ -51,7 +44,7 @@ def test_a_circuit_opens_after_failures_in_a_row_and_a_success_in_between_resets
 
 
 def test_an_open_circuit_lets_one_probe_through_when_due_and_closes_on_its_success(
-    clock: Clock,
+    clock: ManualClock,
 ) -> None:
     circuit = make(clock)
     for _ in range(3):
@@ -66,7 +59,7 @@ def test_an_open_circuit_lets_one_probe_through_when_due_and_closes_on_its_succe
 
 
 def test_a_failed_probe_opens_the_circuit_again_and_a_lost_probe_frees_its_slot(
-    clock: Clock,
+    clock: ManualClock,
 ) -> None:
     circuit = make(clock)
     for _ in range(3):
@@ -83,7 +76,7 @@ def test_a_failed_probe_opens_the_circuit_again_and_a_lost_probe_frees_its_slot(
 
 @pytest.mark.django_db
 def test_sagas_waiting_on_a_participant_that_is_down_are_held_and_resumed_when_it_answers(
-    start_saga: Callable[..., str], fake: FakeServices, settings: Any, clock: Clock
+    start_saga: Callable[..., str], fake: FakeServices, settings: Any, clock: ManualClock
 ) -> None:
     settings.SAGA_CIRCUIT_FAILURES = 2
     settings.SAGA_RETRY_BASE_SECONDS = 2
