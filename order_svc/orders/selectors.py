@@ -21,6 +21,7 @@ from django.db.models import QuerySet
 
 from common.cache import ReadThroughCache, process_cache
 from common.ids import read_owned
+from common.serializers import api_datetime
 from order_svc.orders import conf
 from order_svc.orders.models import Order, OrderLine
 
@@ -52,8 +53,8 @@ def order_to_dict(order: Order) -> dict[str, Any]:
         "status": order.status,
         "amount": order.amount,
         "lines": [order_line_to_dict(line) for line in order.lines.all()],
-        "created_at": order.created_at.isoformat(),
-        "updated_at": order.updated_at.isoformat(),
+        "created_at": api_datetime(order.created_at),
+        "updated_at": api_datetime(order.updated_at),
     }
 
 

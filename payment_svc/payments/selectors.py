@@ -21,6 +21,7 @@ from django.db.models import QuerySet
 
 from common.cache import ReadThroughCache, process_cache
 from common.ids import read_owned
+from common.serializers import api_datetime
 from payment_svc.payments import conf
 from payment_svc.payments.models import Payment
 
@@ -42,8 +43,8 @@ def payment_to_dict(payment: Payment) -> dict[str, Any]:
         "amount": payment.amount,
         "currency_code": payment.currency_code,
         "status": payment.status,
-        "created_at": payment.created_at.isoformat(),
-        "updated_at": payment.updated_at.isoformat(),
+        "created_at": api_datetime(payment.created_at),
+        "updated_at": api_datetime(payment.updated_at),
     }
 
 

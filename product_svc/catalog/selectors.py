@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from common.cache import ReadThroughCache, process_cache
+from common.serializers import api_datetime
 from product_svc.catalog.models import Category, Product, Reservation
 
 MAX_DB_ID = 2**63 - 1
@@ -57,8 +58,8 @@ def product_to_dict(product: Product) -> dict[str, Any]:
         "brand_name": product.brand_name,
         "price": product.price,
         "inventory": product.inventory,
-        "created_at": product.created_at.isoformat(),
-        "updated_at": product.updated_at.isoformat(),
+        "created_at": api_datetime(product.created_at),
+        "updated_at": api_datetime(product.updated_at),
     }
 
 

@@ -29,12 +29,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Generator, Iterator
-from datetime import datetime
 from typing import Any
 
 from django.db import DatabaseError
 
 from common.events import PurchaseStatus
+from common.serializers import api_datetime
 from purchase_svc.purchases import selectors
 from purchase_svc.purchases.conf import config
 from purchase_svc.purchases.models import Purchase, PurchaseStepEvent
@@ -65,13 +65,9 @@ def step_data(step: PurchaseStepEvent) -> dict[str, Any]:
         "sequence": step.sequence,
         "attempt": step.attempt,
         "error": step.error,
-        "retry_at": _iso(step.retry_at) if step.retry_at else None,
-        "at": _iso(step.received_at),
+        "retry_at": api_datetime(step.retry_at) if step.retry_at else None,
+        "at": api_datetime(step.received_at),
     }
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 class StreamSlots:

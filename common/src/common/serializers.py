@@ -9,6 +9,7 @@ these classes, which refuse both.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from rest_framework import serializers
@@ -82,3 +83,10 @@ class StrictSerializer(serializers.Serializer):
                     {name: [self.unknown_field_message] for name in unknown}
                 )
         return super().to_internal_value(data)
+
+
+def api_datetime(moment: datetime) -> str:
+    """A time as every API answer writes it: ISO 8601 in UTC, ending in `Z`, as DRF's
+    DateTimeField writes it under our TIME_ZONE (UTC). For the dicts a service caches and
+    answers as they are, so they agree with its serializers' output."""
+    return moment.astimezone(UTC).isoformat().removesuffix("+00:00") + "Z"

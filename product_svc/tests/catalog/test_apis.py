@@ -191,6 +191,19 @@ def test_product_list_is_paginated_and_filtered_by_category(
     assert everything["count"] > 3
 
 
+def test_a_product_reads_the_same_alone_and_in_the_list_times_included(
+    make_product: Maker, make_category: Maker
+) -> None:
+    category = make_category()
+    made = make_product(category_id=category["id"])
+
+    alone = edge("GET", f"/api/v1/products/{made['id']}").json()  # from the cache's dict
+    listed = edge("GET", "/api/v1/products", params={"category_id": category["id"]}).json()
+
+    assert listed["results"] == [alone]  # the serializer's output: one time format
+    assert alone["created_at"].endswith("Z") and alone["updated_at"].endswith("Z")
+
+
 # ------------------------------------------------------------ who may write
 
 
