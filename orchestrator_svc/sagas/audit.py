@@ -30,11 +30,12 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from common.events import PurchaseCreated, Step
+from common.events import PurchaseCreated, Step, parse_purchase_created
 from common.grpc.client import stub
 from common.grpc.errors import Outcome, classify_error, status_code_of
+from common.kafka.messages import PoisonMessage
 from orchestrator_svc.sagas import metrics, steps
-from orchestrator_svc.sagas.machine import setting
+from orchestrator_svc.sagas.machine import retry_delay, setting
 from orchestrator_svc.sagas.models import (
     AuditFinding,
     AuditFindingKind,
@@ -57,8 +58,9 @@ logger = logging.getLogger(__name__)
 AUDITED_STATES = (SagaState.COMPLETED, SagaState.FAILED)
 CHUNK_SIZE = 500  # purchases per read call: the participants' MAX_BATCH_ITEMS
 REPAIR_NOTE = "audit repair: the FAILED purchase still held stock; released"
-# A read that fails transiently is tried again after 1, 2, 4 s: long enough to ride out a
-# participant's restart; past that the chunk is left unaudited (the next run covers it).
+# A read that fails transiently is tried again after 1-2, 2-4, 4-8 s (the saga's own
+# jittered backoff, machine.retry_delay): long enough to ride out a participant's
+# restart; past that the chunk is left unaudited (the next run covers it).
 READ_ATTEMPTS = 4
 READ_RETRY_SECONDS = 1.0
 
@@ -306,7 +308,8 @@ def _read(
         except grpc.RpcError as exc:
             if attempt == READ_ATTEMPTS or classify_error(exc) is not Outcome.RETRY:
                 raise
-            time.sleep(READ_RETRY_SECONDS * 2 ** (attempt - 1))
+            cap = READ_RETRY_SECONDS * 2 ** (READ_ATTEMPTS - 1)
+            time.sleep(retry_delay(attempt, base=2 * READ_RETRY_SECONDS, cap=cap))
     raise AssertionError("unreachable")
 
 
@@ -340,7 +343,12 @@ def _repair_release(saga: Saga, participants: Participants, timeout: float) -> b
     """Release the stock of a FAILED purchase by the saga's own idempotent compensation
     and record it in the step log (no event: the purchase stays FAILED). A call that
     fails is logged and left for the next audit (answers False)."""
-    purchase = _purchase(saga)
+    try:
+        # The purchase as the engine reads it from the saga row (the event that started it).
+        purchase = parse_purchase_created(saga.payload)
+    except PoisonMessage as exc:
+        logger.error("saga audit: %s: its stored purchase cannot be read: %s", saga.pk, exc)
+        return False
     try:
         participants.release(purchase, timeout)
     except grpc.RpcError as exc:  # down or refusing: the next run tries again
@@ -360,17 +368,6 @@ def _repair_release(saga: Saga, participants: Participants, timeout: float) -> b
         metrics.count_on_commit(lambda: metrics.AUDIT_REPAIRS.inc())
     logger.warning("saga audit: purchase %s: %s", saga.purchase_id, REPAIR_NOTE)
     return True
-
-
-def _purchase(saga: Saga) -> PurchaseCreated:
-    """The purchase as the saga carries it; ReleaseInventory needs only its id."""
-    return PurchaseCreated(
-        purchase_id=str(saga.purchase_id),
-        customer_id=saga.customer_id,
-        items=(),
-        amount=int(saga.payload.get("amount", 0)),
-        currency_code=str(saga.payload.get("currency_code", "")),
-    )
 
 
 def report_to_dict(report: AuditReport) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from common.outbox.services import outbox_prune
 from orchestrator_svc.sagas import audit, services
-from orchestrator_svc.sagas.machine import setting
+from orchestrator_svc.sagas.machine import retry_delay, setting
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def advance_sagas(self: Task, purchase_ids: list[str], owner: str = "") -> None:
         )
     except (OperationalError, InterfaceError) as exc:
         logger.warning("advance_sagas: database unavailable (%s); retrying as %s", exc, owner)
-        retry_in = min(2**self.request.retries, 8)
+        retry_in = retry_delay(self.request.retries + 1, base=2.0, cap=8.0)
         retry = self.retry(args=(purchase_ids,), kwargs={"owner": owner}, countdown=retry_in)
         raise retry from exc
     due: dict[int, list[tuple[float, str]]] = defaultdict(list)
