@@ -154,6 +154,10 @@ class Infra:
     trace_viewer_port: int = env_int("TRACE_VIEWER_PORT", 16686)
     prometheus_port: int = env_int("PROMETHEUS_PORT", 9090)
     grafana_port: int = env_int("GRAFANA_PORT", 3000)
+    # Zipkin (traces: API and UI on one port) and Flower (Celery's monitor): both run
+    # locally with `make up OBSERVABILITY=1`, and always under docker-compose.
+    zipkin_port: int = env_int("ZIPKIN_PORT", 9411)
+    flower_port: int = env_int("FLOWER_PORT", 5555)
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -177,6 +181,15 @@ class Infra:
     def otlp_endpoint(self) -> str:
         """Where the local trace collector takes OTLP/HTTP (used only when switched on)."""
         return f"http://127.0.0.1:{self.otlp_http_port}"
+
+    @property
+    def zipkin_url(self) -> str:
+        """Zipkin's base URL: the UI under /zipkin/, the API under /api/v2/."""
+        return os.environ.get("ZIPKIN_URL", f"http://127.0.0.1:{self.zipkin_port}")
+
+    @property
+    def flower_url(self) -> str:
+        return os.environ.get("FLOWER_URL", f"http://127.0.0.1:{self.flower_port}")
 
     @property
     def edge_url(self) -> str:
