@@ -1,13 +1,13 @@
 # The local platform and the project's checks. `make help` lists the targets.
-# OBSERVABILITY=1 (make up/restart): also run the trace collector and viewer and
-# Prometheus, and send every service's spans there. make hands a variable given on
+# OBSERVABILITY=1 (make up/restart): also run Zipkin and Prometheus, and send every
+# service's spans to Zipkin. make hands a variable given on
 # its command line to the recipes' environment, where deploy.local reads it.
 SHELL := /bin/bash
 PY := .venv/bin/python
 SERVICES := account product order payment purchase orchestrator
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap up restart down clean status logs test lint format staff lock proto
+.PHONY: help bootstrap up restart down clean status logs test lint format staff superuser lock proto
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,10 +30,17 @@ clean: ## stop everything and remove the data (keeps downloaded jars)
 status: ## what runs, where, and whether it is healthy
 	@$(PY) -m deploy.local status
 
-logs: ## follow every log
+# P=<process> follows one log (the names are var/log's files: make logs P=nosuch lists them).
+logs: ## follow every log (P=<process>: only that one, e.g. P=orchestrator-worker)
+ifdef P
+	@if [ -f "var/log/$(P).log" ]; then exec tail -n 50 -F "var/log/$(P).log"; fi; \
+	echo "no log of a process named '$(P)'; the processes:" >&2; \
+	ls var/log/*.log 2>/dev/null | xargs -rn1 basename | sed 's/\.log$$//' | fmt -w 90 >&2; exit 2
+else
 	@$(PY) -m deploy.local logs
+endif
 
-# The trace test needs the collector: the platform and the suite run with it (a value
+# The trace tests need Zipkin: the platform and the suite run with it (a value
 # exported here reaches the prerequisite `up` too, and the tests that run make up).
 test: export OBSERVABILITY = 1
 test: up ## start what the tests need (make up OBSERVABILITY=1) and run the whole suite
@@ -51,6 +58,10 @@ format: ## apply ruff's fixes and formatting
 staff: ## grant the staff role: make staff EMAIL=you@example.com
 	@test -n "$(EMAIL)" || { echo "usage: make staff EMAIL=you@example.com"; exit 2; }
 	@$(PY) account_svc/manage.py grant_staff "$(EMAIL)"
+
+superuser: ## grant the staff and superuser roles (every admin's changes and actions): make superuser EMAIL=you@example.com
+	@test -n "$(EMAIL)" || { echo "usage: make superuser EMAIL=you@example.com"; exit 2; }
+	@$(PY) account_svc/manage.py grant_staff --superuser "$(EMAIL)"
 
 proto: ## regenerate the gRPC stubs from proto/src/saga_proto/*.proto
 	@proto/generate.sh

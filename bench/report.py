@@ -1,4 +1,4 @@
-"""Figures of a run: the summary table, the JSON file and the PNG chart."""
+"""Figures of a run: the summary table, the JSON file and the PNG chart (bench.chart)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import per_saga, procstat, serial, stages, steady
+from bench.chart import draw as draw_chart
 from bench.runner import Outcome, describe_load, epoch
 from bench.stats import distribution, percentile
 
@@ -384,54 +385,5 @@ def write(data: dict[str, Any], out_dir: Path, *, chart: bool) -> list[Path]:
     written = [out_dir / f"{stem}.json"]
     written[0].write_text(json.dumps(data, indent=2, default=str) + "\n")
     if chart:
-        written.append(draw(data, out_dir / f"{stem}.png"))
+        written.append(draw_chart(data, out_dir / f"{stem}.png"))
     return written
-
-
-def draw(data: dict[str, Any], path: Path) -> Path:
-    """Throughput (per second) and latency (by completion second) over time."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    series = data["series_per_second"]
-    seconds = list(range(len(series["accepted"])))
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7), sharex=True)
-    top.plot(seconds, series["accepted"], label="accepted (202)/s", color="tab:blue")
-    top.plot(seconds, series["completed"], label="completed/s", color="tab:green")
-    top.plot(seconds, series["failed"], label="failed/s", color="tab:red")
-    samples = data["progress_samples"]
-    in_flight = top.twinx()
-    in_flight.plot(
-        [s["t"] for s in samples],
-        [max(s["accepted"] - s["finished"], 0) for s in samples],
-        label="in flight",
-        color="tab:gray",
-        linestyle="--",
-    )
-    in_flight.set_ylabel("sagas in flight")
-    top.set_ylabel("per second")
-    handles = top.get_legend_handles_labels()
-    extra = in_flight.get_legend_handles_labels()
-    top.legend(handles[0] + extra[0], handles[1] + extra[1], loc="upper right")
-    o = data["options"]
-    top.set_title(
-        f"make bench: {o['scenario']}, {o['purchases']} purchases, concurrency"
-        f" {o['concurrency']} ({data['machine']['cpus']} CPUs)"
-    )
-    for q, style in ((50, "-"), (95, "--"), (99, ":")):
-        bottom.plot(
-            seconds,
-            [v * 1000 for v in series[f"latency_p{q}"]],
-            label=f"POST->final p{q}",
-            linestyle=style,
-            color="tab:purple",
-        )
-    bottom.set_ylabel("ms (by second of final state)")
-    bottom.set_xlabel("seconds since the first POST")
-    bottom.legend(loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path

@@ -21,3 +21,8 @@ def customer_for_token(*, customer_id: int) -> Customer:
     if customer is None:
         raise ApplicationError(ErrorCode.NOT_FOUND, "The customer does not exist.")
     return customer
+
+
+def customer_get(*, customer_id: int) -> Customer | None:
+    """The customer with this id, active or not, or None."""
+    return Customer.objects.filter(pk=customer_id).first()

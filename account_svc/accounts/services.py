@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, cast
 
-from django.contrib.auth import authenticate
+from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -145,19 +145,40 @@ def customer_login(
         address=client_ip,
         device_id=login_clients.device_id_from(email=email, token=device_token),
     )
-    login_throttle_check(attempt=attempt)
-    # ModelBackend hashes even for an unknown email, so timing tells nothing.
-    customer = authenticate(None, username=email, password=password)
-    if not isinstance(customer, Customer):
-        login_failure_record(attempt=attempt)
-        raise ApplicationError(ErrorCode.UNAUTHENTICATED, "Wrong email or password.")
-    login_success_record(attempt=attempt)
+    customer = _throttled_credentials_check(attempt=attempt, password=password)
     return SignIn(
         pair=token_pair_issue(customer=customer),
         device_token=login_client_trust(
             email=email, client_ip=client_ip, device_token=device_token
         ),
     )
+
+
+def _throttled_credentials_check(*, attempt: LoginAttempt, password: str) -> Customer:
+    """The active customer these credentials name, counted by the login throttle; wrong
+    ones answer UNAUTHENTICATED, and THROTTLED while the attempt's limits are reached."""
+    login_throttle_check(attempt=attempt)
+    # ModelBackend itself, not django's authenticate(): the admin's backend
+    # (admin_auth) calls this function, and must not be called back. ModelBackend
+    # hashes even for an unknown email, so timing tells nothing.
+    customer = ModelBackend().authenticate(None, username=attempt.email, password=password)
+    if not isinstance(customer, Customer):
+        login_failure_record(attempt=attempt)
+        raise ApplicationError(ErrorCode.UNAUTHENTICATED, "Wrong email or password.")
+    login_success_record(attempt=attempt)
+    return customer
+
+
+def staff_login(*, email: str, password: str, client_ip: str | None) -> Customer:
+    """Check an admin login (any service's admin, docs/adr/0019): the staff account
+    these credentials name. Throttled as the API's login is, on the same counters
+    (docs/adr/0016); right credentials of an account without the staff role answer
+    PERMISSION_DENIED, after the throttle has counted them as a success."""
+    attempt = LoginAttempt(email=normalize_email(email), address=client_ip)
+    customer = _throttled_credentials_check(attempt=attempt, password=password)
+    if not customer.is_staff:
+        raise ApplicationError(ErrorCode.PERMISSION_DENIED, "Not a staff account.")
+    return customer
 
 
 def _invalid_refresh() -> ApplicationError:

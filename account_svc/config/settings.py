@@ -9,6 +9,11 @@ _settings = build(
     extra={
         "AUTH_USER_MODEL": "accounts.Customer",
         "GRPC_SERVICERS": ["account_svc.accounts.grpc.register"],
+        # The admin's login on the local table, with the other admins' checks (docs/adr/0019).
+        "AUTHENTICATION_BACKENDS": [
+            "account_svc.accounts.admin_auth.StaffLoginBackend",
+            "common.admin_identity.backends.StaffViewsBackend",
+        ],
         "AUTH_PASSWORD_VALIDATORS": [
             {
                 "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",

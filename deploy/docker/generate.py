@@ -50,9 +50,10 @@ OBSERVABILITY = "./deploy/observability"
 POSTGRES_IMAGE = "postgres:15"
 REDIS_IMAGE = "redis:7.4"
 KAFKA_UI_IMAGE = "kafbat/kafka-ui:v1.3.0"
-JAEGER_IMAGE = "jaegertracing/jaeger:2.10.0"
+ZIPKIN_IMAGE = "openzipkin/zipkin:3.6.1"  # the server deploy/bin/bootstrap fetches locally
 PROMETHEUS_IMAGE = "prom/prometheus:v3.5.0"
 GRAFANA_IMAGE = "grafana/grafana:12.2.0"
+FLOWER_IMAGE = "mher/flower:2.0.1"
 APP_IMAGE_NAME = "saga-orchestration/app"
 
 NETWORK = "backend"
@@ -74,10 +75,9 @@ GRPC_EDGE_PORT = 50050
 DASHBOARD_PORT = 8080
 KAFKA_UI_PORT = 8080
 # Observability: the images' own ports; the host ports default to common.topology's.
-OTLP_HTTP_PORT = 4318
-JAEGER_HEALTH_PORT = 13133  # Jaeger v2's healthcheckv2 extension
-TRACE_VIEWER_PORT = 16686
+ZIPKIN_PORT = 9411  # its span API (/api/v2/spans), UI (/zipkin/) and /health
 PROMETHEUS_PORT = 9090
+FLOWER_PORT = 5555
 GRAFANA_PORT = 3000
 GRAFANA_DASHBOARDS_DIR = "/etc/grafana/dashboards"
 # Every process of a service writes its metrics here, a volume the service's containers
@@ -581,17 +581,17 @@ def build_compose() -> tuple[dict[str, Any], Variables]:
         return mounts
 
     # Traces and metrics of the long-running processes (not of the one-shots).
-    otlp_endpoint = var(
-        "DOCKER_OTLP_ENDPOINT",
-        f"http://jaeger:{OTLP_HTTP_PORT}",
-        "where the services send their traces (OTLP/HTTP)",
+    zipkin_endpoint = var(
+        "DOCKER_ZIPKIN_ENDPOINT",
+        f"http://zipkin:{ZIPKIN_PORT}/api/v2/spans",
+        "where the services send their traces (a Zipkin server's span API)",
     )
     tracing = var("TRACING", "on", "on | off: the services' tracing")
 
     def observability_env(name: str) -> dict[str, str]:
         return {
             "TRACING": tracing,
-            "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
+            "OTEL_EXPORTER_ZIPKIN_ENDPOINT": zipkin_endpoint,
             "OTEL_SERVICE_NAME": name,
             # Shared by the service's containers; pids repeat across containers, so
             # common.observability.metrics names each process's files <hostname>-<pid>.
@@ -662,6 +662,13 @@ def build_compose() -> tuple[dict[str, Any], Variables]:
                     **app_env(svc_name),
                     **observability_env(svc_name),
                     **{k: v for k, v in program.environment.items() if k == GROUP_INSTANCE_ENV},
+                    # Compose always runs the tools, published on the host's 127.0.0.1,
+                    # which the front page cannot probe from its container (docs/adr/0020).
+                    **(
+                        {"FRONT_PAGE_TOOLS": "all"}
+                        if program.name == f"{render.FRONT_PAGE_SERVICE}-http"
+                        else {}
+                    ),
                 },
                 "volumes": [*app_volumes(svc_name), f"{metrics_volume(svc_name)}:{METRICS_DIR}"],
                 "depends_on": depends,
@@ -701,6 +708,7 @@ def build_compose() -> tuple[dict[str, Any], Variables]:
     )
 
     add_observability(services, volumes, var)
+    add_flower(services, var, broker_url)
 
     compose = {
         "services": services,
@@ -723,7 +731,7 @@ def metrics_volume(service: str) -> str:
 
 
 def http_get(url: str) -> list[str]:
-    """A health check by busybox wget, which the Jaeger, Prometheus and Grafana images have."""
+    """A health check by busybox wget, which the Zipkin, Prometheus and Grafana images have."""
     return ["CMD", "wget", "-q", "-O", "/dev/null", url]
 
 
@@ -752,18 +760,25 @@ def tool(
 def add_observability(
     services: dict[str, dict[str, Any]], volumes: dict[str, dict[str, Any]], var: Variables
 ) -> None:
-    """Jaeger (traces), Prometheus (metrics) and Grafana (dashboards); UIs on 127.0.0.1."""
+    """Zipkin (traces), Prometheus (metrics) and Grafana (dashboards); UIs on 127.0.0.1."""
     from common.topology import INFRA
 
-    trace_ui = var(
-        "DOCKER_TRACE_VIEWER_PORT", str(INFRA.trace_viewer_port), "host port of the Jaeger UI"
-    )
-    # Its built-in configuration: OTLP on 4317/4318, traces kept in memory, UI.
-    services["jaeger"] = tool(
-        JAEGER_IMAGE,
-        ui=trace_ui,
-        port=TRACE_VIEWER_PORT,
-        health=f"http://127.0.0.1:{JAEGER_HEALTH_PORT}/status",  # a port of its own
+    zipkin_ui = var("DOCKER_ZIPKIN_PORT", str(INFRA.zipkin_port), "host port of Zipkin (UI, API)")
+    # The same server as the local platform's: spans in memory (the oldest traces dropped
+    # past MEM_MAX_SPANS), a small heap (about 3.5 KB of it per span).
+    services["zipkin"] = tool(
+        ZIPKIN_IMAGE,
+        ui=zipkin_ui,
+        port=ZIPKIN_PORT,
+        health=f"http://127.0.0.1:{ZIPKIN_PORT}/health",
+        start_period="30s",
+        environment={
+            "STORAGE_TYPE": "mem",
+            "MEM_MAX_SPANS": var(
+                "ZIPKIN_MAX_SPANS", "25000", "spans Zipkin keeps in memory (oldest dropped)"
+            ),
+            "JAVA_OPTS": "-Xms64m -Xmx256m -XX:+ExitOnOutOfMemoryError",
+        },
     )
 
     prometheus_ui = var(
@@ -820,6 +835,23 @@ def add_observability(
             "grafana-data:/var/lib/grafana",
         ],
         depends_on=healthy("prometheus"),
+    )
+
+
+def add_flower(services: dict[str, dict[str, Any]], var: Variables, broker_url: str) -> None:
+    """Flower, Celery's monitor, on the Celery broker: it follows the workers' task
+    events (docs/operations.md). Its API answers without a login, on 127.0.0.1 only."""
+    from common.topology import INFRA
+
+    flower_ui = var("DOCKER_FLOWER_PORT", str(INFRA.flower_port), "host port of Flower")
+    services["flower"] = tool(
+        FLOWER_IMAGE,
+        ui=flower_ui,
+        port=FLOWER_PORT,
+        health=f"http://127.0.0.1:{FLOWER_PORT}/healthcheck",
+        command=["celery", f"--broker={broker_url}", "flower", "--max_tasks=10000"],
+        environment={"FLOWER_UNAUTHENTICATED_API": "true"},
+        depends_on=healthy("redis-broker"),
     )
 
 

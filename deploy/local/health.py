@@ -84,9 +84,9 @@ def wait_programs(programs: list[Program], timeout: float) -> None:
 def observability_ports() -> dict[str, tuple[str, int]]:
     """The ports of the observability programs, named `<program> [what]`."""
     return {
-        "trace-collector otlp": ("127.0.0.1", INFRA.otlp_http_port),
-        "trace-collector viewer": ("127.0.0.1", INFRA.trace_viewer_port),
+        "zipkin": ("127.0.0.1", INFRA.zipkin_port),
         "prometheus": ("127.0.0.1", INFRA.prometheus_port),
+        "flower": ("127.0.0.1", INFRA.flower_port),
     }
 
 
@@ -108,6 +108,34 @@ def wait_ports(programs: list[Program], ports: dict[str, tuple[str, int]], timeo
             )
             raise fail(f"these parts did not open their port:\n{names}")
         time.sleep(0.3)
+
+
+def observability_health() -> dict[str, str]:
+    """The health URLs of observability programs whose open port is not yet readiness
+    (Zipkin's storage and collector come up after its listener), by program name."""
+    return {"zipkin": f"{INFRA.zipkin_url}/health"}
+
+
+def wait_http(programs: list[Program], urls: dict[str, str], timeout: float) -> None:
+    """Wait until every URL answers 200; name each that does not, with its log."""
+    deadline = time.monotonic() + timeout
+    pending = dict(urls)
+    last: dict[str, str] = {}
+    while pending:
+        for name, url in list(pending.items()):
+            ok, last[name] = http_health(url)
+            if ok:
+                pending.pop(name)
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            logs = {p.name: p.log for p in programs}
+            names = "\n".join(
+                f"  {n}: {url} answers {last[n]!r} (log: {logs.get(n, '?')})"
+                for n, url in pending.items()
+            )
+            raise fail(f"these parts are not healthy:\n{names}")
+        time.sleep(0.5)
 
 
 def wait_edge(programs: list[Program], timeout: float) -> None:

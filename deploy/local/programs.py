@@ -2,7 +2,7 @@
 
 supervisord groups: `infra` (PostgreSQL, Redis, Kafka, Traefik), `apps` (each
 service's gunicorn, gRPC server and workers) and, with the OBSERVABILITY switch on,
-`observability` (the trace collector and viewer, Prometheus). supervisord restarts
+`observability` (Zipkin, Prometheus). supervisord restarts
 what crashes and writes each program's output to var/log/<program>.log.
 """
 
@@ -121,15 +121,9 @@ def infra_programs() -> list[Program]:
 
 
 def observability_programs() -> list[Program]:
-    """The trace collector and viewer, and Prometheus: run only with the switch on."""
+    """Zipkin and Prometheus: run only with the switch on."""
     return [
-        Program(
-            "trace-collector",
-            f"{paths.VENV_BIN / 'python'} -m deploy.traceview",
-            "observability",
-            address=f"OTLP :{INFRA.otlp_http_port}, viewer :{INFRA.trace_viewer_port}",
-            environment=_passed_through("TRACE_RETENTION_SPANS"),
-        ),
+        zipkin_program(),
         Program(
             "prometheus",
             f"{paths.executable('prometheus')} --config.file={paths.PROMETHEUS_CONF}"
@@ -139,7 +133,50 @@ def observability_programs() -> list[Program]:
             "observability",
             address=f"127.0.0.1:{INFRA.prometheus_port}",
         ),
+        flower_program(),
     ]
+
+
+def flower_program() -> Program:
+    """Flower, Celery's monitor, on the orchestrator's app (its broker, its task names):
+    it follows the workers' task events. Its API answers without a login: it listens on
+    this machine only. Tasks kept in memory are capped; it yields the CPU like the
+    pipeline it watches."""
+    return Program(
+        "flower",
+        f"{paths.executable('celery')} -A orchestrator_svc.config flower"
+        f" --address=127.0.0.1 --port={INFRA.flower_port} --max_tasks=10000",
+        "observability",
+        address=INFRA.flower_url,
+        environment={"FLOWER_UNAUTHENTICATED_API": "true", "TRACING": "off"},
+        nice=background_nice(),
+    )
+
+
+def zipkin_program() -> Program:
+    """Zipkin's server (the exec jar deploy/bin/bootstrap fetches): takes the services'
+    spans at /api/v2/spans and shows them (UI at /zipkin/), on this machine only. Spans
+    stay in memory, the oldest traces dropped past ZIPKIN_MAX_SPANS; a small heap and the
+    serial collector, since two cores serve everything; it yields the CPU like the
+    pipeline (nothing a customer waits for)."""
+    heap = os.environ.get("ZIPKIN_HEAP", "256m")
+    jar = paths.DEPS / "zipkin" / "zipkin-server.jar"
+    # Zipkin is a Spring Boot app: a port given in full replaces its listener list.
+    listen = "--armeria.ports[0]"
+    return Program(
+        "zipkin",
+        f"java -Xms64m -Xmx{heap} -XX:+UseSerialGC -jar {jar}"
+        f" {listen}.ip=127.0.0.1 {listen}.port={INFRA.zipkin_port} {listen}.protocols[0]=http",
+        "observability",
+        address=INFRA.zipkin_url,
+        environment={
+            "STORAGE_TYPE": "mem",
+            # A span holds about 3.5 KB of heap: 25,000 (some 300 purchases) fit 256 MB.
+            "MEM_MAX_SPANS": os.environ.get("ZIPKIN_MAX_SPANS", "25000"),
+        },
+        startsecs=5,
+        nice=background_nice(),
+    )
 
 
 def _passed_through(*names: str) -> dict[str, str]:
@@ -158,9 +195,9 @@ def app_environment(service: str, *, observability: bool) -> dict[str, str]:
         **_passed_through("OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"),
     }
     if observability:
-        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = INFRA.otlp_endpoint
+        env["OTEL_EXPORTER_ZIPKIN_ENDPOINT"] = f"{INFRA.zipkin_url}/api/v2/spans"
         # Spans leave each process every second (SDK default 5 s): a trace is whole in
-        # the viewer about when the purchase ends.
+        # Zipkin about when the purchase ends.
         env["OTEL_BSP_SCHEDULE_DELAY"] = os.environ.get("OTEL_BSP_SCHEDULE_DELAY", "1000")
     return env
 

@@ -271,6 +271,27 @@ def stream_routers() -> dict[str, dict[str, object]]:
     }
 
 
+# The front page `/` and the admin index `/admin/` (common.frontpage): every service
+# serves them, the edge sends them to this one (docs/adr/0020). The lowest priority: the
+# readiness routers answer `/` too, for their own Host.
+FRONT_PAGE_SERVICE = "account"
+FRONT_PAGE_PATHS = ("/", "/admin", "/admin/")
+FRONT_PAGE_PRIORITY = 1
+
+
+def front_page_router() -> dict[str, dict[str, object]]:
+    """The router of the edge's own pages: these paths exactly, to FRONT_PAGE_SERVICE."""
+    return {
+        "front-page": {
+            "entryPoints": ["web"],
+            "rule": " || ".join(f"Path(`{p}`)" for p in FRONT_PAGE_PATHS),
+            "priority": FRONT_PAGE_PRIORITY,
+            "service": f"{FRONT_PAGE_SERVICE}-http",
+            "middlewares": list(http_middlewares(FRONT_PAGE_SERVICE)),
+        }
+    }
+
+
 def traefik_dynamic() -> str:
     routers: dict[str, dict[str, object]] = {}
     services: dict[str, dict[str, object]] = {}
@@ -305,6 +326,7 @@ def traefik_dynamic() -> str:
                 }
             }
     routers.update(stream_routers())
+    routers.update(front_page_router())
     for entrypoint in GATED_ENTRYPOINTS:
         # Traefik's ping: answers without a backend, so the gate opens on routes alone.
         routers[edge_ready_router(entrypoint)] = {

@@ -186,12 +186,17 @@ class SagaAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.action(description="Resume: hand the selected stalled sagas to a worker now")
+    # Actions change sagas: superusers only; staff may view (docs/adr/0019).
+    @admin.action(
+        description="Resume: hand the selected stalled sagas to a worker now",
+        permissions=["change"],
+    )
     def resume(self, request: HttpRequest, queryset: QuerySet[Saga]) -> None:
         self._run(request, queryset, services.saga_resume, "resumed")
 
     @admin.action(
-        description="Compensate: retry the failed compensation of sagas that need attention"
+        description="Compensate: retry the failed compensation of sagas that need attention",
+        permissions=["change"],
     )
     def compensate(self, request: HttpRequest, queryset: QuerySet[Saga]) -> None:
         self._run(request, queryset, services.saga_compensation_retry, "compensation resumed")

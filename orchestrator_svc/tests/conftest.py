@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from common.admin_identity.testing import admin_client, fake_identities  # noqa: F401
 from orchestrator_svc.sagas import circuits, services
 from orchestrator_svc.tests.fakes import FakeServices, purchase_event
 

@@ -26,6 +26,7 @@ import requests
 from django.test import override_settings
 
 from common import testing
+from common.admin_identity.testing import admin_client, fake_identities  # noqa: F401
 from common.grpc.client import stub
 from common.testing import Customer
 from saga_proto import order_pb2_grpc, product_pb2_grpc

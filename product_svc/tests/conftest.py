@@ -24,6 +24,7 @@ import pytest
 from django.test import override_settings
 
 from common import testing
+from common.admin_identity.testing import admin_client, fake_identities  # noqa: F401
 from common.cache import CacheUnavailable, CuckooFilter
 from common.grpc.client import stub
 from saga_proto import product_pb2_grpc

@@ -48,6 +48,25 @@ def purchase_steps_after(*, purchase_id: uuid.UUID | str, after_id: int) -> list
     )
 
 
+def purchase_status_as_of(*, purchase_id: uuid.UUID | str, after_id: int) -> str:
+    """The purchase's status as the steps up to `after_id` left it: what a client that
+    has seen them knows. PENDING before any step, as every purchase starts.
+
+    The same rule as the consumer's: the step of the highest sequence decides (the
+    first of equal ones); sequence 0 never moves a status.
+    """
+    if after_id <= 0:
+        return PurchaseStatus.PENDING.value
+    newest = (
+        PurchaseStepEvent.objects.filter(purchase_id=purchase_id, id__lte=after_id, sequence__gt=0)
+        .exclude(purchase_status="")
+        .order_by("-sequence", "id")
+        .values_list("purchase_status", flat=True)
+        .first()
+    )
+    return newest or PurchaseStatus.PENDING.value
+
+
 def purchase_find_replay(
     *, customer_id: int, idempotency_key: str, request_fingerprint: str
 ) -> Purchase | None:

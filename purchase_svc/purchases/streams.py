@@ -10,9 +10,15 @@ The wire format (text/event-stream), in order:
     event: status    data: {id, status}           the final status; then the stream ends
     : keepalive                                   a comment every ~15 s of silence
 
-A step's `id` is its row id: EventSource sends it back as `Last-Event-ID` when it
-reconnects, and the stream resumes after it. A stream that reaches its time limit
-(PURCHASE_SSE_MAX_SECONDS) ends without a `status` event; the client reconnects.
+The events tell the story in its order, the final one last: `state` gives the status
+where the stream starts (PENDING, how every purchase begins, or what the steps before
+`Last-Event-ID` made it), not the current one, which the steps and `status` then reach.
+Steps go out in the saga's order (sequence, then arrival), also when the consumer
+recorded one late. A step's `id` is the row id up to which every step has been sent
+(its own id when the steps arrived in order): EventSource sends it back as
+`Last-Event-ID` when it reconnects, and the stream resumes after it without skipping
+one. A stream that reaches its time limit (PURCHASE_SSE_MAX_SECONDS) ends without a
+`status` event; the client reconnects.
 
 Each open stream holds one gunicorn thread for its whole life, so a process opens at
 most PURCHASE_SSE_MAX_STREAMS at once (`StreamSlots`); beyond that the view answers
@@ -132,6 +138,7 @@ class PurchaseEventStream:
             started = last_write = self._clock()
             yield f"retry: {RECONNECT_MILLISECONDS}\n\n".encode()
             first = True
+            opening_status = PurchaseStatus.PENDING.value
             while True:
                 try:
                     # Status before steps: a final status commits with its step, so the
@@ -140,6 +147,10 @@ class PurchaseEventStream:
                     steps = selectors.purchase_steps_after(
                         purchase_id=self.purchase_id, after_id=self.after_id
                     )
+                    if first:
+                        opening_status = selectors.purchase_status_as_of(
+                            purchase_id=self.purchase_id, after_id=self.after_id
+                        )
                 except DatabaseError as exc:
                     logger.warning("purchase stream %s: database error: %s", self.purchase_id, exc)
                     yield sse_comment("database unavailable; reconnect")
@@ -147,11 +158,11 @@ class PurchaseEventStream:
                 if purchase is None:  # cannot happen: the view found it, and none is deleted
                     return
                 if first:
-                    yield sse_event("state", _state_data(purchase))
+                    yield sse_event("state", _state_data(purchase, status=opening_status))
                     first = False
-                for step in steps:
-                    yield sse_event("step", step_data(step), event_id=step.id)
-                    self.after_id = step.id
+                for step, resume_id in in_saga_order(steps, after_id=self.after_id):
+                    yield sse_event("step", step_data(step), event_id=resume_id)
+                self.after_id = max((step.id for step in steps), default=self.after_id)
                 if steps:
                     last_write = self._clock()
                 if PurchaseStatus(purchase.status).is_final:
@@ -196,10 +207,32 @@ def socket_closed_by_peer(sock: socket.socket | None) -> Callable[[], bool]:
     return gone
 
 
-def _state_data(purchase: Purchase) -> dict[str, Any]:
+def in_saga_order(
+    steps: list[PurchaseStepEvent], *, after_id: int
+) -> list[tuple[PurchaseStepEvent, int]]:
+    """New steps in the saga's order (sequence, then arrival), each with the SSE id to
+    send with it: the highest row id up to which every step has been sent by then.
+
+    Steps that arrived in order keep their own id. A step that arrived before an
+    earlier one (a FAILED before the SUCCESS it follows) goes out after it, and the id
+    holds back until the late one is sent too, so resuming after it skips nothing.
+    """
+    unsent = sorted(step.id for step in steps)
+    sent: set[int] = set()
+    resume_id = after_id
+    ordered = []
+    for step in sorted(steps, key=lambda s: (s.sequence, s.id)):
+        sent.add(step.id)
+        while unsent and unsent[0] in sent:
+            resume_id = unsent.pop(0)
+        ordered.append((step, resume_id))
+    return ordered
+
+
+def _state_data(purchase: Purchase, *, status: str) -> dict[str, Any]:
     return {
         "id": str(purchase.id),
-        "status": purchase.status,
+        "status": status,
         "amount": purchase.amount,
         "currency_code": purchase.currency_code,
     }

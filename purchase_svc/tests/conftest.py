@@ -28,6 +28,7 @@ from django.test import override_settings
 from psycopg2.extensions import connection as PgConnection
 
 from common import testing
+from common.admin_identity.testing import admin_client, fake_identities  # noqa: F401
 from common.errors import GRPC_ERROR_CODE_METADATA
 from common.events import PurchaseResult, PurchaseStatus, Step, StepStatus
 from common.kafka.messages import MESSAGE_ID_HEADER

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.remote.command import Command
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -87,7 +88,8 @@ def requested_urls(driver: WebDriver) -> list[str]:
     """Every URL the browser asked for since the last call (pages, scripts, images,
     fetches), from Chrome's performance log; the log is drained by reading it."""
     urls = []
-    for entry in driver.get_log("performance"):
+    # (get_log is Chromium's; the remote WebDriver type does not declare it.)
+    for entry in driver.execute(Command.GET_LOG, {"type": "performance"})["value"]:
         message = json.loads(entry["message"])["message"]
         if message.get("method") == "Network.requestWillBeSent":
             urls.append(message["params"]["request"]["url"])

@@ -45,7 +45,7 @@ def service_of(container: str) -> str:
         "CELERY_BROKER_URL",
         "JWT_PRIVATE_KEY_FILE",
         "PROMETHEUS_MULTIPROC_DIR",
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_ZIPKIN_ENDPOINT",
         "OTEL_SERVICE_NAME",
         "TRACING",
     ],

@@ -88,8 +88,8 @@ def test_the_image_installs_lock_pins_and_no_tool() -> None:
         assert needed in names
     # The benchmark's tools are out, and so is what only they need.
     assert "numpy" not in names and "multidict" not in names
-    # The OTLP/HTTP trace exporter sends its spans with requests.
-    assert "requests" in names
+    # The Zipkin trace exporter sends its spans with requests.
+    assert {"requests", "opentelemetry-exporter-zipkin-json"} <= names
     locked = {requirement_name(line) for line in LOCK.read_text().splitlines()} - {None}
     direct = {
         requirement_name(line) for line in (REPO / "requirements.in").read_text().splitlines()
@@ -120,15 +120,21 @@ def test_no_code_in_the_image_imports_a_package_left_out_of_it() -> None:
     ]
     in_image = [p for p in in_image if "tests" not in p.relative_to(REPO).parts]
     in_image = [p for p in in_image if p.name not in ("generate.py", "wait.py")]  # host tools
-    # common.testing is the test suites' helper (pytest, requests): shipped, never imported.
-    helper = REPO / "common" / "src" / "common" / "testing.py"
-    in_image.remove(helper)
+    # The test suites' helpers (pytest, requests): shipped, never imported by the services.
+    helpers = {
+        "common.testing": "testing.py",
+        "common.admin_identity.testing": "admin_identity/testing.py",
+    }
+    for name in helpers.values():
+        in_image.remove(REPO / "common" / "src" / "common" / name)
     providers = packages_distributions()
     offenders = []
     for path in in_image:
         source = path.read_text()
-        if "common.testing" in source or "from common import testing" in source:
-            offenders.append(f"{path.relative_to(REPO)} imports common.testing")
+        for helper in helpers:
+            package, _, module = helper.rpartition(".")
+            if helper in source or f"from {package} import {module}" in source:
+                offenders.append(f"{path.relative_to(REPO)} imports {helper}")
         for module in _imports(path):
             dists = {normalize(d) for d in providers.get(module, [])}
             if dists and dists <= DEV_ONLY:

@@ -1,6 +1,6 @@
-"""Observability in docker-compose.yml: Jaeger, Prometheus and Grafana run with health
+"""Observability in docker-compose.yml: Zipkin, Prometheus and Grafana run with health
 checks and answer on this machine only; every service process sends its traces to
-Jaeger and writes its metrics where its HTTP container's /metrics finds them; Prometheus
+Zipkin and writes its metrics where its HTTP container's /metrics finds them; Prometheus
 scrapes each service's HTTP container and Traefik."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from common.topology import INFRA, SERVICES
 from deploy.docker.generate import PROMETHEUS_CONFIG
 from tests.deploy.conftest import REPO, services_with_role
 
-TOOLS = ("jaeger", "prometheus", "grafana")
+TOOLS = ("zipkin", "prometheus", "grafana")
 
 
 def service_of(container: str) -> str:
@@ -42,7 +42,7 @@ def test_each_tool_runs_a_pinned_image_with_a_health_check(
 @pytest.mark.parametrize(
     ("name", "host_port", "container_port"),
     [
-        ("jaeger", INFRA.trace_viewer_port, 16686),
+        ("zipkin", INFRA.zipkin_port, 9411),
         ("prometheus", INFRA.prometheus_port, 9090),
         ("grafana", INFRA.grafana_port, 3000),
     ],
@@ -55,7 +55,7 @@ def test_each_ui_answers_on_this_machine_only_at_the_topologys_port(
 
 def test_the_images_are_the_intended_major_versions(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert services["jaeger"]["image"].startswith("jaegertracing/jaeger:2.")
+    assert services["zipkin"]["image"].startswith("openzipkin/zipkin:3.")
     assert services["prometheus"]["image"].startswith("prom/prometheus:v3.")
     assert services["grafana"]["image"].startswith("grafana/grafana:")
 
@@ -99,15 +99,30 @@ def test_grafana_waits_for_prometheus_and_has_a_development_admin_password(
     assert raw.startswith("${GRAFANA_ADMIN_PASSWORD:-")
 
 
-def test_every_service_process_sends_its_traces_to_jaeger(compose: dict[str, Any]) -> None:
+def test_every_service_process_sends_its_traces_to_zipkin(compose: dict[str, Any]) -> None:
     services = compose["services"]
     for name, spec in services_with_role(compose, "process").items():
         env = spec["environment"]
         assert env["OTEL_SERVICE_NAME"] == service_of(name), name
         assert env["TRACING"] == "on", name
-        endpoint = env["OTEL_EXPORTER_OTLP_ENDPOINT"]
-        assert endpoint == "http://jaeger:4318", name
+        endpoint = env["OTEL_EXPORTER_ZIPKIN_ENDPOINT"]
+        assert endpoint == "http://zipkin:9411/api/v2/spans", name
         assert endpoint.removeprefix("http://").split(":")[0] in services
+
+
+def test_zipkin_keeps_spans_in_memory_with_a_small_heap_and_a_local_twin(
+    compose: dict[str, Any],
+) -> None:
+    spec = compose["services"]["zipkin"]
+    env = spec["environment"]
+    assert env["STORAGE_TYPE"] == "mem"
+    assert int(env["MEM_MAX_SPANS"]) > 0
+    assert "-Xmx256m" in env["JAVA_OPTS"].split()
+    assert spec["healthcheck"]["test"][-1] == "http://127.0.0.1:9411/health"
+    # The same server version as the jar deploy/bin/bootstrap fetches for `make up`.
+    version = spec["image"].partition(":")[2]
+    bootstrap = (REPO / "deploy" / "bin" / "bootstrap").read_text()
+    assert f"ZIPKIN_VERSION={version}\n" in bootstrap
 
 
 def test_the_processes_of_a_service_share_one_metrics_volume(compose: dict[str, Any]) -> None:
@@ -140,7 +155,7 @@ def test_one_shots_neither_trace_nor_write_metrics(compose: dict[str, Any]) -> N
     for name, spec in services_with_role(compose, "init").items():
         env = spec.get("environment", {})
         assert "PROMETHEUS_MULTIPROC_DIR" not in env, name
-        assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in env, name
+        assert "OTEL_EXPORTER_ZIPKIN_ENDPOINT" not in env, name
 
 
 def test_gunicorn_loads_the_hooks_that_forget_dead_workers(compose: dict[str, Any]) -> None:

@@ -1,15 +1,14 @@
 """What the people who run the platform see: one trace per purchase, saga and cache
 metrics that move, `/metrics` on every service.
 
-The trace test needs the local trace collector (`make up OBSERVABILITY=1`, which
-`make test` does): every process exports its spans there over OTLP, and the test
-reads them back from the collector's JSON API.
+The trace test needs Zipkin (`make up OBSERVABILITY=1`, which `make test` does): every
+process sends its spans there, and the test reads the purchase's trace back from
+Zipkin's API (tests/e2e/traces.py), as it left the real processes.
 """
 
 from __future__ import annotations
 
 import secrets
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -17,10 +16,19 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from common.testing import wait_for
-from common.topology import INFRA, SERVICES
+from common.topology import SERVICES
 from tests.e2e.conftest import Customer, edge, wait_final
+from tests.e2e.traces import (
+    FIVE_SERVICES,
+    Span,
+    buy,
+    find_traces,
+    roots,
+    service_of,
+    services_of,
+    wait_for_trace,
+)
 
-SPANS_WITHIN_SECONDS = 60.0
 PARTICIPANTS = ("product", "order", "payment")
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 """A scrape: (sample name, sorted labels) -> value."""
@@ -29,65 +37,22 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 # ------------------------------------------------------------------- traces
 
 
-def buy(customer: Customer, product: int, *, currency: str = "VND", trace_id: str) -> str:
-    """POST a purchase as the first hop of trace `trace_id` (a W3C traceparent header)."""
-    response = edge(
-        "POST",
-        "/api/v1/purchases",
-        token=customer.token,
-        headers={
-            "Idempotency-Key": uuid.uuid4().hex,
-            "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01",
-        },
-        json={
-            "order_items": [{"product_id": product, "quantity": 1}],
-            "payment": {"currency_code": currency},
-        },
-    )
-    assert response.status_code == 202, response.text
-    return str(response.json()["id"])
-
-
-def collected_spans(trace_id: str) -> list[dict[str, Any]]:
-    url = f"http://127.0.0.1:{INFRA.trace_viewer_port}/api/traces/{trace_id}"
-    try:
-        response = requests.get(url, timeout=10)
-    except requests.ConnectionError as error:
-        raise AssertionError(
-            f"the trace collector does not answer at {url}: start the platform with "
-            f"`make up OBSERVABILITY=1` (make test does): {error}"
-        ) from error
-    if response.status_code == 404:
-        return []
-    assert response.status_code == 200, response.text
-    spans: list[dict[str, Any]] = response.json()["spans"]
-    return spans
-
-
-def wait_for_spans(trace_id: str, done: Callable[[list[dict[str, Any]]], bool]) -> list[Any]:
-    """The trace's spans once `done` holds for them (spans leave their processes in
-    batches, a second or so after they end)."""
-    return list(
-        wait_for(lambda: collected_spans(trace_id), done, within=SPANS_WITHIN_SECONDS, every=0.5)
-    )
-
-
-def services_of(spans: list[dict[str, Any]]) -> set[str]:
-    return {span["service"] for span in spans}
-
-
-def hop(spans: list[dict[str, Any]], topic: str, producer: str, consumer: str) -> bool:
+def hop(spans: list[Span], topic: str, producer: str, consumer: str) -> bool:
     """Whether a `<topic> process` span of `consumer` hangs below a `<topic> publish`
     span of `producer`: the trace crossed Kafka."""
     published = {
-        s["span_id"] for s in spans if s["name"] == f"{topic} publish" and s["service"] == producer
+        s["id"] for s in spans if s["name"] == f"{topic} publish" and service_of(s) == producer
     }
     return any(
         s["name"] == f"{topic} process"
-        and s["service"] == consumer
-        and s["parent_span_id"] in published
+        and service_of(s) == consumer
+        and s.get("parentId") in published
         for s in spans
     )
+
+
+def step_spans(spans: list[Span]) -> list[Span]:
+    return [s for s in spans if s["name"].startswith("saga.execute")]
 
 
 def test_one_purchase_is_one_trace_across_every_service_and_kafka(
@@ -97,30 +62,51 @@ def test_one_purchase_is_one_trace_across_every_service_and_kafka(
     purchase_id = buy(customer, make_product(inventory=5), trace_id=trace_id)
     assert wait_final(customer, purchase_id)["status"] == "COMPLETED"
 
-    def complete(spans: list[dict[str, Any]]) -> bool:
+    def complete(spans: list[Span]) -> bool:
         return (
-            services_of(spans) >= {"purchase", "orchestrator", *PARTICIPANTS}
+            services_of(spans) >= FIVE_SERVICES
             and hop(spans, "purchase", "purchase", "orchestrator")
             and hop(spans, "purchase-result", "orchestrator", "purchase")
-            and sum(s["name"].startswith("saga.execute") for s in spans) >= 3
+            and len(step_spans(spans)) >= 3
+            and len(roots(spans)) == 1
         )
 
-    spans = wait_for_spans(trace_id, complete)
+    spans = wait_for_trace(trace_id, complete)
 
-    assert services_of(spans) >= {"purchase", "orchestrator", *PARTICIPANTS}, services_of(spans)
+    assert services_of(spans) >= FIVE_SERVICES, services_of(spans)
     assert hop(spans, "purchase", "purchase", "orchestrator"), "no hop purchase -> orchestrator"
     assert hop(spans, "purchase-result", "orchestrator", "purchase"), "no hop back"
-    # Every span belongs to this one trace and hangs below another one of it, but the root.
-    ids = {s["span_id"] for s in spans}
-    roots = [s for s in spans if s["parent_span_id"] not in ids]
-    assert len(roots) == 1 and roots[0]["service"] == "purchase", roots
-    steps = {s["attributes"].get("saga.step") for s in spans if s["name"].startswith("saga.")}
+    # Every span belongs to this one trace and hangs below another one of it, but the root
+    # (whose parent is the caller's span, in our traceparent header).
+    assert {s["traceId"] for s in spans} == {trace_id}
+    (root,) = roots(spans)
+    assert service_of(root) == "purchase" and root["kind"] == "SERVER", root
+    tags = [s.get("tags", {}) for s in spans if s["name"].startswith("saga.")]
+    steps = {t.get("saga.step") for t in tags}
     assert steps >= {"UPDATE_PRODUCT_INVENTORY", "CREATE_ORDER", "CREATE_PAYMENT"}
-    step_spans = [s for s in spans if s["name"].startswith("saga.execute")]
-    assert {s["attributes"].get("saga.purchase_id") for s in step_spans} == {purchase_id}
+    assert {s["tags"].get("saga.purchase_id") for s in step_spans(spans)} == {purchase_id}
     # Each participant's gRPC server span sits in the trace, with its database queries.
     for service in PARTICIPANTS:
-        assert any(s["service"] == service and s["kind"] == "SERVER" for s in spans), service
+        assert any(service_of(s) == service and s.get("kind") == "SERVER" for s in spans), service
+        assert any(service_of(s) == service and s.get("kind") == "CLIENT" for s in spans), service
+
+
+def test_zipkin_finds_a_purchases_trace_by_its_id(
+    customer: Customer, make_product: Callable[..., int]
+) -> None:
+    # As an operator looks a purchase up: its id is a tag of the saga's spans.
+    trace_id = secrets.token_hex(16)
+    purchase_id = buy(customer, make_product(inventory=5), trace_id=trace_id)
+    assert wait_final(customer, purchase_id)["status"] == "COMPLETED"
+
+    def found(traces: list[list[Span]]) -> bool:
+        return any(trace and trace[0]["traceId"] == trace_id for trace in traces)
+
+    traces = wait_for(
+        lambda: find_traces("orchestrator", "saga.purchase_id", purchase_id), found, within=60.0
+    )
+
+    assert [trace[0]["traceId"] for trace in traces] == [trace_id]
 
 
 # ------------------------------------------------------------------ metrics

@@ -34,30 +34,36 @@ def app_names() -> list[str]:
     return [p.name for p in programs.app_programs(False)]
 
 
-def test_with_the_switch_on_a_third_group_runs_the_collector_and_prometheus() -> None:
+def test_with_the_switch_on_a_third_group_runs_zipkin_and_prometheus() -> None:
     conf = supervisord(observability=True)
 
     groups = [s for s in conf.sections() if s.startswith("group:")]
     assert groups == ["group:infra", "group:observability", "group:apps"]
-    assert conf["group:observability"]["programs"] == "trace-collector,prometheus"
-    assert conf["program:trace-collector"]["command"].endswith(" -m deploy.traceview")
+    observed = conf["group:observability"]["programs"].split(",")
+    assert observed[:2] == ["zipkin", "prometheus"]
+    zipkin = conf["program:zipkin"]["command"]
+    assert f"-jar {paths.DEPS / 'zipkin' / 'zipkin-server.jar'}" in zipkin
+    assert "--armeria.ports[0].ip=127.0.0.1" in zipkin  # this machine only
+    assert f"--armeria.ports[0].port={INFRA.zipkin_port}" in zipkin
+    assert environment(conf, "zipkin")["STORAGE_TYPE"] == "mem"
     prometheus = conf["program:prometheus"]["command"]
     assert f"--config.file={paths.PROMETHEUS_CONF}" in prometheus
     assert f"--storage.tsdb.path={paths.PROMETHEUS_DATA}" in prometheus
     assert f"--web.listen-address=127.0.0.1:{INFRA.prometheus_port}" in prometheus
     assert "--storage.tsdb.retention.time=2d" in prometheus
+    spans = f"{INFRA.zipkin_url}/api/v2/spans"
     for name in app_names():
-        assert environment(conf, name)["OTEL_EXPORTER_OTLP_ENDPOINT"] == INFRA.otlp_endpoint
+        assert environment(conf, name)["OTEL_EXPORTER_ZIPKIN_ENDPOINT"] == spans
 
 
 def test_with_the_switch_off_nothing_observes_and_no_span_leaves() -> None:
     conf = supervisord(observability=False)
 
     assert "group:observability" not in conf.sections()
-    assert "program:trace-collector" not in conf.sections()
+    assert "program:zipkin" not in conf.sections()
     assert "program:prometheus" not in conf.sections()
     for name in app_names():
-        assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in environment(conf, name)
+        assert "OTEL_EXPORTER_ZIPKIN_ENDPOINT" not in environment(conf, name)
 
 
 @pytest.mark.parametrize("observability", [True, False])
@@ -123,7 +129,7 @@ def test_the_switch_reads_the_environment(
 
     assert programs.observability_enabled() is enabled
     names = {p.name for p in programs.all_programs()}
-    assert ("trace-collector" in names) is enabled
+    assert ("zipkin" in names) is enabled
     assert ("prometheus" in names) is enabled
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.settings import env
+from common.settings import env, env_bool
 from common.topology import INFRA
 
 
@@ -34,6 +34,12 @@ def celery_settings() -> dict[str, Any]:
         # recycles the connections only every this many tasks; `connection_hygiene` gives
         # tasks what Django gives requests instead (CONN_MAX_AGE, health checks).
         "CELERY_DB_REUSE_MAX": int(env("CELERY_DB_REUSE_MAX", "1000")),
+        # Task events, so `celery events` and Flower see what runs (docs/operations.md):
+        # sent (by whoever enqueues), received, started, succeeded/failed/retried (by the
+        # worker): four small pub/sub messages on the broker per task, and a task
+        # advances a whole wave of sagas. CELERY_TASK_EVENTS=0 turns them off.
+        "CELERY_WORKER_SEND_TASK_EVENTS": env_bool("CELERY_TASK_EVENTS", True),
+        "CELERY_TASK_SEND_SENT_EVENT": env_bool("CELERY_TASK_EVENTS", True),
     }
 
 

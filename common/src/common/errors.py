@@ -82,6 +82,8 @@ GRPC_STATUS: dict[ErrorCode, grpc.StatusCode] = {code: g for code, (_, g) in _ST
 
 GRPC_ERROR_CODE_METADATA = "error-code"
 """Trailing metadata key carrying the ErrorCode of an aborted gRPC call."""
+GRPC_RETRY_AFTER_METADATA = "retry-after"
+"""Trailing metadata key carrying the seconds to wait, when a refusal says (retry_after)."""
 
 
 class ApplicationError(Exception):
@@ -122,9 +124,13 @@ def abort_grpc(context: grpc.ServicerContext, error: ApplicationError) -> NoRetu
     """End a gRPC call with the status mapped from `error.code` (never returns).
 
     The ErrorCode travels as trailing metadata `error-code` so a client can tell,
-    say, INSUFFICIENT_STOCK from another FAILED_PRECONDITION.
+    say, INSUFFICIENT_STOCK from another FAILED_PRECONDITION; a refusal that says when
+    to try again (a throttled login) carries the seconds as `retry-after`.
     """
-    context.set_trailing_metadata(((GRPC_ERROR_CODE_METADATA, error.code.value),))
+    metadata = [(GRPC_ERROR_CODE_METADATA, error.code.value)]
+    if (wait := retry_after(error)) is not None:
+        metadata.append((GRPC_RETRY_AFTER_METADATA, wait))
+    context.set_trailing_metadata(tuple(metadata))
     context.abort(error.grpc_status, error.message)
     raise AssertionError("context.abort returned")  # pragma: no cover - abort always raises
 

@@ -67,7 +67,11 @@ def build(
             "django.contrib.staticfiles",
             "rest_framework",
             "drf_spectacular",
+            # Swagger UI's and Redoc's files, served by us (no CDN: the docs work offline).
+            "drf_spectacular_sidecar",
             "common",
+            # One admin identity for all six services (docs/adr/0019).
+            "common.admin_identity",
             *apps,
         ],
         "MIDDLEWARE": [
@@ -80,6 +84,8 @@ def build(
             "django.middleware.common.CommonMiddleware",
             "django.middleware.csrf.CsrfViewMiddleware",
             "django.contrib.auth.middleware.AuthenticationMiddleware",
+            # An admin page whose roles the account service cannot confirm: 503, not 500.
+            "common.admin_identity.middleware.IdentityUnavailableMiddleware",
             "django.contrib.messages.middleware.MessageMiddleware",
             "django.middleware.clickjacking.XFrameOptionsMiddleware",
             # Last: a lost database in a view outside DRF answers 503, not 500.
@@ -115,6 +121,14 @@ def build(
             }
         },
         "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
+        # Admin logins are account-service staff accounts (docs/adr/0019): checked and
+        # their roles re-read by gRPC on every admin request; staff may view, superusers
+        # change. The account service overrides the first with its local one.
+        "AUTHENTICATION_BACKENDS": [
+            "common.admin_identity.backends.AccountServiceBackend",
+            "common.admin_identity.backends.StaffViewsBackend",
+        ],
+        "ADMIN_IDENTITY_TIMEOUT_SECONDS": float(env("ADMIN_IDENTITY_TIMEOUT_SECONDS", "3")),
         "LANGUAGE_CODE": "en-us",
         "TIME_ZONE": "UTC",
         "USE_I18N": False,
@@ -149,6 +163,12 @@ def build(
             # The contract the answers keep (common.openapi, docs/adr/0017-api-contract.md).
             "PREPROCESSING_HOOKS": ["common.openapi.canonical_paths"],
             "ENUM_NAME_OVERRIDES": {"ErrorCodeEnum": "common.openapi.ERROR_CODES"},
+            # The docs pages load their scripts from our static files (docs/adr/0020).
+            "SWAGGER_UI_DIST": "SIDECAR",
+            "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+            "REDOC_DIST": "SIDECAR",
+            # No badge from swagger.io's online validator: nothing leaves this machine.
+            "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
         },
         # Access tokens (common.auth): RS256, signed by the account service only,
         # verified locally by every service with the public key (common.jwt_keys).

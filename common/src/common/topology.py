@@ -148,10 +148,8 @@ class Infra:
     kafka_port: int = env_int("KAFKA_PORT", 9092)
     kafka_controller_port: int = env_int("KAFKA_CONTROLLER_PORT", 9093)
     kafka_partitions: int = env_int("KAFKA_PARTITIONS", 6)
-    # Observability (docs/observability.md). Locally the trace collector and Prometheus
-    # run only with `make up OBSERVABILITY=1`; docker-compose always runs them.
-    otlp_http_port: int = env_int("OTLP_HTTP_PORT", 4318)
-    trace_viewer_port: int = env_int("TRACE_VIEWER_PORT", 16686)
+    # Observability (docs/observability.md). Locally Zipkin and Prometheus run only
+    # with `make up OBSERVABILITY=1`; docker-compose always runs them.
     prometheus_port: int = env_int("PROMETHEUS_PORT", 9090)
     grafana_port: int = env_int("GRAFANA_PORT", 3000)
     # Zipkin (traces: API and UI on one port) and Flower (Celery's monitor): both run
@@ -176,11 +174,6 @@ class Infra:
     @property
     def grpc_edge_target(self) -> str:
         return os.environ.get("GRPC_EDGE_TARGET", f"127.0.0.1:{self.grpc_edge_port}")
-
-    @property
-    def otlp_endpoint(self) -> str:
-        """Where the local trace collector takes OTLP/HTTP (used only when switched on)."""
-        return f"http://127.0.0.1:{self.otlp_http_port}"
 
     @property
     def zipkin_url(self) -> str:

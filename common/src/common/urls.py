@@ -14,6 +14,7 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 
 from common.errors import json_edge_error
+from common.frontpage.views import admin_index, front_page
 from common.health import healthz
 from common.observability.django_metrics import metrics_view
 from common.topology import SERVICES
@@ -29,7 +30,8 @@ def service_urlpatterns(api: Any = None) -> list[URLPattern | URLResolver]:
     """`/healthz` directly and under each route prefix, `/metrics` (Prometheus; on the
     service's own port only, the edge does not route it), `/edge-errors/<status>` (the
     JSON body of a refusal Traefik makes itself; not routed either), `/admin/<service>/`,
-    and the API.
+    the front page `/` and the admin index `/admin/` (every service has them; the edge
+    routes them to one, docs/adr/0020), and the API.
 
     `api` is a module or list of patterns mounted under the service's first route prefix
     (`/api/v1/...`): the same path the edge routes to this service.
@@ -39,6 +41,8 @@ def service_urlpatterns(api: Any = None) -> list[URLPattern | URLResolver]:
         path("healthz", healthz, name="healthz"),
         path("metrics", metrics_view, name="metrics"),
         path("edge-errors/<int:status>", json_edge_error, name="edge-error"),
+        path("", front_page, name="front-page"),
+        path("admin/", admin_index, name="admin-index"),
     ]
     for prefix in svc.route_prefixes:
         patterns.append(path(f"{prefix.strip('/')}/healthz", healthz))
@@ -51,7 +55,8 @@ def service_urlpatterns(api: Any = None) -> list[URLPattern | URLResolver]:
 def openapi_urlpatterns() -> list[URLPattern | URLResolver]:
     """The service's OpenAPI schema and docs under its first route prefix:
     `<prefix>/schema` (YAML, or JSON with `?format=json`), `<prefix>/docs` (Swagger UI)
-    and `<prefix>/redoc`. Public: the API's shape is no secret.
+    and `<prefix>/redoc`. Public: the API's shape is no secret. The pages load Swagger
+    UI and Redoc from our static files (drf-spectacular-sidecar), nothing from a CDN.
     """
     from drf_spectacular.views import (
         SpectacularAPIView,
@@ -78,7 +83,12 @@ def openapi_urlpatterns() -> list[URLPattern | URLResolver]:
         ),
         path(
             f"{prefix}/redoc",
-            SpectacularRedocView.as_view(url_name=schema_name, permission_classes=[AllowAny]),
+            SpectacularRedocView.as_view(
+                url_name=schema_name,
+                permission_classes=[AllowAny],
+                # Its page without the Google Fonts links of drf-spectacular's own.
+                template_name="openapi/redoc.html",
+            ),
             name=f"{svc.name}-openapi-redoc",
         ),
     ]

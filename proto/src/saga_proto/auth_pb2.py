@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15saga_proto/auth.proto\x12\x04\x61uth\"#\n\x0b\x41uthRequest\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\"4\n\x0c\x41uthResponse\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\x03\x12\x0f\n\x07\x65xpired\x18\x02 \x01(\x08\x32<\n\x0b\x41uthService\x12-\n\x04\x41uth\x12\x11.auth.AuthRequest\x1a\x12.auth.AuthResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15saga_proto/auth.proto\x12\x04\x61uth\"#\n\x0b\x41uthRequest\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\"4\n\x0c\x41uthResponse\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\x03\x12\x0f\n\x07\x65xpired\x18\x02 \x01(\x08\"L\n\x11\x41\x64minLoginRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x16\n\x0e\x63lient_address\x18\x03 \x01(\t\"(\n\x11\x41\x64minRolesRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\x03\"\x95\x01\n\rAdminIdentity\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\x03\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x12\n\nfirst_name\x18\x03 \x01(\t\x12\x11\n\tlast_name\x18\x04 \x01(\t\x12\x11\n\tis_active\x18\x05 \x01(\x08\x12\x10\n\x08is_staff\x18\x06 \x01(\x08\x12\x14\n\x0cis_superuser\x18\x07 \x01(\x08\x32\xb4\x01\n\x0b\x41uthService\x12-\n\x04\x41uth\x12\x11.auth.AuthRequest\x1a\x12.auth.AuthResponse\x12:\n\nAdminLogin\x12\x17.auth.AdminLoginRequest\x1a\x13.auth.AdminIdentity\x12:\n\nAdminRoles\x12\x17.auth.AdminRolesRequest\x1a\x13.auth.AdminIdentityb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,6 +35,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUTHREQUEST']._serialized_end=66
   _globals['_AUTHRESPONSE']._serialized_start=68
   _globals['_AUTHRESPONSE']._serialized_end=120
-  _globals['_AUTHSERVICE']._serialized_start=122
-  _globals['_AUTHSERVICE']._serialized_end=182
+  _globals['_ADMINLOGINREQUEST']._serialized_start=122
+  _globals['_ADMINLOGINREQUEST']._serialized_end=198
+  _globals['_ADMINROLESREQUEST']._serialized_start=200
+  _globals['_ADMINROLESREQUEST']._serialized_end=240
+  _globals['_ADMINIDENTITY']._serialized_start=243
+  _globals['_ADMINIDENTITY']._serialized_end=392
+  _globals['_AUTHSERVICE']._serialized_start=395
+  _globals['_AUTHSERVICE']._serialized_end=575
 # @@protoc_insertion_point(module_scope)

@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class AuthServiceStub:
-    """Lets other services trust a customer's access token without reading account_db.
+    """Lets other services trust a customer's access token, and a staff member's email and
+    password, without reading account_db.
     """
 
     def __init__(self, channel):
@@ -40,15 +41,45 @@ class AuthServiceStub:
                 request_serializer=saga__proto_dot_auth__pb2.AuthRequest.SerializeToString,
                 response_deserializer=saga__proto_dot_auth__pb2.AuthResponse.FromString,
                 _registered_method=True)
+        self.AdminLogin = channel.unary_unary(
+                '/auth.AuthService/AdminLogin',
+                request_serializer=saga__proto_dot_auth__pb2.AdminLoginRequest.SerializeToString,
+                response_deserializer=saga__proto_dot_auth__pb2.AdminIdentity.FromString,
+                _registered_method=True)
+        self.AdminRoles = channel.unary_unary(
+                '/auth.AuthService/AdminRoles',
+                request_serializer=saga__proto_dot_auth__pb2.AdminRolesRequest.SerializeToString,
+                response_deserializer=saga__proto_dot_auth__pb2.AdminIdentity.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
-    """Lets other services trust a customer's access token without reading account_db.
+    """Lets other services trust a customer's access token, and a staff member's email and
+    password, without reading account_db.
     """
 
     def Auth(self, request, context):
         """Resolves an access token to its customer. An invalid token answers
         UNAUTHENTICATED; an expired one answers expired = true.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AdminLogin(self, request, context):
+        """Checks an admin login: email and password of an active staff account. Wrong
+        credentials answer UNAUTHENTICATED; right ones of an account without the staff
+        role PERMISSION_DENIED; repeated failures RESOURCE_EXHAUSTED (login throttling,
+        docs/adr/0016; the `error-code` trailer says `throttled`, `retry-after` the
+        seconds to wait).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AdminRoles(self, request, context):
+        """The current roles of an account, asked on every admin request so that a revoked
+        role ends access at once. An unknown id answers NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -62,6 +93,16 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     request_deserializer=saga__proto_dot_auth__pb2.AuthRequest.FromString,
                     response_serializer=saga__proto_dot_auth__pb2.AuthResponse.SerializeToString,
             ),
+            'AdminLogin': grpc.unary_unary_rpc_method_handler(
+                    servicer.AdminLogin,
+                    request_deserializer=saga__proto_dot_auth__pb2.AdminLoginRequest.FromString,
+                    response_serializer=saga__proto_dot_auth__pb2.AdminIdentity.SerializeToString,
+            ),
+            'AdminRoles': grpc.unary_unary_rpc_method_handler(
+                    servicer.AdminRoles,
+                    request_deserializer=saga__proto_dot_auth__pb2.AdminRolesRequest.FromString,
+                    response_serializer=saga__proto_dot_auth__pb2.AdminIdentity.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'auth.AuthService', rpc_method_handlers)
@@ -71,7 +112,8 @@ def add_AuthServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AuthService:
-    """Lets other services trust a customer's access token without reading account_db.
+    """Lets other services trust a customer's access token, and a staff member's email and
+    password, without reading account_db.
     """
 
     @staticmethod
@@ -91,6 +133,60 @@ class AuthService:
             '/auth.AuthService/Auth',
             saga__proto_dot_auth__pb2.AuthRequest.SerializeToString,
             saga__proto_dot_auth__pb2.AuthResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AdminLogin(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/auth.AuthService/AdminLogin',
+            saga__proto_dot_auth__pb2.AdminLoginRequest.SerializeToString,
+            saga__proto_dot_auth__pb2.AdminIdentity.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AdminRoles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/auth.AuthService/AdminRoles',
+            saga__proto_dot_auth__pb2.AdminRolesRequest.SerializeToString,
+            saga__proto_dot_auth__pb2.AdminIdentity.FromString,
             options,
             channel_credentials,
             insecure,

@@ -17,6 +17,7 @@ from django.test import Client, override_settings
 
 from common.events import PurchaseResult, PurchaseStatus, Step, StepStatus
 from purchase_svc.purchases import notifications, services, streams
+from purchase_svc.purchases.models import PurchaseStepEvent
 from purchase_svc.tests.conftest import (
     Customer,
     SseEvent,
@@ -141,12 +142,107 @@ def test_a_final_purchase_streams_its_story_and_ends_at_once(
 
     events = open_stream(customer, purchase.id).rest()
 
+    # the story in its order: the state it started from, the steps, the end last
     assert [(e.event, (e.data or {}).get("status")) for e in events] == [
-        ("state", "FAILED"),
+        ("state", "PENDING"),
         ("step", "EXECUTE"),
         ("step", "FAILED"),
         ("status", "FAILED"),
     ]
+    assert [e.data["purchase_status"] for e in events if e.event == "step"] == [
+        "PENDING",
+        "FAILED",
+    ]
+
+
+def test_a_step_recorded_late_is_replayed_in_the_sagas_order(
+    customer: Customer, open_stream: Any
+) -> None:
+    # Given a FAILED (sequence 3) that arrived before the SUCCESS (2) it follows
+    purchase = purchase_row(customer.id)
+    record(purchase.id, 1, Step.UPDATE_PRODUCT_INVENTORY, StepStatus.EXECUTE)
+    record(purchase.id, 3, Step.CREATE_ORDER, StepStatus.FAILED, PurchaseStatus.FAILED)
+    record(purchase.id, 2, Step.UPDATE_PRODUCT_INVENTORY, StepStatus.SUCCESS)
+
+    events = open_stream(customer, purchase.id).rest()
+
+    assert [(e.event, (e.data or {}).get("sequence")) for e in events] == [
+        ("state", None),
+        ("step", 1),
+        ("step", 2),
+        ("step", 3),
+        ("status", None),
+    ]
+    assert [e.data["status"] for e in events] == [
+        "PENDING",
+        "EXECUTE",
+        "SUCCESS",
+        "FAILED",
+        "FAILED",
+    ]
+
+
+def test_resuming_in_the_middle_of_a_reordered_replay_skips_no_step(
+    customer: Customer, open_stream: Any
+) -> None:
+    purchase = purchase_row(customer.id)
+    record(purchase.id, 1, Step.UPDATE_PRODUCT_INVENTORY, StepStatus.EXECUTE)
+    record(purchase.id, 3, Step.CREATE_ORDER, StepStatus.FAILED, PurchaseStatus.FAILED)
+    record(purchase.id, 2, Step.UPDATE_PRODUCT_INVENTORY, StepStatus.SUCCESS)
+    first = open_stream(customer, purchase.id)
+    first.next_event()  # state
+    first.next_event()  # sequence 1
+    second = first.next_event()  # sequence 2, recorded after sequence 3
+    first.close()
+    assert second.data["sequence"] == 2
+
+    # When the client reconnects with the last id it got
+    resumed = open_stream(customer, purchase.id, **{"Last-Event-ID": second.id}).rest()
+
+    # Then sequence 3 (the final step) still comes, with the purchase as it was left
+    assert [(e.event, e.data.get("status"), e.data.get("sequence")) for e in resumed] == [
+        ("state", "PENDING", None),
+        ("step", "SUCCESS", 2),  # sent again rather than risk losing 3
+        ("step", "FAILED", 3),
+        ("status", "FAILED", None),
+    ]
+
+
+def test_a_resumed_stream_starts_from_the_status_the_client_had_seen(
+    customer: Customer, open_stream: Any
+) -> None:
+    # Given a client that saw the saga stop at NEEDS_ATTENTION
+    purchase = purchase_row(customer.id)
+    record(
+        purchase.id,
+        1,
+        Step.CREATE_ORDER,
+        StepStatus.ROLLBACK_FAILED,
+        PurchaseStatus.NEEDS_ATTENTION,
+    )
+    seen = open_stream(customer, purchase.id).rest()
+    assert [e.event for e in seen] == ["state", "step", "status"]
+    # and a person who then finished it
+    record(purchase.id, 2, Step.CREATE_ORDER, StepStatus.ROLLBACK, PurchaseStatus.FAILED)
+
+    resumed = open_stream(customer, purchase.id, **{"Last-Event-ID": seen[1].id}).rest()
+
+    assert [(e.event, e.data.get("status")) for e in resumed] == [
+        ("state", "NEEDS_ATTENTION"),
+        ("step", "ROLLBACK"),
+        ("status", "FAILED"),
+    ]
+
+
+def test_in_saga_order_holds_the_resume_id_back_until_the_late_step_is_sent() -> None:
+    def step(row_id: int, sequence: int) -> PurchaseStepEvent:
+        return PurchaseStepEvent(id=row_id, sequence=sequence)
+
+    in_order = streams.in_saga_order([step(11, 1), step(12, 2)], after_id=10)
+    reordered = streams.in_saga_order([step(11, 1), step(12, 3), step(13, 2)], after_id=10)
+
+    assert [(s.id, resume) for s, resume in in_order] == [(11, 11), (12, 12)]
+    assert [(s.sequence, resume) for s, resume in reordered] == [(1, 11), (2, 11), (3, 13)]
 
 
 @override_settings(PURCHASE_SSE_SAFETY_POLL_SECONDS=30)

@@ -1,7 +1,10 @@
 """`manage.py grant_staff EMAIL` (`make staff EMAIL=...`): grant the staff role.
 
 Staff may write products and categories (the access token's `is_staff` claim,
-from the next login or refresh on) and log into the admin. Idempotent.
+from the next login or refresh on) and view all six admins; `--superuser`
+(`make superuser EMAIL=...`) also changes records and runs actions there. The admins
+ask for the roles on every page, so a grant or a revoke shows there at once
+(docs/adr/0019). Idempotent.
 """
 
 from __future__ import annotations

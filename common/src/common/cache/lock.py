@@ -1,11 +1,17 @@
-"""A distributed lock on the cluster: SET NX PX with a unique token, token-checked release.
+"""A distributed lock on the cluster: redis-py's `Lock` (SET NX PX with a unique token,
+token-checked release and extend in its Lua scripts), behind this project's cache rules.
 
 The lock is a single key, so it lives on one master. It gives mutual exclusion for as
 long as its TTL while that master is up; it is meant for efficiency (one process loads
 a cold key, rebuilds a filter) and never for correctness that a database transaction
-must guarantee. A holder that outlives the TTL has lost the lock: `release()` and
-`extend()` then answer False and change nothing, so a stale holder can never release
-or prolong somebody else's lock.
+must guarantee, so it needs no fencing token (docs/adr/0021). A holder that outlives the
+TTL has lost the lock: `release()` and `extend()` then answer False and change nothing,
+so a stale holder can never release or prolong somebody else's lock.
+
+What this module adds to redis-py's lock: every command goes through the cache's
+breakers (`call`) and a Redis failure is `CacheUnavailable`; release and extend answer
+False instead of raising; a blocked `acquire` backs off from 2 ms to 50 ms rather than
+sleeping a fixed interval.
 
 One `RedisLock` object is one holder: do not share an instance between threads.
 """
@@ -17,12 +23,10 @@ import time
 from types import TracebackType
 
 from redis.cluster import RedisCluster
+from redis.exceptions import LockNotOwnedError
+from redis.lock import Lock
 
 from common.cache.client import CacheUnavailable, call, config
-from common.cache.scripts import LuaScript
-
-_RELEASE = LuaScript.from_files("lock_release.lua")
-_EXTEND = LuaScript.from_files("lock_extend.lua")
 
 _POLL_MIN = 0.002
 _POLL_MAX = 0.05
@@ -64,12 +68,20 @@ class RedisLock:
         self._client = client
         self.token: str | None = None
 
+    def _lock(self, client: RedisCluster, token: str | None) -> Lock:
+        """redis-py's lock on our key, bound to the client `call` chose, holding `token`.
+        The token lives in this object, not in thread-local storage (one object, one
+        holder)."""
+        lock = Lock(client, self.key, timeout=_ms(self.ttl) / 1000, thread_local=False)
+        lock.local.token = None if token is None else token.encode()
+        return lock
+
     def _try_once(self, token: str) -> bool:
         return bool(
             call(
                 "lock acquire",
                 self.key,
-                lambda c: c.set(self.key, token, nx=True, px=_ms(self.ttl)),
+                lambda c: self._lock(c, None).acquire(blocking=False, token=token),
                 client=self._client,
             )
         )
@@ -96,33 +108,36 @@ class RedisLock:
         token, self.token = self.token, None
         if token is None:
             return False
+
+        def release(client: RedisCluster) -> bool:
+            try:
+                self._lock(client, token).do_release(token)
+            except LockNotOwnedError:  # expired, or another holder's by now
+                return False
+            return True
+
         try:
-            released = call(
-                "lock release",
-                self.key,
-                lambda c: _RELEASE(c, [self.key], [token]),
-                client=self._client,
-            )
+            return call("lock release", self.key, release, client=self._client)
         except CacheUnavailable:
             return False  # it expires on its own
-        return bool(released)
 
     def extend(self, ttl: float | None = None) -> bool:
         """Set the remaining time to live to `ttl` (default: the lock's ttl) if still ours."""
         token = self.token
         if token is None:
             return False
-        ms = _ms(self.ttl if ttl is None else ttl)
+        seconds = _ms(self.ttl if ttl is None else ttl) / 1000
+
+        def extend(client: RedisCluster) -> bool:
+            try:
+                return self._lock(client, token).do_extend(seconds, replace_ttl=True)
+            except LockNotOwnedError:
+                return False
+
         try:
-            extended = call(
-                "lock extend",
-                self.key,
-                lambda c: _EXTEND(c, [self.key], [token, ms]),
-                client=self._client,
-            )
+            return call("lock extend", self.key, extend, client=self._client)
         except CacheUnavailable:
             return False
-        return bool(extended)
 
     def owned(self) -> bool:
         """Whether the key still holds our token (False when Redis cannot tell)."""
@@ -130,12 +145,11 @@ class RedisLock:
         if token is None:
             return False
         try:
-            value = call("lock owned", self.key, lambda c: c.get(self.key), client=self._client)
+            return call(
+                "lock owned", self.key, lambda c: self._lock(c, token).owned(), client=self._client
+            )
         except CacheUnavailable:
             return False
-        if isinstance(value, bytes):
-            value = value.decode()
-        return value == token
 
     def __enter__(self) -> RedisLock:
         if not self.acquire(blocking=True, timeout=self.wait):

@@ -9,8 +9,11 @@ the Celery task and its gRPC calls, and back to the purchase service.
 
 Switches, all from the environment:
 - TRACING=off: no SDK at all (the API's no-op tracer); anything else: spans are made.
-- OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT): spans are sent
-  there over OTLP/HTTP in batches; unset: made and dropped (no exporter).
+- OTEL_EXPORTER_ZIPKIN_ENDPOINT (a Zipkin server's /api/v2/spans): spans are sent
+  there as Zipkin JSON v2, in batches (what `make up OBSERVABILITY=1` and
+  docker-compose set). OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT):
+  sent over OTLP/HTTP to a collector instead, or as well. Neither: nothing records and
+  nothing is sent.
 - OTEL_SERVICE_NAME overrides the service name; OTEL_TRACES_SAMPLER and the other
   standard OTEL_* variables work as the SDK documents them.
 """
@@ -23,7 +26,7 @@ import os
 import socket
 import threading
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
@@ -31,6 +34,9 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import Link, Span, SpanKind, Tracer, TraceState
 from opentelemetry.util.types import Attributes
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +49,22 @@ def tracing_enabled() -> bool:
     return os.environ.get("TRACING", "on").strip().lower() not in {"off", "0", "false", "no"}
 
 
-def exporter_endpoint() -> str | None:
-    return os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
+def span_exporters() -> list[SpanExporter]:
+    """One exporter per destination the SDK's standard variables name (see above); none
+    when neither is set."""
+    exporters: list[SpanExporter] = []
+    zipkin = os.environ.get("OTEL_EXPORTER_ZIPKIN_ENDPOINT")
+    if zipkin:
+        from opentelemetry.exporter.zipkin.json import ZipkinExporter
+
+        exporters.append(ZipkinExporter(endpoint=zipkin))
+    if os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
         "OTEL_EXPORTER_OTLP_ENDPOINT"
-    )
+    ):
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporters.append(OTLPSpanExporter())
+    return exporters
 
 
 def configure_tracing(service_name: str) -> None:
@@ -74,11 +92,11 @@ def _install_provider(service_name: str) -> None:
         }
     )
     provider = TracerProvider(resource=resource, sampler=_sampler())
-    if exporter_endpoint():
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        # Batches leave from a background thread: a request never waits on the collector.
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    exporters = span_exporters()
+    for exporter in exporters:
+        # Batches leave from a background thread: a request never waits on the backend.
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    if exporters:
         start_recording()
     trace.set_tracer_provider(provider)
 
