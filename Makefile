@@ -15,7 +15,7 @@ help: ## list the targets
 bootstrap: ## install what is missing (OS packages, .venv, Kafka jars)
 	@deploy/bin/bootstrap
 
-up: bootstrap ## install what is missing, start everything, wait until healthy (OBSERVABILITY=1: traces, Prometheus)
+up: bootstrap ## install what is missing, start everything, wait until healthy (OBSERVABILITY=1: traces, Prometheus; REPLICAS=2: two copies of each process)
 	@$(PY) -m deploy.local up
 
 restart: ## after a code change: migrate, restart the service processes, wait until healthy (OBSERVABILITY=1 as for up)

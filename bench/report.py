@@ -17,6 +17,7 @@ from bench import per_saga, procstat, serial, stages, steady
 from bench.chart import draw as draw_chart
 from bench.runner import Outcome, describe_load, epoch
 from bench.stats import distribution, percentile
+from deploy.local.programs import replicas
 
 
 def failure_kind(detail: dict[str, Any]) -> str:
@@ -148,7 +149,8 @@ def figures(outcome: Outcome) -> dict[str, Any]:
     options = outcome.workload.options
     return {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(t0)),
-        "options": asdict(options),
+        # The platform's copies of each process (make up REPLICAS=): part of the setup.
+        "options": {**asdict(options), "replicas": replicas()},
         "load": describe_load(options),
         "machine": {
             "cpus": os.cpu_count(),

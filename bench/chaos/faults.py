@@ -30,7 +30,9 @@ class Kind(StrEnum):
 class Fault:
     name: str
     kind: Kind
-    target: str  # a supervisord program, a Topic value, or "" (the cache cluster, none)
+    # a supervisord program (KILL: one or more, comma-separated), a Topic value, or ""
+    # (the cache cluster, none)
+    target: str
     what: str  # one line for the table and the docs
     seconds: float = 0.0  # DOWN: how long the program stays stopped
     scenario: str | None = None  # a bench scenario the fault needs (None: the run's)
@@ -54,6 +56,26 @@ def _kills() -> list[Fault]:
             what = f"SIGKILL {program.name}"
         found.append(Fault(f"kill-{program.name}", Kind.KILL, program.name, what))
     return found
+
+
+def _replica_kills() -> list[Fault]:
+    """With `make up REPLICAS=2` or more: one SIGKILL, at once, of the first copy of
+    every process kind that has copies (gunicorns, gRPC servers, relays, consumers, the
+    Celery worker): the other copies must carry the load on (docs/adr/0023)."""
+    programs = app_programs(observability=False)
+    kinds_with_copies = {p.name.removesuffix(f"-{p.replica}") for p in programs if p.replica > 1}
+    targets = [p.name for p in programs if p.replica == 1 and p.name in kinds_with_copies]
+    if not targets:
+        return []
+    return [
+        Fault(
+            "kill-replicas",
+            Kind.KILL,
+            ",".join(targets),
+            f"SIGKILL the first copy of every process kind at once ({len(targets)} processes);"
+            " needs make up REPLICAS=2",
+        )
+    ]
 
 
 def _table() -> dict[str, Fault]:
@@ -95,6 +117,7 @@ def _table() -> dict[str, Fault]:
             "CLUSTER FAILOVER on a replica of the cache cluster: it becomes a master",
         ),
         *_kills(),
+        *_replica_kills(),
     ]
     for topic in Topic:
         faults.append(

@@ -74,14 +74,21 @@ async def _none(fault: Fault, ctx: Context, injection: Injection) -> None:
 
 
 async def _kill(fault: Fault, ctx: Context, injection: Injection) -> None:
-    old = await asyncio.to_thread(platform.pid_of, fault.target)
-    os.kill(old, signal.SIGKILL)
+    """SIGKILL the target program, or every one of a comma-separated list at once; back
+    when supervisord has started each again."""
+    targets = fault.target.split(",")
+    olds = {target: await asyncio.to_thread(platform.pid_of, target) for target in targets}
+    for old in olds.values():
+        os.kill(old, signal.SIGKILL)
     injection.injected_at = _now()
-    ctx.note(f"{fault.target} (pid {old}) SIGKILLed")
-    if await platform.wait_new_process(fault.target, old, RESTART_WITHIN_SECONDS):
+    ctx.note(", ".join(f"{target} (pid {old})" for target, old in olds.items()) + " SIGKILLed")
+    restarted = True
+    for target, old in olds.items():
+        if not await platform.wait_new_process(target, old, RESTART_WITHIN_SECONDS):
+            ctx.note(f"{target} not restarted by supervisord")
+            restarted = False
+    if restarted:
         injection.back_at = _now()
-    else:
-        ctx.note(f"{fault.target} not restarted by supervisord")
     await _healthy(ctx, injection)
 
 

@@ -244,7 +244,7 @@ def build_compose() -> tuple[dict[str, Any], Variables]:
         SUBNET_PREFIX_DEFAULT,
         "first three octets of the compose network (a /24); change it if it collides",
     )
-    dynamic = json.loads(render.traefik_dynamic())
+    dynamic = json.loads(render.traefik_dynamic(copies=1))
     traefik_static = json.loads(render.traefik_static())
     services: dict[str, dict[str, Any]] = {}
     volumes: dict[str, dict[str, Any]] = {}
@@ -629,7 +629,7 @@ def build_compose() -> tuple[dict[str, Any], Variables]:
         "--threads": ("GUNICORN_THREADS", "threads per gunicorn worker"),
     }
     routers = dynamic["http"]["routers"]
-    for program in app_programs():
+    for program in app_programs(copies=1):
         svc_name = next(s for s in SERVICES if program.name.startswith(f"{s}-"))
         svc = SERVICES[svc_name]
         argv = shlex.split(program.command)

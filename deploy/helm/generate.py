@@ -87,7 +87,7 @@ def build_topology() -> dict[str, Any]:
         }
 
     processes = []
-    for program in app_programs(observability=False):
+    for program in app_programs(observability=False, copies=1):
         svc = SERVICES[program.service]
         kind = process_kind(svc.name, program.name)
         argv = container_command(program.command)
@@ -113,7 +113,7 @@ def build_topology() -> dict[str, Any]:
                 entry["beatSchedule"] = argv[argv.index("--schedule") + 1]
         processes.append(entry)
 
-    dynamic = json.loads(render.traefik_dynamic())["http"]
+    dynamic = json.loads(render.traefik_dynamic(copies=1))["http"]
     routes = []
     for name, router in dynamic["routers"].items():
         if name.startswith(LOCAL_ONLY_ROUTER_PREFIX):

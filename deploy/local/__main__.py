@@ -27,6 +27,7 @@ from deploy.local.programs import (
     Program,
     all_programs,
     app_programs,
+    choose_replicas,
     infra_programs,
     observability_enabled,
     observability_programs,
@@ -101,6 +102,9 @@ def start_observability(observability: bool, changed: set[str]) -> list[Program]
 def up() -> None:
     started = time.monotonic()
     observability = observability_enabled()
+    copies = choose_replicas()
+    if copies > 1:
+        step(f"replicas: {copies} copies of every process that scales (docs/adr/0023)")
     changed = render.render_all(observability)
     postgres.ensure_initialized()
     kafka.ensure_formatted()
@@ -169,7 +173,8 @@ def print_table(observability: bool) -> None:
     print(f"Edge (REST):        {INFRA.edge_url}   e.g. {INFRA.edge_url}/api/v1/products")
     print(f"Edge (gRPC, h2c):   {INFRA.grpc_edge_target}")
     print(f"Traefik dashboard:  http://127.0.0.1:{INFRA.traefik_dashboard_port}/dashboard/")
-    print(f"Admin:              {INFRA.edge_url}/admin/<service>/  (make staff EMAIL=...)")
+    print(f"Front page:         {INFRA.edge_url}/   (every admin, the API docs, the tools)")
+    print(f"Admin:              {INFRA.edge_url}/admin/<service>/  (make superuser EMAIL=...)")
     if observability:
         print_observability()
     else:

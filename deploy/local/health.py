@@ -138,8 +138,22 @@ def wait_http(programs: list[Program], urls: dict[str, str], timeout: float) -> 
         time.sleep(0.5)
 
 
+def copy_checks(programs: list[Program]) -> dict[str, Callable[[], tuple[bool, str]]]:
+    """With `REPLICAS=` > 1, each further copy of a gunicorn checked directly: through
+    the edge, one healthy copy would hide a broken one."""
+    checks: dict[str, Callable[[], tuple[bool, str]]] = {}
+    for program in programs:
+        if program.replica > 1 and program.name.startswith(f"{program.service}-http"):
+            prefix = SERVICES[program.service].route_prefixes[0]
+            url = f"http://{program.address}{prefix}/healthz"
+            checks[f"{program.service} http copy {program.replica}"] = functools.partial(
+                http_health, url
+            )
+    return checks
+
+
 def wait_edge(programs: list[Program], timeout: float) -> None:
-    checks = edge_checks()
+    checks = {**edge_checks(), **copy_checks(programs)}
     deadline = time.monotonic() + timeout
     last: dict[str, str] = {}
     while checks:

@@ -29,6 +29,7 @@ class Program:
     environment: dict[str, str] = field(default_factory=dict)
     service: str = ""  # the service an app program belongs to
     nice: int = 0  # its CPU priority: > 0 for the pipeline behind the requests
+    replica: int = 1  # which copy of its kind (`make up REPLICAS=`)
 
     @property
     def launch(self) -> str:
@@ -44,6 +45,40 @@ class Program:
 def observability_enabled() -> bool:
     """The switch: `make up OBSERVABILITY=1` (also on, true, yes)."""
     return os.environ.get("OBSERVABILITY", "").strip().lower() in {"1", "on", "true", "yes"}
+
+
+REPLICAS_FILE = paths.RUN / "replicas"
+
+
+def replicas() -> int:
+    """The switch `make up REPLICAS=n`: copies of every process that scales
+    (docs/adr/0023). Copy 1 keeps the plain names and ports; copy r is `<name>-r`.
+    Unset, it is what the last `make up` started (so `make restart`, `make status` and
+    `make chaos` follow the running platform), else 1."""
+    raw = os.environ.get("REPLICAS", "").strip()
+    if not raw:
+        try:
+            raw = REPLICAS_FILE.read_text().strip()
+        except OSError:
+            raw = "1"
+    if not raw.isdigit() or int(raw) < 1:
+        raise SystemExit(f"REPLICAS={raw!r}: give a whole number of copies, 1 or more")
+    return int(raw)
+
+
+def choose_replicas() -> int:
+    """For `make up`: REPLICAS as given, else 1 (a plain `make up` is the default
+    platform, whatever ran before); remembered for the commands that follow."""
+    os.environ["REPLICAS"] = os.environ.get("REPLICAS", "").strip() or "1"
+    copies = replicas()
+    REPLICAS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    REPLICAS_FILE.write_text(f"{copies}\n")
+    return copies
+
+
+def replica_name(name: str, replica: int) -> str:
+    """`account-http` for copy 1, `account-http-2` for copy 2, ..."""
+    return name if replica == 1 else f"{name}-{replica}"
 
 
 def background_nice() -> int:
@@ -202,56 +237,73 @@ def app_environment(service: str, *, observability: bool) -> dict[str, str]:
     return env
 
 
-def app_programs(observability: bool | None = None) -> list[Program]:
-    """Each service's processes; `observability` defaults to the OBSERVABILITY switch."""
+def app_programs(observability: bool | None = None, copies: int | None = None) -> list[Program]:
+    """Each service's processes, `copies` of each that scales (default: the REPLICAS
+    switch); `observability` defaults to the OBSERVABILITY switch."""
     if observability is None:
         observability = observability_enabled()
+    if copies is None:
+        copies = replicas()
     progs = []
     venv = paths.VENV_BIN
     for svc in SERVICES.values():
         env = app_environment(svc.name, observability=observability)
-        progs.append(
-            Program(
-                f"{svc.name}-http",
-                _gunicorn(svc.package, svc.http_port),
-                "apps",
-                address=f"127.0.0.1:{svc.http_port}",
-                environment=dict(env),
-                service=svc.name,
-            )
-        )
-        if svc.grpc_port:
+        for replica in range(1, copies + 1):
+            http_port = svc.http_port_of(replica)
             progs.append(
                 Program(
-                    f"{svc.name}-grpc",
-                    f"{venv / 'python'} {svc.package}/manage.py grpcserve",
+                    replica_name(f"{svc.name}-http", replica),
+                    _gunicorn(svc.package, http_port),
                     "apps",
-                    address=f"127.0.0.1:{svc.grpc_port} (h2c)",
+                    address=f"127.0.0.1:{http_port}",
                     environment=dict(env),
                     service=svc.name,
-                    nice=background_nice() if svc.grpc_for_sagas_only else 0,
+                    replica=replica,
                 )
             )
+            if grpc_port := svc.grpc_port_of(replica):
+                progs.append(
+                    Program(
+                        replica_name(f"{svc.name}-grpc", replica),
+                        f"{venv / 'python'} {svc.package}/manage.py grpcserve"
+                        # Copy 1 listens where its settings say (GRPC_PORT), as in Docker.
+                        + (f" --port {grpc_port}" if replica > 1 else ""),
+                        "apps",
+                        address=f"127.0.0.1:{grpc_port} (h2c)",
+                        environment=dict(env),
+                        service=svc.name,
+                        nice=background_nice() if svc.grpc_for_sagas_only else 0,
+                        replica=replica,
+                    )
+                )
         for worker, command in svc.workers.items():
-            exe, _, rest = command.partition(" ")
-            name = f"{svc.name}-{worker}"
-            worker_env = dict(env)
-            if "kafka_consume" in command:
-                # Its stable name in its consumer group (static membership): restarted,
-                # it takes its partitions back at once (common.kafka.config).
-                worker_env[GROUP_INSTANCE_ENV] = name
-            progs.append(
-                Program(
-                    name,
-                    f"{venv / exe} {rest}",
-                    "apps",
-                    stopwaitsecs=30,
-                    environment=worker_env,
-                    service=svc.name,
-                    nice=background_nice(),  # relays, consumers, Celery: the pipeline
-                )
-            )
+            for replica in range(1, (copies if svc.scales(worker) else 1) + 1):
+                progs.append(_worker(svc.name, worker, command, replica, env))
     return progs
+
+
+def _worker(service: str, worker: str, command: str, replica: int, env: dict[str, str]) -> Program:
+    exe, _, rest = command.partition(" ")
+    name = replica_name(f"{service}-{worker}", replica)
+    worker_env = dict(env)
+    if "kafka_consume" in command:
+        # Its stable name in its consumer group (static membership): restarted, it
+        # takes its partitions back at once (common.kafka.config). One name per copy.
+        worker_env[GROUP_INSTANCE_ENV] = name
+    if " worker " in f" {rest} ":
+        # Celery's node name: two workers of one name on one host confuse its
+        # monitoring (and Flower); the lease owners carry the pid anyway.
+        rest += f" --hostname {name}@%h"
+    return Program(
+        name,
+        f"{paths.VENV_BIN / exe} {rest}",
+        "apps",
+        stopwaitsecs=30,
+        environment=worker_env,
+        service=service,
+        nice=background_nice(),  # relays, consumers, Celery: the pipeline
+        replica=replica,
+    )
 
 
 def all_programs(observability: bool | None = None) -> list[Program]:

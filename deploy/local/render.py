@@ -11,9 +11,9 @@ import os
 from pathlib import Path
 
 from common.settings import max_body_bytes
-from common.topology import INFRA, SERVICES
+from common.topology import INFRA, SERVICES, Service
 from deploy.local import paths
-from deploy.local.programs import Program, all_programs, observability_enabled
+from deploy.local.programs import Program, all_programs, observability_enabled, replicas
 from deploy.observability.prometheus import render_config
 
 
@@ -56,7 +56,8 @@ def supervisord_conf(programs: list[Program]) -> str:
         env_line = ",".join(f'{k}="{v}"' for k, v in env.items())
         lines += [
             f"[program:{p.name}]",
-            f"command={p.launch}",
+            # supervisord expands %(name)s in commands: a literal % (Celery's %h) doubles.
+            f"command={p.launch.replace('%', '%%')}",
             f"directory={paths.REPO}",
             "autostart=false",
             "autorestart=true",
@@ -228,6 +229,45 @@ def edge_ready_router(entrypoint: str) -> str:
     return f"edge-ready-{entrypoint}"
 
 
+EDGE_RETRY_EXPRESSION = "IsNetworkError() && Attempts() < 2"
+
+
+def http_servers(service: Service, copies: int) -> dict[str, object]:
+    """The load balancer of a service's gunicorn copies. With more than one, Traefik
+    checks each and leaves out a dead one within seconds (the retry above covers the
+    requests of those seconds); a single copy is left unchecked, so while it restarts
+    the edge answers as it always did (refused, then the service's own 503)."""
+    balancer: dict[str, object] = {
+        "servers": [
+            {"url": f"http://127.0.0.1:{service.http_port_of(r)}"} for r in range(1, copies + 1)
+        ]
+    }
+    if copies > 1:
+        balancer["healthCheck"] = {
+            "path": f"{service.route_prefixes[0]}/healthz",
+            "interval": "2s",
+            "timeout": "1s",
+        }
+    return {"loadBalancer": balancer}
+
+
+def grpc_servers(service: Service, copies: int) -> dict[str, object]:
+    """The load balancer of a service's gRPC servers, each checked by the gRPC health
+    protocol (more often when there are copies to fail over to)."""
+    return {
+        "loadBalancer": {
+            "servers": [
+                {"url": f"h2c://127.0.0.1:{service.grpc_port_of(r)}"} for r in range(1, copies + 1)
+            ],
+            "healthCheck": {
+                "mode": "grpc",
+                "interval": "2s" if copies > 1 else "5s",
+                "timeout": "2s",
+            },
+        }
+    }
+
+
 def http_middlewares(service: str) -> dict[str, dict[str, object]]:
     """The middlewares of a service's HTTP router, outermost first.
 
@@ -244,7 +284,14 @@ def http_middlewares(service: str) -> dict[str, dict[str, object]]:
                 "query": EDGE_ERRORS_QUERY,
             }
         },
-        f"{service}-body-limit": {"buffering": {"maxRequestBodyBytes": max_body_bytes()}},
+        f"{service}-body-limit": {
+            "buffering": {
+                "maxRequestBodyBytes": max_body_bytes(),
+                # The request is whole in Traefik's buffer: one that could not reach its
+                # server (a copy just killed, `make up REPLICAS=2`) goes to the next one.
+                "retryExpression": EDGE_RETRY_EXPRESSION,
+            }
+        },
     }
 
 
@@ -292,7 +339,10 @@ def front_page_router() -> dict[str, dict[str, object]]:
     }
 
 
-def traefik_dynamic() -> str:
+def traefik_dynamic(copies: int | None = None) -> str:
+    """Traefik's routes to every service's copies (default: the REPLICAS switch)."""
+    if copies is None:
+        copies = replicas()
     routers: dict[str, dict[str, object]] = {}
     services: dict[str, dict[str, object]] = {}
     middlewares: dict[str, dict[str, object]] = {}
@@ -306,9 +356,7 @@ def traefik_dynamic() -> str:
             "service": f"{svc.name}-http",
             "middlewares": list(chain),
         }
-        services[f"{svc.name}-http"] = {
-            "loadBalancer": {"servers": [{"url": f"http://127.0.0.1:{svc.http_port}"}]}
-        }
+        services[f"{svc.name}-http"] = http_servers(svc, copies)
         if svc.grpc_port:
             # By service path, as every gRPC client calls; by authority too, so the
             # standard health check (one path for all) can reach a chosen service.
@@ -319,12 +367,7 @@ def traefik_dynamic() -> str:
                 "rule": " || ".join(rules),
                 "service": f"{svc.name}-grpc",
             }
-            services[f"{svc.name}-grpc"] = {
-                "loadBalancer": {
-                    "servers": [{"url": f"h2c://127.0.0.1:{svc.grpc_port}"}],
-                    "healthCheck": {"mode": "grpc", "interval": "5s", "timeout": "2s"},
-                }
-            }
+            services[f"{svc.name}-grpc"] = grpc_servers(svc, copies)
     routers.update(stream_routers())
     routers.update(front_page_router())
     for entrypoint in GATED_ENTRYPOINTS:
@@ -342,7 +385,8 @@ def traefik_dynamic() -> str:
 
 def prometheus_jobs() -> dict[str, list[str]]:
     """What the local Prometheus scrapes at /metrics: each service's gunicorn (which
-    serves the metrics of every process of the service) and Traefik."""
+    serves the metrics of every process of the service, of every copy: they share one
+    directory, so one copy is scraped, never two) and Traefik."""
     jobs = {svc.name: [f"127.0.0.1:{svc.http_port}"] for svc in SERVICES.values()}
     jobs["traefik"] = [f"127.0.0.1:{INFRA.traefik_dashboard_port}"]
     return jobs

@@ -20,7 +20,7 @@ from deploy.local import paths, render
 from deploy.local.programs import app_programs, infra_programs
 from tests.deploy.conftest import REPO, services_with_role
 
-PROGRAMS = {p.name: p for p in app_programs()}
+PROGRAMS = {p.name: p for p in app_programs(copies=1)}
 
 
 def env_of(spec: dict[str, Any]) -> dict[str, str]:
@@ -322,7 +322,7 @@ def test_the_images_follow_the_local_platforms_versions(compose: dict[str, Any])
 def test_the_pipeline_gets_a_smaller_cpu_share_as_locally_a_lower_priority(
     compose: dict[str, Any],
 ) -> None:
-    nice = {p.name: p.nice for p in [*infra_programs(), *app_programs()]}
+    nice = {p.name: p.nice for p in [*infra_programs(), *app_programs(copies=1)]}
     for name, spec in compose["services"].items():
         if name not in nice:
             continue  # init jobs and tools

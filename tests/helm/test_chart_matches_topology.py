@@ -15,7 +15,7 @@ from deploy.local import render
 from deploy.local.programs import app_programs
 from tests.helm.conftest import Rendered, full_name
 
-PROGRAMS = app_programs(observability=False)
+PROGRAMS = app_programs(observability=False, copies=1)
 
 
 def local_routers() -> dict[str, dict[str, object]]:

@@ -52,6 +52,21 @@ class Service:
     def manage(self, *args: str) -> str:
         return " ".join((f"python {self.package}/manage.py", *args))
 
+    def http_port_of(self, replica: int) -> int:
+        """The HTTP port of copy `replica` (1, 2, ...) of this service's gunicorn."""
+        return self.http_port + REPLICA_PORT_STEP * (replica - 1)
+
+    def grpc_port_of(self, replica: int) -> int | None:
+        """The gRPC port of copy `replica` of this service's gRPC server, if it has one."""
+        return (
+            None if self.grpc_port is None else self.grpc_port + REPLICA_PORT_STEP * (replica - 1)
+        )
+
+    def scales(self, worker: str) -> bool:
+        """Whether a worker may run as several copies (`make up REPLICAS=`): every one
+        but Celery beat, whose schedule would fire once per copy (docs/adr/0023)."""
+        return worker not in SINGLE_COPY_WORKERS
+
 
 class Topic(StrEnum):
     """Kafka topics of the saga; each has a dead-letter twin `<topic>.DLQ`."""
@@ -67,6 +82,11 @@ class Topic(StrEnum):
 def saga_topics() -> list[str]:
     return [name for t in Topic for name in (t.value, t.dlq)]
 
+
+# `make up REPLICAS=n` runs n copies of every process that scales; copy r listens on its
+# service's ports plus REPLICA_PORT_STEP * (r - 1): 8101, 8201, ... and 50101, 50201, ...
+REPLICA_PORT_STEP = env_int("REPLICA_PORT_STEP", 100)
+SINGLE_COPY_WORKERS = frozenset({"beat"})
 
 _PORT_BASE = env_int("SERVICE_PORT_BASE", 8100)
 _GRPC_PORT_BASE = env_int("GRPC_PORT_BASE", 50100)

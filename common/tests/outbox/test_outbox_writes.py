@@ -89,10 +89,12 @@ def delivered(listener):
 class FakePublisher:
     def __init__(self):
         self.sent = []
+        self.values = []
         self.headers = {}
 
     def publish(self, topic, key, value, headers=None):
         self.sent.append(key)
+        self.values.append(json.loads(value))
         self.headers[key] = dict(headers)
 
     def flush(self, timeout=0):
@@ -269,6 +271,49 @@ try:
         "left": OutboxMessage.objects.filter(published_at__isnull=True).count(),
         "traced_headers": publisher.headers["traced"],
     }
+
+    # Two relays side by side: the lanes another relay holds for its batch are left to
+    # it; once it is done, they are published, each key's events still in order.
+    from common.outbox.relay import LANES, _LANE_LOCK_CLASS
+
+    with transaction.atomic():
+        outbox_enqueue_many(
+            [
+                OutboxEvent(topic="t", key=f"lane-key-{k}", payload={"n": n})
+                for n in range(3)
+                for k in range(24)
+            ]
+        )
+    other = psycopg2.connect(**params)  # the other relay, in the middle of its batch
+    with other.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, lane) FROM generate_series(0, 3) AS lane",
+            [_LANE_LOCK_CLASS],
+        )
+        cursor.execute(
+            "SELECT key, (hashtext(key) & %s) FROM outbox_message WHERE published_at IS NULL",
+            [LANES - 1],
+        )
+        lane_of = dict(cursor.fetchall())
+    publisher = FakePublisher()
+    while publish_batch(publisher, batch_size=5, flush_timeout=1):
+        pass
+    held_back = sorted({lane_of[key] for key in lane_of if key not in publisher.sent})
+    sent_lanes = sorted({lane_of[key] for key in publisher.sent})
+    other.rollback()  # its batch ends: the lanes are free
+    while publish_batch(publisher, batch_size=5, flush_timeout=1):
+        pass
+    other.close()
+    by_key = {}
+    for key, value in zip(publisher.sent, publisher.values):
+        by_key.setdefault(key, []).append(value["n"])
+    out["lanes"] = {
+        "held_back": held_back,
+        "sent_first": sent_lanes,
+        "in_order": all(ns == [0, 1, 2] for ns in by_key.values()),
+        "keys": len(by_key),
+        "left": OutboxMessage.objects.filter(published_at__isnull=True).count(),
+    }
     listener.close()
 finally:
     connection.creation.destroy_test_db(svc.database, verbosity=0)
@@ -352,10 +397,26 @@ def test_the_relay_scans_a_partial_index_and_takes_two_statements_a_batch(
 
     first_batch, rest, nothing = relay["published"]
     assert first_batch == 4 and rest > 4 and nothing == 0
-    # SELECT ... FOR UPDATE SKIP LOCKED and one UPDATE per batch; one SELECT when idle.
-    assert relay["statements"] == ["SELECT", "UPDATE", "SELECT", "UPDATE", "SELECT"]
+    # Per batch: the lanes' locks, SELECT ... FOR UPDATE SKIP LOCKED and one UPDATE;
+    # when idle, the locks and one SELECT.
+    assert (
+        relay["statements"]
+        == ["SELECT"] * 2 + ["UPDATE"] + ["SELECT"] * 2 + ["UPDATE"] + ["SELECT"] * 2
+    )
     assert relay["order"] is True
     assert relay["left"] == 0
     # Nothing records spans in that process: the message carries the stored context as is.
     assert relay["traced_headers"]["traceparent"] == f"00-{0xABC:032x}-{0xDEF:016x}-01"
     assert relay["traced_headers"]["message-id"].isdigit()
+
+
+def test_relays_side_by_side_never_send_one_keys_events_out_of_order(
+    seen: dict[str, Any],
+) -> None:
+    lanes = seen["lanes"]
+
+    # While the other relay held lanes 0-3, only the rest left; then everything did.
+    assert lanes["held_back"] == [0, 1, 2, 3]
+    assert set(lanes["sent_first"]).isdisjoint({0, 1, 2, 3})
+    assert lanes["keys"] == 24 and lanes["left"] == 0
+    assert lanes["in_order"] is True

@@ -25,9 +25,10 @@ Delivery is at least once, never at most once:
   relay: it is logged on every attempt and needs a person; it is never dropped.
 
 Order: rows leave in id order per batch, so events about one key, written in
-successive transactions, arrive in that order on their partition. Run one relay
-per database: a second one is safe (SKIP LOCKED, no row is taken twice at once)
-but may interleave batches out of order.
+successive transactions, arrive in that order on their partition. Several relays of
+one database may run side by side (`make up REPLICAS=2`): the rows are split into
+lanes by key, and one relay at a time holds a lane for its batch (`_take_lanes`), so
+one key's events never leave out of order.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from typing import Any
 import psycopg2
 import psycopg2.extensions
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
 from common.kafka.consumer import Backoff, close_stale_db_connections
@@ -82,9 +83,13 @@ def publish_batch(publisher: Publisher, *, batch_size: int, flush_timeout: float
     Raises (and marks nothing) if any row was not delivered.
     """
     with transaction.atomic():
+        lanes = _take_lanes()
+        if not lanes:
+            return 0  # another relay holds them all for its batch
         rows = list(
             OutboxMessage.objects.select_for_update(skip_locked=True)
             .filter(published_at__isnull=True)
+            .extra(where=[f"(hashtext(key) & {LANES - 1}) = ANY(%s)"], params=[lanes])
             .order_by("id")[:batch_size]
         )
         if not rows:
@@ -108,6 +113,27 @@ def publish_batch(publisher: Publisher, *, batch_size: int, flush_timeout: float
         PUBLISHED.labels(topic).inc(published)
     logger.debug("outbox relay published ids %s..%s", rows[0].id, rows[-1].id)
     return len(rows)
+
+
+# Rows are split into lanes by key; a relay publishes a lane only while it holds the
+# lane's advisory lock, for its whole batch (taken in a statement of its own, before the
+# rows are read, so the rows' snapshot sees everything its last holder published). So
+# relays running side by side never interleave one key's events out of order, and a
+# killed relay's lanes are free the moment its transaction ends. Advisory locks belong
+# to one database: the relays of different services never meet.
+LANES = 8  # a power of two: a row's lane is the low bits of its key's hash
+_LANE_LOCK_CLASS = 0x0B0C  # the first key of the two-key advisory lock: "outbox"
+
+
+def _take_lanes() -> list[int]:
+    """Try every lane's lock for this transaction; answer the lanes this relay got."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT lane FROM generate_series(0, %s) AS lane"
+            " WHERE pg_try_advisory_xact_lock(%s, lane)",
+            [LANES - 1, _LANE_LOCK_CLASS],
+        )
+        return [lane for (lane,) in cursor.fetchall()]
 
 
 class OutboxListener:
