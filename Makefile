@@ -42,7 +42,10 @@ endif
 
 # The trace tests need Zipkin: the platform and the suite run with it (a value
 # exported here reaches the prerequisite `up` too, and the tests that run make up).
+# One copy of each process: the tests stop and kill processes by name (make chaos
+# FAULTS=kill-replicas checks the copies; docs/adr/0023).
 test: export OBSERVABILITY = 1
+test: export REPLICAS = 1
 test: up ## start what the tests need (make up OBSERVABILITY=1) and run the whole suite
 	@deploy/bin/run-tests
 

@@ -53,8 +53,8 @@ REPLICAS_FILE = paths.RUN / "replicas"
 def replicas() -> int:
     """The switch `make up REPLICAS=n`: copies of every process that scales
     (docs/adr/0023). Copy 1 keeps the plain names and ports; copy r is `<name>-r`.
-    Unset, it is what the last `make up` started (so `make restart`, `make status` and
-    `make chaos` follow the running platform), else 1."""
+    Unset, it is what the last `make up` started (so a later `make up`, `make restart`,
+    `make status` or `make chaos` follows the running platform), else 1."""
     raw = os.environ.get("REPLICAS", "").strip()
     if not raw:
         try:
@@ -67,10 +67,10 @@ def replicas() -> int:
 
 
 def choose_replicas() -> int:
-    """For `make up`: REPLICAS as given, else 1 (a plain `make up` is the default
-    platform, whatever ran before); remembered for the commands that follow."""
-    os.environ["REPLICAS"] = os.environ.get("REPLICAS", "").strip() or "1"
+    """For `make up`: the count (as `replicas()`), remembered for the commands that
+    follow; `make up REPLICAS=1` goes back to one copy."""
     copies = replicas()
+    os.environ["REPLICAS"] = str(copies)
     REPLICAS_FILE.parent.mkdir(parents=True, exist_ok=True)
     REPLICAS_FILE.write_text(f"{copies}\n")
     return copies

@@ -94,17 +94,21 @@ def test_a_single_copy_is_not_health_checked_over_http() -> None:
         assert "healthCheck" not in dynamic["services"][f"{svc.name}-http"]["loadBalancer"]
 
 
-def test_make_up_remembers_the_count_for_the_commands_that_follow(
+def test_make_up_remembers_the_count_until_it_is_given_again(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
     monkeypatch.setattr(programs, "REPLICAS_FILE", tmp_path / "replicas")
+    monkeypatch.delenv("REPLICAS", raising=False)
+    assert programs.replicas() == 1  # never chosen: one copy
+
     monkeypatch.setenv("REPLICAS", "2")
     assert programs.choose_replicas() == 2
-
     monkeypatch.delenv("REPLICAS")
     assert programs.replicas() == 2  # make restart, make status, make chaos
-    monkeypatch.delenv("REPLICAS", raising=False)
-    assert programs.choose_replicas() == 1  # a plain make up is the default platform
+    assert programs.choose_replicas() == 2  # a plain make up keeps what runs
+    monkeypatch.setenv("REPLICAS", "1")
+    assert programs.choose_replicas() == 1
+    monkeypatch.delenv("REPLICAS")
     assert programs.replicas() == 1
 
 
