@@ -12,8 +12,9 @@ from collections.abc import Callable, Mapping
 from confluent_kafka import Consumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
+from common.contract.topics import saga_topics
 from common.testing import connect
-from common.topology import INFRA, SERVICES, saga_topics
+from common.topology import INFRA, SERVICES
 
 Counts = dict[str, float]
 Reading = Counts | str  # the counts, or why they could not be read

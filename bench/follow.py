@@ -16,7 +16,7 @@ import psycopg2
 
 from common.testing import connect
 
-PENDING = "PENDING"  # the one state that is not final (common.events.PurchaseStatus)
+PENDING = "PENDING"  # the one state that is not final (common.contract.events.PurchaseStatus)
 # A database restart is a fault the bench may be measuring: it waits this long for
 # PostgreSQL to come back before it gives up following the run.
 RECONNECT_WITHIN_SECONDS = 120.0

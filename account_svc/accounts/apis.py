@@ -14,7 +14,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from account_svc.accounts import login_clients, selectors, services
-from account_svc.accounts.conf import login_config
+from account_svc.accounts.conf import config
 from account_svc.accounts.models import (
     ADDRESS_MAX_LENGTH,
     EMAIL_MAX_LENGTH,
@@ -23,6 +23,7 @@ from account_svc.accounts.models import (
     Customer,
 )
 from account_svc.accounts.serializers import AccountInputSerializer, PhoneNumberField
+from common.apis import get_or_404
 from common.auth import customer_of
 from common.openapi import ErrorResponses
 from common.serializers import StrictCharField, StrictEmailField
@@ -78,7 +79,7 @@ def _device_token(request: Request) -> str | None:
 def _with_device_cookie(response: Response, device_token: str) -> Response:
     """Mark the client as the owner's (docs/adr/0016): sent back to the login only,
     out of reach of scripts and of other sites' requests."""
-    conf = login_config()
+    conf = config()
     response.set_cookie(
         login_clients.DEVICE_COOKIE,
         device_token,
@@ -182,7 +183,11 @@ class LogoutApi(PublicApi):
 
 
 def _current_customer(request: Request) -> Customer:
-    return selectors.customer_for_token(customer_id=customer_of(request).id)
+    """The active customer the access token names; 404 when gone or deactivated."""
+    return get_or_404(
+        selectors.customer_get_active(customer_id=customer_of(request).id),
+        "The customer does not exist.",
+    )
 
 
 class PersonalApi(APIView):

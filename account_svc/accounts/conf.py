@@ -1,39 +1,29 @@
-"""The account service's own settings, typed.
+"""The account service's own settings: declared once here, with their defaults.
 
-Their values and environment variables live in account_svc/config/settings.py (the type
-checker's settings module does not declare them, hence getattr). Read on every use: a
-login asks once, and a test's override_settings shows at once.
+config/settings.py takes them from the environment (`config.from_environment()`); code
+reads `config().throttle_window_seconds`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from django.conf import settings
-
-
-def _setting(name: str) -> Any:
-    return getattr(settings, name)
+from common.conf import AppSettings
 
 
 @dataclass(frozen=True)
-class LoginConfig:
-    window_seconds: int
-    pair_threshold: int
-    ip_threshold: int
-    email_threshold: int
-    known_client_seconds: int
-    device_cookie_secure: bool
+class LoginSettings:
+    # Login throttling (accounts/throttling.py, docs/adr/0016): failed logins within the
+    # window, per account and client, per client address, and per account from clients
+    # it does not know, before 429.
+    throttle_window_seconds: int = 300
+    throttle_pair_threshold: int = 5
+    throttle_ip_threshold: int = 100
+    throttle_email_threshold: int = 10
+    # How long a client stays known (device cookie, address) after its last sign-in
+    # (accounts/login_clients.py); a Secure cookie when served over HTTPS.
+    known_client_seconds: int = 90 * 86400
+    device_cookie_secure: bool = False
 
 
-def login_config() -> LoginConfig:
-    """Login throttling and known clients (docs/adr/0016)."""
-    return LoginConfig(
-        window_seconds=int(_setting("LOGIN_THROTTLE_WINDOW_SECONDS")),
-        pair_threshold=int(_setting("LOGIN_THROTTLE_PAIR_THRESHOLD")),
-        ip_threshold=int(_setting("LOGIN_THROTTLE_IP_THRESHOLD")),
-        email_threshold=int(_setting("LOGIN_THROTTLE_EMAIL_THRESHOLD")),
-        known_client_seconds=int(_setting("LOGIN_KNOWN_CLIENT_SECONDS")),
-        device_cookie_secure=bool(_setting("LOGIN_DEVICE_COOKIE_SECURE")),
-    )
+config = AppSettings(LoginSettings, prefix="LOGIN_")

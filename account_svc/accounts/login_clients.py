@@ -23,7 +23,7 @@ import time
 from django.core import signing
 from django.utils.crypto import salted_hmac
 
-from account_svc.accounts.conf import login_config
+from account_svc.accounts.conf import config
 from common.cache.client import CACHE_ERRORS
 from common.redis_cluster import cluster_client
 
@@ -37,7 +37,7 @@ _ADDRESSES_PREFIX = "account:login-addresses"
 
 
 def known_for_seconds() -> int:
-    return login_config().known_client_seconds
+    return config().known_client_seconds
 
 
 def pseudonym(value: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from account_svc.accounts.models import Customer, normalize_email
-from common.errors import ApplicationError, ErrorCode
 
 
 def customer_get_active(*, customer_id: int) -> Customer | None:
@@ -13,14 +12,6 @@ def customer_get_active(*, customer_id: int) -> Customer | None:
 
 def customer_get_by_email(*, email: str) -> Customer | None:
     return Customer.objects.filter(email=normalize_email(email)).first()
-
-
-def customer_for_token(*, customer_id: int) -> Customer:
-    """The customer an access token names; NOT_FOUND when gone or deactivated."""
-    customer = customer_get_active(customer_id=customer_id)
-    if customer is None:
-        raise ApplicationError(ErrorCode.NOT_FOUND, "The customer does not exist.")
-    return customer
 
 
 def customer_get(*, customer_id: int) -> Customer | None:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from account_svc.accounts.conf import LoginConfig, login_config
+from account_svc.accounts.conf import LoginSettings, config
 from account_svc.accounts.login_clients import address_is_known, client_network, pseudonym
 from common.cache.client import CACHE_ERRORS
 from common.errors import ApplicationError, ErrorCode
@@ -78,21 +78,21 @@ def address_key(address: str) -> str:
     return f"{KEY_PREFIX}:ip:{pseudonym(client_network(address))}"
 
 
-def _limits(attempt: LoginAttempt, conf: LoginConfig) -> list[_Limit]:
+def _limits(attempt: LoginAttempt, conf: LoginSettings) -> list[_Limit]:
     """The counters this attempt is checked against and counted on, pair first."""
     pair = pair_key(attempt)
     limits = []
     if pair:
-        limits.append(_Limit("pair", pair, conf.pair_threshold))
+        limits.append(_Limit("pair", pair, conf.throttle_pair_threshold))
     if attempt.device_id:
         return limits
     if attempt.address:
-        limits.append(_Limit("address", address_key(attempt.address), conf.ip_threshold))
+        limits.append(_Limit("address", address_key(attempt.address), conf.throttle_ip_threshold))
     limits.append(
         _Limit(
             "account",
             email_key(attempt.email),
-            conf.email_threshold,
+            conf.throttle_email_threshold,
             waived_for_known_address=attempt.address is not None,
         )
     )
@@ -109,7 +109,7 @@ def _throttled(retry_after: int) -> ApplicationError:
 
 def login_throttle_check(*, attempt: LoginAttempt) -> None:
     """Raise THROTTLED (429, details.retry_after) while one of the attempt's limits is reached."""
-    conf = login_config()
+    conf = config()
     try:
         client = cluster_client()
         for limit in _limits(attempt, conf):
@@ -123,18 +123,18 @@ def login_throttle_check(*, attempt: LoginAttempt) -> None:
             ):
                 continue
             ttl = int(client.ttl(limit.key))
-            raise _throttled(ttl if ttl > 0 else conf.window_seconds)
+            raise _throttled(ttl if ttl > 0 else conf.throttle_window_seconds)
     except CACHE_ERRORS:
         logger.warning("login throttle unavailable (check skipped)", exc_info=True)
 
 
 def login_failure_record(*, attempt: LoginAttempt) -> None:
     """Count one failed login on each of the attempt's counters."""
-    conf = login_config()
+    conf = config()
     try:
         client = cluster_client()
         for limit in _limits(attempt, conf):
-            client.set(limit.key, 0, ex=conf.window_seconds, nx=True)
+            client.set(limit.key, 0, ex=conf.throttle_window_seconds, nx=True)
             if int(client.incr(limit.key)) == limit.threshold:
                 # Once per window and counter: what an operator looks for under attack.
                 logger.info("login throttle: %s limit reached (%s)", limit.name, limit.key)

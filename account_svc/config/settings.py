@@ -1,6 +1,8 @@
 """Settings of the account service: the shared ones plus what only it needs."""
 
-from common.settings import build, env, env_bool, simple_jwt_settings
+from account_svc.accounts.conf import config
+from common.jwt_keys import simple_jwt_settings
+from common.settings import build
 
 _settings = build(
     "account",
@@ -26,17 +28,8 @@ _settings = build(
             {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
             {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
         ],
-        # Login throttling (account_svc.accounts.throttling, docs/adr/0016): failed
-        # logins within the window, per account and client, per client address, and
-        # per account from clients it does not know, before 429.
-        "LOGIN_THROTTLE_WINDOW_SECONDS": int(env("LOGIN_THROTTLE_WINDOW_SECONDS", "300")),
-        "LOGIN_THROTTLE_PAIR_THRESHOLD": int(env("LOGIN_THROTTLE_PAIR_THRESHOLD", "5")),
-        "LOGIN_THROTTLE_IP_THRESHOLD": int(env("LOGIN_THROTTLE_IP_THRESHOLD", "100")),
-        "LOGIN_THROTTLE_EMAIL_THRESHOLD": int(env("LOGIN_THROTTLE_EMAIL_THRESHOLD", "10")),
-        # How long a client stays known (device cookie, address) after its last sign-in
-        # (account_svc.accounts.login_clients); Secure cookie when served over HTTPS.
-        "LOGIN_KNOWN_CLIENT_SECONDS": int(env("LOGIN_KNOWN_CLIENT_SECONDS", str(90 * 86400))),
-        "LOGIN_DEVICE_COOKIE_SECURE": env_bool("LOGIN_DEVICE_COOKIE_SECURE", False),
+        # LOGIN_*: login throttling and known clients, declared in accounts/conf.py.
+        **config.from_environment(),
     },
 )
 _settings["SIMPLE_JWT"] = simple_jwt_settings(_settings)

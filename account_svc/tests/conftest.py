@@ -1,6 +1,7 @@
 """Fixtures of the account service's tests.
 
-Two kinds of test live here:
+Two kinds of test live here (those through the edge are marked `live`; with
+`backing_services`, `-m "not live"` runs the others without `make up`):
 - through the edge (REST at INFRA.edge_url, gRPC at the gRPC edge): they drive the
   running service and its database (account_db) as a client would, with a fresh
   email per test;
@@ -21,6 +22,7 @@ import requests
 
 from common import testing
 from common.testing import mint_access_token
+from deploy.local.throwaway import backing_services  # noqa: F401
 
 PREFIX = "/api/v1/account"
 PASSWORD = "correct-Horse-battery-9"

@@ -12,7 +12,7 @@ import fnmatch
 from dataclasses import dataclass
 from enum import StrEnum
 
-from common.topology import Topic
+from common.contract.topics import Topic
 from deploy.local.programs import app_programs
 
 
@@ -122,18 +122,18 @@ def _table() -> dict[str, Fault]:
     for topic in Topic:
         faults.append(
             Fault(
-                f"poison-{topic.value}",
+                f"poison-{topic}",
                 Kind.POISON,
-                topic.value,
-                f"messages no consumer can parse on {topic.value} (expected in {topic.dlq})",
+                topic,
+                f"messages no consumer can parse on {topic} (expected in {topic.dlq})",
             )
         )
         faults.append(
             Fault(
-                f"duplicate-{topic.value}",
+                f"duplicate-{topic}",
                 Kind.DUPLICATE,
-                topic.value,
-                f"every message of the run on {topic.value} so far, published again",
+                topic,
+                f"every message of the run on {topic} so far, published again",
             )
         )
     return {f.name: f for f in faults}

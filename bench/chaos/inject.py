@@ -23,7 +23,8 @@ from bench.chaos import messages, platform, sagas
 from bench.chaos.faults import Fault, Kind
 from bench.checks import Check
 from bench.follow import PurchaseStates
-from common.topology import INFRA, Topic
+from common.contract.topics import Topic
+from common.topology import INFRA
 from deploy.local import supervisor
 
 # A process supervisord restarts is RUNNING again within seconds (startsecs 2, Kafka 5).
@@ -189,11 +190,9 @@ async def _failover(fault: Fault, ctx: Context, injection: Injection) -> None:
 async def _poison(fault: Fault, ctx: Context, injection: Injection) -> None:
     topic = Topic(fault.target)
     since = ctx.offsets[topic.dlq]
-    keys = await asyncio.to_thread(
-        messages.publish_poison, topic.value, f"chaos-{ctx.run_id}-poison"
-    )
+    keys = await asyncio.to_thread(messages.publish_poison, topic, f"chaos-{ctx.run_id}-poison")
     _at_once(injection)
-    ctx.note(f"{len(keys)} poison messages on {topic.value}")
+    ctx.note(f"{len(keys)} poison messages on {topic}")
 
     def verify() -> list[Check]:
         found = messages.dead_lettered(topic.dlq, since, keys, wait=DEAD_LETTER_WITHIN_SECONDS)

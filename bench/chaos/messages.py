@@ -15,9 +15,10 @@ from collections.abc import Collection
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from common.contract.topics import Topic
 from common.kafka.messages import MESSAGE_ID_HEADER, ConsumedMessage
 from common.kafka.producer import KafkaPublisher
-from common.topology import INFRA, Topic
+from common.topology import INFRA
 
 Offsets = dict[int, int]  # partition -> offset
 TIMEOUT = 10.0
@@ -97,7 +98,7 @@ def poison_bodies(topic: str) -> list[tuple[bytes, list[tuple[str, bytes]]]]:
     """Values no consumer of `topic` can handle, each with its headers: not JSON, the
     wrong JSON shape, and one that parses but breaks a rule of the topic's events."""
     someone = str(uuid.uuid4())
-    if topic == Topic.PURCHASE.value:
+    if topic == Topic.PURCHASE:
         # The lines' sum is not the amount: the order and the payment would disagree.
         subtle = {
             "purchase_id": someone,

@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable
 
 from bench.chaos import messages
-from common.topology import INFRA, saga_topics
+from common.contract.topics import saga_topics
+from common.topology import INFRA
 from deploy.local import health, redis_cluster, supervisor
 from deploy.local.programs import app_programs, infra_programs
 

@@ -24,7 +24,7 @@ from bench.follow import PurchaseStates
 from bench.progress import Progress
 from bench.sending import Sender
 from bench.workload import Options, Workload
-from common.topology import saga_topics
+from common.contract.topics import saga_topics
 from deploy.local import supervisor
 
 # runner.track gives up on its own only after this; the matrix's drain is bounded here.

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from common.events import (
+from common.contract.events import (
     MAX_ITEM_NAME_LENGTH,
     PurchaseCreated,
     PurchaseItem,

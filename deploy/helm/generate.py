@@ -8,7 +8,7 @@ templates read this file (`.Files.Get`), which comes from the same places the lo
 platform and docker-compose come from: the processes and their commands from
 deploy.local.programs, the Traefik routers and middlewares from
 deploy.local.render.traefik_dynamic(), the topics from common.topology, the consumer
-groups from common.kafka.registry, the Kafka version from deploy/kafka/pom.xml. What
+groups from common.contract.consumers, the Kafka version from deploy/kafka/pom.xml. What
 is Kubernetes' own (replicas, resources, probes' timing, operators) lives in the
 chart's values. tests/helm fails when this file is stale.
 
@@ -64,8 +64,9 @@ def container_command(command: str) -> list[str]:
 
 
 def build_topology() -> dict[str, Any]:
-    from common.kafka.registry import CONSUMERS
-    from common.topology import INFRA, SERVICES, saga_topics
+    from common.contract.consumers import CONSUMERS
+    from common.contract.topics import saga_topics
+    from common.topology import INFRA, SERVICES
     from deploy.docker.generate import kafka_image
     from deploy.local import render
     from deploy.local.programs import app_programs
@@ -106,7 +107,7 @@ def build_topology() -> dict[str, Any]:
         elif "kafka_consume" in argv:
             spec = CONSUMERS[argv[argv.index("kafka_consume") + 1]]
             entry["consumerGroup"] = spec.group_id
-            entry["topic"] = spec.topic.value
+            entry["topic"] = str(spec.topic)  # YAML wants a plain str
         elif argv[0] == "celery":
             entry["celeryApp"] = argv[argv.index("-A") + 1]
             if "beat" in argv:

@@ -6,7 +6,8 @@ import base64
 import subprocess
 import uuid
 
-from common.topology import INFRA, saga_topics
+from common.contract.topics import saga_topics
+from common.topology import INFRA
 from deploy.local import paths
 from deploy.local.console import fail, step
 

@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.errors import ApplicationError, ErrorCode
+from common.apis import get_or_404, query_filters
 from common.pagination import paginated_response
 from common.permissions import IsStaff
 from orchestrator_svc.sagas import selectors
@@ -66,9 +66,7 @@ class SagaListApi(APIView):
         responses=SagaOutputSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        filters = SagaFilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        sagas = selectors.saga_list(**filters.validated_data)
+        sagas = selectors.saga_list(**query_filters(request, SagaFilterSerializer))
         return paginated_response(request, self, sagas, SagaOutputSerializer)
 
 
@@ -79,7 +77,7 @@ class SagaDetailApi(APIView):
 
     @extend_schema(responses=SagaDetailOutputSerializer)
     def get(self, request: Request, purchase_id: uuid.UUID) -> Response:
-        saga = selectors.saga_get(purchase_id=str(purchase_id))
-        if saga is None:
-            raise ApplicationError(ErrorCode.NOT_FOUND, "No saga has this purchase id.")
+        saga = get_or_404(
+            selectors.saga_get(purchase_id=str(purchase_id)), "No saga has this purchase id."
+        )
         return Response(SagaDetailOutputSerializer(saga).data)

@@ -30,12 +30,12 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from common.events import PurchaseCreated, Step, parse_purchase_created
-from common.grpc.client import stub
+from common.contract.events import PurchaseCreated, Step, parse_purchase_created
 from common.grpc.errors import Outcome, classify_error, status_code_of
 from common.kafka.messages import PoisonMessage
-from orchestrator_svc.sagas import metrics, steps
-from orchestrator_svc.sagas.machine import retry_delay, setting
+from orchestrator_svc.sagas import clients, metrics
+from orchestrator_svc.sagas.conf import config
+from orchestrator_svc.sagas.machine import retry_delay
 from orchestrator_svc.sagas.models import (
     AuditFinding,
     AuditFindingKind,
@@ -43,14 +43,6 @@ from orchestrator_svc.sagas.models import (
     SagaState,
     SagaStepLog,
     StepLogStatus,
-)
-from saga_proto import (
-    order_pb2,
-    order_pb2_grpc,
-    payment_pb2,
-    payment_pb2_grpc,
-    product_pb2,
-    product_pb2_grpc,
 )
 
 logger = logging.getLogger(__name__)
@@ -117,28 +109,22 @@ class Participants(Protocol):
 
 
 class GrpcParticipants:
-    """The participants through the edge (common.grpc.client), as the saga calls them."""
+    """The participants through the edge (clients.py), as the saga calls them."""
 
     def reservations(self, purchase_ids: Sequence[str], timeout: float) -> dict[str, Record]:
-        reply = stub(product_pb2_grpc.ProductServiceStub).GetReservations(
-            product_pb2.GetReservationsRequest(purchase_ids=purchase_ids), timeout=timeout
-        )
-        return {r.purchase_id: Record(r.state) for r in reply.reservations}
+        found = clients.reservations(purchase_ids, timeout)
+        return {r.purchase_id: Record(r.state) for r in found}
 
     def orders(self, purchase_ids: Sequence[str], timeout: float) -> dict[str, Record]:
-        reply = stub(order_pb2_grpc.OrderServiceStub).GetOrders(
-            order_pb2.GetOrdersRequest(purchase_ids=purchase_ids), timeout=timeout
-        )
-        return {o.order_id: Record(o.status, o.amount) for o in reply.orders}
+        found = clients.orders(purchase_ids, timeout)
+        return {o.order_id: Record(o.status, o.amount) for o in found}
 
     def payments(self, purchase_ids: Sequence[str], timeout: float) -> dict[str, Record]:
-        reply = stub(payment_pb2_grpc.PaymentServiceStub).GetPayments(
-            payment_pb2.GetPaymentsRequest(purchase_ids=purchase_ids), timeout=timeout
-        )
-        return {p.payment_id: Record(p.status, p.amount) for p in reply.payments}
+        found = clients.payments(purchase_ids, timeout)
+        return {p.payment_id: Record(p.status, p.amount) for p in found}
 
     def release(self, purchase: PurchaseCreated, timeout: float) -> None:
-        steps.release_inventory(purchase, timeout)
+        clients.release_inventory(purchase, timeout)
 
 
 @dataclass
@@ -261,7 +247,7 @@ def _audit_chunk(
     sagas: Sequence[Saga], participants: Participants, report: AuditReport, *, repair: bool
 ) -> None:
     """One read call per participant for the chunk, then each saga's verdict."""
-    timeout = setting("SAGA_STEP_DEADLINE_SECONDS")
+    timeout = config().step_deadline_seconds
     ids = [str(saga.purchase_id) for saga in sagas]
     try:
         reservations = _read(participants.reservations, ids, timeout)

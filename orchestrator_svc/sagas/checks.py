@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 
-from common.events import Step
+from common.contract.events import Step
 from orchestrator_svc.sagas.machine import retry_delay
 from orchestrator_svc.sagas.steps import PURCHASE_STEPS, StepDefinition
 
@@ -60,7 +60,7 @@ def check_steps(steps: Sequence[StepDefinition]) -> list[checks.CheckMessage]:
                 _error(
                     f"{where} is not in the purchase-result vocabulary.",
                     2,
-                    "Add it to common.events.Step: the purchase service parses every step.",
+                    "Add it to common.contract.events.Step: the purchase service parses each step.",
                 )
             )
         if name in seen:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from enum import StrEnum
 
 from orchestrator_svc.sagas import metrics
-from orchestrator_svc.sagas.machine import setting
+from orchestrator_svc.sagas.conf import config
 
 logger = logging.getLogger(__name__)
 
@@ -98,11 +98,11 @@ def circuit(participant: str) -> Circuit:
     with _lock:
         found = _circuits.get(participant)
         if found is None:
-            open_seconds = setting("SAGA_CIRCUIT_OPEN_SECONDS")
+            conf = config()
             found = _circuits[participant] = Circuit(
-                failures_to_open=max(int(setting("SAGA_CIRCUIT_FAILURES")), 1),
-                open_seconds=open_seconds,
-                probe_timeout=open_seconds + setting("SAGA_STEP_DEADLINE_SECONDS"),
+                failures_to_open=max(conf.circuit_failures, 1),
+                open_seconds=conf.circuit_open_seconds,
+                probe_timeout=conf.circuit_open_seconds + conf.step_deadline_seconds,
             )
         return found
 

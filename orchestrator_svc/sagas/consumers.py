@@ -1,6 +1,6 @@
-"""Kafka handlers of the orchestrator (registered in common.kafka.registry)."""
+"""Kafka handlers of the orchestrator (registered in common.contract.consumers)."""
 
-from common.events import parse_purchase_created
+from common.contract.events import parse_purchase_created
 from common.kafka.messages import ConsumedMessage
 from orchestrator_svc.sagas.services import Started, saga_start, sagas_start
 

@@ -36,13 +36,14 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 
-from common.events import PurchaseCreated, parse_purchase_created
+from common.contract.events import PurchaseCreated, parse_purchase_created
+from common.contract.topics import Topic
 from common.grpc.errors import Outcome, classify_error, details_of, status_code_of
 from common.kafka.messages import PoisonMessage
 from common.observability.tracing import extract_context, run_in_context, tracer
 from common.outbox.services import OutboxEvent, Statement, outbox_enqueue_many
-from common.topology import Topic
 from orchestrator_svc.sagas import circuits, metrics
+from orchestrator_svc.sagas.conf import config
 from orchestrator_svc.sagas.machine import (
     ERROR_MAX_CHARS,
     Call,
@@ -50,7 +51,6 @@ from orchestrator_svc.sagas.machine import (
     SagaMachine,
     Steps,
     current_call,
-    setting,
 )
 from orchestrator_svc.sagas.models import (
     ACTIVE_STATES,
@@ -159,7 +159,7 @@ def _due(owner: str) -> QuerySet[Saga]:
 
 def _take(purchase_ids: list[str], owner: str, steps: Steps, fill_to: int) -> list[_Run]:
     """Lock the due sagas, take their leases and begin their calls (one transaction)."""
-    lease = timedelta(seconds=setting("SAGA_LEASE_SECONDS"))
+    lease = timedelta(seconds=config().lease_seconds)
     with transaction.atomic():
         # One lock order for every taker (purchase id): no deadlocks between them.
         sagas = list(_due(owner).filter(purchase_id__in=purchase_ids).order_by("purchase_id"))
@@ -235,7 +235,7 @@ def _write(runs: list[_Run], effects: Effects, owner: str) -> None:
     their step-log rows, their events in the outbox, counters after commit."""
     if not runs:
         return
-    lease = timedelta(seconds=setting("SAGA_LEASE_SECONDS"))
+    lease = timedelta(seconds=config().lease_seconds)
     for run in runs:
         saga = run.saga
         if saga.lease_owner == owner:
@@ -249,7 +249,7 @@ def _write(runs: list[_Run], effects: Effects, owner: str) -> None:
     outbox_enqueue_many(
         (
             OutboxEvent(
-                topic=Topic.PURCHASE_RESULT.value,
+                topic=Topic.PURCHASE_RESULT,
                 key=event.purchase_id,
                 payload=event.to_json(),
                 context=contexts[event.purchase_id],
@@ -337,7 +337,7 @@ def _pool() -> ThreadPoolExecutor:
     with _pool_lock:
         pool = _pools.get(pid)
         if pool is None:
-            size = int(setting("SAGA_CALL_CONCURRENCY"))
+            size = config().call_concurrency
             pool = _pools[pid] = ThreadPoolExecutor(size, thread_name_prefix="saga-call")
         return pool
 
@@ -417,7 +417,7 @@ def _call(run: _Run) -> tuple[Outcome | None, str, int]:
     assert run.call is not None
     started = time.monotonic()
     try:
-        run.call.function(run.purchase, setting("SAGA_STEP_DEADLINE_SECONDS"))
+        run.call.function(run.purchase, config().step_deadline_seconds)
     except Exception as exc:
         return _judge(exc, run, started)
     return None, "", _ms_since(started)
@@ -434,7 +434,7 @@ def _call_batch(runs: list[_Run], batch: BatchCall) -> list[tuple[Outcome | None
 def _batch_outcomes(runs: list[_Run], batch: BatchCall) -> list[tuple[Outcome | None, str, int]]:
     started = time.monotonic()
     try:
-        results = batch([run.purchase for run in runs], setting("SAGA_STEP_DEADLINE_SECONDS"))
+        results = batch([run.purchase for run in runs], config().step_deadline_seconds)
     except Exception as exc:  # the batch as a whole: the same outcome for every run
         return [_judge(exc, run, started) for run in runs]
     return [

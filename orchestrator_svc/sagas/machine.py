@@ -34,11 +34,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.conf import settings
-
-from common.events import PurchaseResult, PurchaseStatus, StepStatus
+from common.contract.events import PurchaseResult, PurchaseStatus, StepStatus
 from common.grpc.errors import Outcome
 from orchestrator_svc.sagas import metrics
+from orchestrator_svc.sagas.conf import config
 from orchestrator_svc.sagas.models import Saga, SagaPhase, SagaState, SagaStepLog, StepLogStatus
 from orchestrator_svc.sagas.steps import BatchCall, StepCall, StepDefinition
 
@@ -52,18 +51,13 @@ Gate = Callable[[str], float | None]
 Steps = Sequence[StepDefinition]
 
 
-def setting(name: str) -> float:
-    """A SAGA_* number (orchestrator_svc/config/settings.py documents each)."""
-    return float(getattr(settings, name))
-
-
 def retry_window(call: Call) -> float:
     """Seconds a call is retried after it was first due (the settings say how long)."""
+    conf = config()
     if not call.forward:
-        return setting("SAGA_COMPENSATION_RETRY_WINDOW_SECONDS")
-    per_step: dict[str, float] = getattr(settings, "SAGA_STEP_RETRY_WINDOWS", {})
+        return conf.compensation_retry_window_seconds
     step = call.definition.step.value
-    return float(per_step.get(step, setting("SAGA_STEP_RETRY_WINDOW_SECONDS")))
+    return conf.step_retry_windows.get(step, conf.step_retry_window_seconds)
 
 
 def _always_call(participant: str) -> float | None:
@@ -235,8 +229,8 @@ class SagaMachine:
         saga.last_error = error
         delay = retry_delay(
             saga.attempt,
-            base=setting("SAGA_RETRY_BASE_SECONDS"),
-            cap=setting("SAGA_RETRY_MAX_DELAY_SECONDS"),
+            base=config().retry_base_seconds,
+            cap=config().retry_max_delay_seconds,
         )
         due = self.now + timedelta(seconds=delay)
         if self._spent(due):  # the next try would start past the window: no next try
@@ -319,8 +313,8 @@ class SagaMachine:
     def _spent(self, at: datetime) -> bool:
         """Whether a call starting `at` would be past the budget: the window, or the
         optional cap on the number of calls."""
-        name = "SAGA_MAX_ATTEMPTS" if self.forward else "SAGA_MAX_COMPENSATION_ATTEMPTS"
-        cap = int(setting(name))
+        conf = config()
+        cap = conf.max_attempts if self.forward else conf.max_compensation_attempts
         return at >= self._window_end() or (cap > 0 and self.saga.attempt >= cap)
 
     def _count_retry(self) -> None:

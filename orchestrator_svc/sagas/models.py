@@ -13,7 +13,7 @@ from django.db.models import DateTimeField, ExpressionWrapper, Q, Value
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from common.events import Step, StepStatus
+from common.contract.events import Step, StepStatus
 
 
 class SagaState(models.TextChoices):

@@ -19,12 +19,13 @@ from django.db.models.functions import Now
 from opentelemetry import context as otel_context
 from psycopg2.extras import Json
 
+from common.contract.events import PurchaseCreated
 from common.errors import ApplicationError, ErrorCode
-from common.events import PurchaseCreated
 from common.observability.tracing import inject_context, run_in_context
 from orchestrator_svc.sagas import metrics
+from orchestrator_svc.sagas.conf import config
 from orchestrator_svc.sagas.engine import Advance, sagas_advance
-from orchestrator_svc.sagas.machine import Steps, retry_delay, setting
+from orchestrator_svc.sagas.machine import Steps, retry_delay
 from orchestrator_svc.sagas.models import (
     ACTIVE_STATES,
     Saga,
@@ -58,9 +59,10 @@ __all__ = [
 def enqueue_advance(purchase_ids: Sequence[str]) -> None:
     """Hand sagas to the Celery workers, a batch per task. Outside transactions only
     (see `_enqueue_on_commit`)."""
+    # Imported here: tasks.py imports this module (tasks run services, services enqueue).
     from orchestrator_svc.sagas.tasks import advance_sagas
 
-    size = max(int(setting("SAGA_BATCH_SIZE")), 1)
+    size = max(config().batch_size, 1)
     for first in range(0, len(purchase_ids), size):
         advance_sagas.delay(list(purchase_ids[first : first + size]))
 
@@ -173,7 +175,7 @@ def sagas_resume_stalled(*, limit: int = 500) -> list[str]:
     """Hand over again every saga in flight that nobody advances: no live lease and its
     next run overdue by SAGA_STALL_SECONDS (a lost task, a killed worker, a lost
     enqueue). Answers their purchase ids."""
-    stall = timedelta(seconds=setting("SAGA_STALL_SECONDS"))
+    stall = timedelta(seconds=config().stall_seconds)
     with transaction.atomic():
         ids = [
             str(pid)

@@ -23,7 +23,8 @@ from django.utils import timezone
 
 from common.outbox.services import outbox_prune
 from orchestrator_svc.sagas import audit, services
-from orchestrator_svc.sagas.machine import retry_delay, setting
+from orchestrator_svc.sagas.conf import config
+from orchestrator_svc.sagas.machine import retry_delay
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def advance_sagas(self: Task, purchase_ids: list[str], owner: str = "") -> None:
     owner = owner or lease_owner()
     try:
         results = services.sagas_advance(
-            purchase_ids=purchase_ids, owner=owner, fill_to=int(setting("SAGA_BATCH_SIZE"))
+            purchase_ids=purchase_ids, owner=owner, fill_to=config().batch_size
         )
     except (OperationalError, InterfaceError) as exc:
         logger.warning("advance_sagas: database unavailable (%s); retrying as %s", exc, owner)
@@ -64,7 +65,7 @@ def advance_sagas(self: Task, purchase_ids: list[str], owner: str = "") -> None:
     for purchase_id, result in results.items():
         if result.retry_in is not None:
             due[math.ceil(result.retry_in)].append((result.retry_in, purchase_id))
-    size = int(setting("SAGA_BATCH_SIZE"))
+    size = config().batch_size
     for retries in due.values():
         countdown = max(retry_in for retry_in, _ in retries)  # every one of them is due then
         for start in range(0, len(retries), size):  # many due at once: several tasks
@@ -116,5 +117,5 @@ def audit_recent_sagas() -> int:
     """Celery beat, every SAGA_AUDIT_INTERVAL_SECONDS: the consistency audit (audit.py)
     over the sagas that ended in the last SAGA_AUDIT_WINDOW_SECONDS (longer than the
     interval, so a run that is late or lost leaves no gap); answers the discrepancies."""
-    since = timezone.now() - timedelta(seconds=setting("SAGA_AUDIT_WINDOW_SECONDS"))
+    since = timezone.now() - timedelta(seconds=config().audit_window_seconds)
     return audit.sagas_audit(since=since).discrepancies

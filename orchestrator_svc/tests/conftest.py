@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 
 from common.admin_identity.testing import admin_client, fake_identities  # noqa: F401
-from orchestrator_svc.sagas import circuits, services
-from orchestrator_svc.tests.fakes import FakeServices, purchase_event
+from deploy.local.throwaway import backing_services  # noqa: F401
+from orchestrator_svc.sagas import circuits, clients, services
+from orchestrator_svc.tests.fakes import FakeServices, RecordingStub, purchase_event
+from saga_proto import order_pb2, payment_pb2
 
 
 @pytest.fixture
@@ -60,3 +62,23 @@ def start_saga(enqueued: list[str]) -> Callable[..., str]:
         return event.purchase_id
 
     return start
+
+
+@pytest.fixture
+def stub_replies() -> dict[str, Any]:
+    """What the peers answer by method (RecordingStub): the order created, the payment
+    completed; a test may change or add answers."""
+    return {
+        "CreateOrder": order_pb2.OrderReply(status="CREATED"),
+        "CreatePayment": payment_pb2.PaymentReply(status="COMPLETED"),
+    }
+
+
+@pytest.fixture
+def stub_calls(
+    monkeypatch: pytest.MonkeyPatch, stub_replies: dict[str, Any]
+) -> list[tuple[str, Any, float]]:
+    """The calls clients.py makes, recorded (method, request, deadline) instead of sent."""
+    recorded: list[tuple[str, Any, float]] = []
+    monkeypatch.setattr(clients, "stub", lambda stub_class: RecordingStub(recorded, stub_replies))
+    return recorded

@@ -1,5 +1,6 @@
 """Fakes and helpers of the orchestrator's in-process tests: scripted step calls
-(`FakeServices`) instead of gRPC, and readers of what a saga recorded and published."""
+(`FakeServices`) instead of gRPC, a stub that records the calls clients.py makes
+(`RecordingStub`), and readers of what a saga recorded and published."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ from typing import Any
 
 import grpc
 
-from common.events import PurchaseCreated, PurchaseItem, PurchaseResult, parse_purchase_result
+from common.contract.events import (
+    PurchaseCreated,
+    PurchaseItem,
+    PurchaseResult,
+    parse_purchase_result,
+)
 from common.outbox.models import OutboxMessage
 from orchestrator_svc.sagas import services
 from orchestrator_svc.sagas.models import Saga, SagaStepLog
@@ -85,6 +91,21 @@ class FakeServices:
 
     def count(self, name: str) -> int:
         return self.calls.count(name)
+
+
+class RecordingStub:
+    """Any gRPC stub, in place of the edge: each call is recorded as (method, request,
+    deadline) and answered from `replies` by method name (None without one)."""
+
+    def __init__(self, calls: list[tuple[str, Any, float]], replies: dict[str, Any]) -> None:
+        self._calls, self._replies = calls, replies
+
+    def __getattr__(self, method: str) -> Any:
+        def call(request: Any, *, timeout: float) -> Any:
+            self._calls.append((method, request, timeout))
+            return self._replies.get(method)
+
+        return call
 
 
 def purchase_event(**changes: Any) -> PurchaseCreated:

@@ -14,8 +14,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.apis import get_or_404, query_filters
 from common.auth import customer_of
-from common.errors import ApplicationError, ErrorCode
 from common.openapi import ErrorResponses
 from common.pagination import paginated_response
 from order_svc.orders import selectors
@@ -62,9 +62,8 @@ class OrderListApi(APIView):
         summary="Your orders",
     )
     def get(self, request: Request) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        orders = selectors.order_list(customer_id=customer_of(request).id, **filters.validated_data)
+        filters = query_filters(request, self.FilterSerializer)
+        orders = selectors.order_list(customer_id=customer_of(request).id, **filters)
         return paginated_response(
             request, self, orders, OrderOutputSerializer, item=selectors.order_to_dict
         )
@@ -78,9 +77,10 @@ class OrderDetailApi(APIView):
         summary="One of your orders",
     )
     def get(self, request: Request, order_id: str) -> Response:
-        order = selectors.order_get_for_customer(
-            order_id=order_id, customer_id=customer_of(request).id
+        order = get_or_404(
+            selectors.order_get_for_customer(
+                order_id=order_id, customer_id=customer_of(request).id
+            ),
+            f"No order {order_id}.",
         )
-        if order is None:
-            raise ApplicationError(ErrorCode.NOT_FOUND, f"No order {order_id}.")
         return Response(OrderOutputSerializer(order).data)

@@ -1,24 +1,27 @@
-"""The order service's own settings, typed, read at call time (tests override them).
+"""The order service's own settings: declared once here, with their defaults.
 
-Defaults here match config/settings.py, so code outside the service's settings (the
-type checker's, say) still gets a working value.
+config/settings.py takes them from the environment (`config.from_environment()`); code
+reads `config().max_lines`.
 """
 
 from __future__ import annotations
 
-from django.conf import settings
+from dataclasses import dataclass
+
+from common.conf import AppSettings
 
 
-def max_lines() -> int:
-    """The most distinct products one order may have (ORDER_MAX_LINES)."""
-    return int(getattr(settings, "ORDER_MAX_LINES", 20))
+@dataclass(frozen=True)
+class OrderSettings:
+    # Business rules of CreateOrder (docs/business-rules.md): more distinct products
+    # than ORDER_MAX_LINES, or more units of one product than ORDER_MAX_QUANTITY_PER_LINE,
+    # is refused with FAILED_PRECONDITION. Both stay below the purchase service's own
+    # limits (PURCHASE_MAX_LINES 50, PURCHASE_MAX_QUANTITY 1000), so a purchase can reach
+    # the order step and fail there on purpose.
+    max_lines: int = 20
+    max_quantity_per_line: int = 100
+    # The read-through cache of single orders (common.cache); tests use their own.
+    cache_namespace: str = "order"
 
 
-def max_quantity_per_line() -> int:
-    """The most units of one product one order may have (ORDER_MAX_QUANTITY_PER_LINE)."""
-    return int(getattr(settings, "ORDER_MAX_QUANTITY_PER_LINE", 100))
-
-
-def cache_namespace() -> str:
-    """Namespace of the read-through order cache (ORDER_CACHE_NAMESPACE)."""
-    return str(getattr(settings, "ORDER_CACHE_NAMESPACE", "order"))
+config = AppSettings(OrderSettings, prefix="ORDER_")

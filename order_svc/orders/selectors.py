@@ -22,13 +22,13 @@ from django.db.models import QuerySet
 from common.cache import ReadThroughCache, process_cache
 from common.ids import read_owned
 from common.serializers import api_datetime
-from order_svc.orders import conf
+from order_svc.orders.conf import config
 from order_svc.orders.models import Order, OrderLine
 
 
 def order_cache() -> ReadThroughCache:
     """The order cache of this process, named by settings (tests use their own name)."""
-    return process_cache(conf.cache_namespace())
+    return process_cache(config().cache_namespace)
 
 
 def order_cache_key(order_id: uuid.UUID) -> str:

@@ -33,7 +33,8 @@ from django.utils import timezone
 from common.db import claim_row, transition_once
 from common.errors import ApplicationError, ErrorCode
 from common.ids import MAX_INT64, check_customer_id
-from order_svc.orders import conf, selectors
+from order_svc.orders import selectors
+from order_svc.orders.conf import config
 from order_svc.orders.models import MAX_NAME_LENGTH, Order, OrderLine
 
 logger = logging.getLogger(__name__)
@@ -118,14 +119,14 @@ def check_order_rules(items: tuple[OrderItem, ...]) -> None:
     - more distinct products than ORDER_MAX_LINES;
     - more units of one product (repeats of it added up) than ORDER_MAX_QUANTITY_PER_LINE.
     """
-    max_lines = conf.max_lines()
+    max_lines = config().max_lines
     if len(items) > max_lines:
         raise ApplicationError(
             ErrorCode.FAILED_PRECONDITION,
             f"An order may have at most {max_lines} products, not {len(items)}.",
             {"rule": "ORDER_MAX_LINES", "limit": max_lines, "lines": len(items)},
         )
-    max_quantity = conf.max_quantity_per_line()
+    max_quantity = config().max_quantity_per_line
     for item in items:
         if item.quantity > max_quantity:
             raise ApplicationError(

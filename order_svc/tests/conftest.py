@@ -1,6 +1,7 @@
 """Fixtures of the order service's tests.
 
-Two kinds of test live here:
+Two kinds of test live here (those through the edge are marked `live`; with
+`backing_services`, `-m "not live"` runs the others without `make up`):
 - through the edge (REST at INFRA.edge_url, gRPC at the gRPC edge): they drive the
   running order service and its database (order_db), as the orchestrator and a
   customer would. `live_db` reads order_db directly, to count what was written;
@@ -29,6 +30,7 @@ from common import testing
 from common.admin_identity.testing import admin_client, fake_identities  # noqa: F401
 from common.grpc.client import stub
 from common.testing import Customer
+from deploy.local.throwaway import backing_services  # noqa: F401
 from saga_proto import order_pb2_grpc, product_pb2_grpc
 
 PASSWORD = "orders-tests-Secret-42"

@@ -14,8 +14,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.apis import get_or_404, query_filters
 from common.auth import customer_of
-from common.errors import ApplicationError, ErrorCode
 from common.openapi import ErrorResponses
 from common.pagination import paginated_response
 from payment_svc.payments import selectors
@@ -50,11 +50,8 @@ class PaymentListApi(APIView):
         summary="Your payments",
     )
     def get(self, request: Request) -> Response:
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        payments = selectors.payment_list(
-            customer_id=customer_of(request).id, **filters.validated_data
-        )
+        filters = query_filters(request, self.FilterSerializer)
+        payments = selectors.payment_list(customer_id=customer_of(request).id, **filters)
         return paginated_response(
             request, self, payments, PaymentOutputSerializer, item=selectors.payment_to_dict
         )
@@ -68,9 +65,10 @@ class PaymentDetailApi(APIView):
         summary="One of your payments",
     )
     def get(self, request: Request, payment_id: str) -> Response:
-        payment = selectors.payment_get_for_customer(
-            payment_id=payment_id, customer_id=customer_of(request).id
+        payment = get_or_404(
+            selectors.payment_get_for_customer(
+                payment_id=payment_id, customer_id=customer_of(request).id
+            ),
+            f"No payment {payment_id}.",
         )
-        if payment is None:
-            raise ApplicationError(ErrorCode.NOT_FOUND, f"No payment {payment_id}.")
         return Response(PaymentOutputSerializer(payment).data)

@@ -1,27 +1,30 @@
-"""The payment service's own settings, typed, read at call time (tests override them).
+"""The payment service's own settings: declared once here, with their defaults.
 
-Defaults here match config/settings.py, so code outside the service's settings (the
-type checker's, say) still gets a working value.
+config/settings.py takes them from the environment (`config.from_environment()`); code
+reads `config().max_amount`.
 """
 
 from __future__ import annotations
 
-from django.conf import settings
+from dataclasses import dataclass
 
-DEFAULT_ACCEPTED_CURRENCIES = ("VND", "USD", "EUR")
-
-
-def accepted_currencies() -> frozenset[str]:
-    """ISO 4217 codes this service takes payments in (ACCEPTED_CURRENCIES)."""
-    codes = getattr(settings, "ACCEPTED_CURRENCIES", DEFAULT_ACCEPTED_CURRENCIES)
-    return frozenset(str(code).upper() for code in codes)
+from common.conf import AppSettings, setting, upper_codes
 
 
-def max_amount() -> int:
-    """The most one customer may be charged in one payment, minor units (PAYMENT_MAX_AMOUNT)."""
-    return int(getattr(settings, "PAYMENT_MAX_AMOUNT", 10_000_000))
+@dataclass(frozen=True)
+class PaymentSettings:
+    # Business rules of CreatePayment (docs/business-rules.md): a currency not in
+    # ACCEPTED_CURRENCIES (ISO 4217, comma-separated), or an amount above
+    # PAYMENT_MAX_AMOUNT (the most one customer may be charged in one payment, minor
+    # units), is refused with FAILED_PRECONDITION.
+    accepted_currencies: frozenset[str] = setting(
+        frozenset({"VND", "USD", "EUR"}),
+        name="ACCEPTED_CURRENCIES",
+        convert=lambda value: frozenset(upper_codes(value)),
+    )
+    max_amount: int = 10_000_000
+    # The read-through cache of single payments (common.cache); tests use their own.
+    cache_namespace: str = "payment"
 
 
-def cache_namespace() -> str:
-    """Namespace of the read-through payment cache (PAYMENT_CACHE_NAMESPACE)."""
-    return str(getattr(settings, "PAYMENT_CACHE_NAMESPACE", "payment"))
+config = AppSettings(PaymentSettings, prefix="PAYMENT_")

@@ -22,13 +22,13 @@ from django.db.models import QuerySet
 from common.cache import ReadThroughCache, process_cache
 from common.ids import read_owned
 from common.serializers import api_datetime
-from payment_svc.payments import conf
+from payment_svc.payments.conf import config
 from payment_svc.payments.models import Payment
 
 
 def payment_cache() -> ReadThroughCache:
     """The payment cache of this process, named by settings (tests use their own name)."""
-    return process_cache(conf.cache_namespace())
+    return process_cache(config().cache_namespace)
 
 
 def payment_cache_key(payment_id: uuid.UUID) -> str:

@@ -29,7 +29,8 @@ from django.utils import timezone
 from common.db import claim_row, transition_once
 from common.errors import ApplicationError, ErrorCode
 from common.ids import MAX_INT64, check_customer_id
-from payment_svc.payments import conf, selectors
+from payment_svc.payments import selectors
+from payment_svc.payments.conf import config
 from payment_svc.payments.models import Payment
 
 logger = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def check_payment_rules(*, amount: int, currency_code: str) -> None:
     - the currency is not one of ACCEPTED_CURRENCIES;
     - the amount is above PAYMENT_MAX_AMOUNT, the most one customer may be charged at once.
     """
-    accepted = conf.accepted_currencies()
+    accepted = config().accepted_currencies
     if currency_code not in accepted:
         raise ApplicationError(
             ErrorCode.FAILED_PRECONDITION,
@@ -85,7 +86,7 @@ def check_payment_rules(*, amount: int, currency_code: str) -> None:
                 "accepted": sorted(accepted),
             },
         )
-    limit = conf.max_amount()
+    limit = config().max_amount
     if amount > limit:
         raise ApplicationError(
             ErrorCode.FAILED_PRECONDITION,

@@ -7,13 +7,15 @@ Errors answer the one JSON shape of common.errors.
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.errors import ApplicationError, ErrorCode
+from common.apis import get_or_404, query_filters
 from common.ids import MAX_INT64
 from common.openapi import ErrorResponses
 from common.pagination import paginated_response
@@ -30,10 +32,6 @@ class CatalogInputSerializer(StrictSerializer):
 
 # The errors of the catalog's own rules; common.openapi documents the shared ones.
 _errors = ErrorResponses({409: "A category of this name exists already."})
-
-
-def _not_found(kind: str, object_id: int) -> ApplicationError:
-    return ApplicationError(ErrorCode.NOT_FOUND, f"No {kind} {object_id}.")
 
 
 # ------------------------------------------------------------------ categories
@@ -83,10 +81,9 @@ class CategoryDetailApi(APIView):
     permission_classes = [IsStaffOrReadOnly]
 
     def _get(self, category_id: int) -> Category:
-        category = selectors.category_get(category_id=category_id)
-        if category is None:
-            raise _not_found("category", category_id)
-        return category
+        return get_or_404(
+            selectors.category_get(category_id=category_id), f"No category {category_id}."
+        )
 
     @extend_schema(responses=CategoryOutputSerializer)
     def get(self, request: Request, category_id: int) -> Response:
@@ -143,9 +140,7 @@ class ProductListCreateApi(APIView):
         responses=ProductOutputSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        filters = ProductFilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        products = selectors.product_list(**filters.validated_data)
+        products = selectors.product_list(**query_filters(request, ProductFilterSerializer))
         return paginated_response(
             request, self, products, ProductOutputSerializer, item=selectors.product_to_dict
         )
@@ -167,16 +162,15 @@ class ProductDetailApi(APIView):
 
     permission_classes = [IsStaffOrReadOnly]
 
+    def _get(self, product_id: int) -> dict[str, Any]:
+        return get_or_404(selectors.product_get(product_id=product_id), f"No product {product_id}.")
+
     @extend_schema(responses=ProductOutputSerializer)
     def get(self, request: Request, product_id: int) -> Response:
-        product = selectors.product_get(product_id=product_id)
-        if product is None:
-            raise _not_found("product", product_id)
-        return Response(ProductOutputSerializer(product).data)
+        return Response(ProductOutputSerializer(self._get(product_id)).data)
 
     def _update(self, request: Request, product_id: int, *, partial: bool) -> Response:
-        if selectors.product_get(product_id=product_id) is None:
-            raise _not_found("product", product_id)  # 404 before judging the body
+        self._get(product_id)  # 404 before judging the body
         body = ProductInputSerializer(data=request.data, partial=partial)
         body.is_valid(raise_exception=True)
         product = services.product_update(product_id=product_id, **body.validated_data)

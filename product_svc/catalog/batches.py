@@ -34,7 +34,7 @@ from typing import Any
 from django.db import connection, models, transaction
 
 from common.errors import ApplicationError
-from product_svc.catalog import selectors
+from common.ids import MAX_INT64, parse_purchase_id
 from product_svc.catalog.models import Product, Reservation, ReservationLine
 from product_svc.catalog.services import (
     ReleaseResult,
@@ -42,7 +42,6 @@ from product_svc.catalog.services import (
     ReserveResult,
     insufficient_stock,
     merge_lines,
-    parse_purchase_id,
     product_cache_invalidate_on_commit,
     reserve_repeat,
     unknown_product,
@@ -256,7 +255,7 @@ def _lock_products(product_ids: Iterable[int]) -> dict[int, int]:
     """Lock these products (those that exist) in ascending id order until the batch
     commits, and answer their stock by id. (FOR NO KEY UPDATE: the lock the UPDATE of
     their stock takes anyway; an UPDATE of many rows takes them in its join's order.)"""
-    ids = sorted({i for i in product_ids if 1 <= i <= selectors.MAX_DB_ID})
+    ids = sorted({i for i in product_ids if 1 <= i <= MAX_INT64})
     if not ids:
         return {}
     return dict(

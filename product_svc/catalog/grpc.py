@@ -21,7 +21,7 @@ import grpc
 
 from common.errors import ApplicationError, ErrorCode
 from common.grpc.servicer import MAX_BATCH_ITEMS, ItemResult, answer, answer_all
-from common.ids import parse_purchase_ids
+from common.ids import parse_purchase_id, parse_purchase_ids
 from product_svc.catalog import batches, selectors, services
 from product_svc.catalog.startup import ensure_product_filter
 from saga_proto import product_pb2, product_pb2_grpc
@@ -44,6 +44,19 @@ def _product_reply(product: dict[str, Any]) -> product_pb2.Product:
     )
 
 
+def _status_reply(line: selectors.ProductAvailability) -> product_pb2.ProductStatus:
+    if line.product is None:
+        return product_pb2.ProductStatus(product_id=line.product_id, exist=False)
+    return product_pb2.ProductStatus(
+        product_id=line.product_id,
+        exist=True,
+        name=line.product["name"],
+        price=line.product["price"],
+        inventory=line.product["inventory"],
+        enough=line.enough,
+    )
+
+
 def _items(items: Iterable[product_pb2.PurchaseItem]) -> list[tuple[int, int]]:
     return [(int(item.product_id), int(item.quantity)) for item in items]
 
@@ -51,7 +64,7 @@ def _items(items: Iterable[product_pb2.PurchaseItem]) -> list[tuple[int, int]]:
 def _reserve(request: product_pb2.ReserveInventoryRequest) -> product_pb2.ReserveInventoryResponse:
     """ReserveInventory's work."""
     result = services.inventory_reserve(
-        purchase_id=services.parse_purchase_id(request.purchase_id),
+        purchase_id=parse_purchase_id(request.purchase_id),
         items=_items(request.items),
     )
     return product_pb2.ReserveInventoryResponse(
@@ -65,7 +78,7 @@ def _reserve(request: product_pb2.ReserveInventoryRequest) -> product_pb2.Reserv
 
 def _release(request: product_pb2.ReleaseInventoryRequest) -> product_pb2.ReleaseInventoryResponse:
     """ReleaseInventory's work."""
-    result = services.inventory_release(purchase_id=services.parse_purchase_id(request.purchase_id))
+    result = services.inventory_release(purchase_id=parse_purchase_id(request.purchase_id))
     return product_pb2.ReleaseInventoryResponse(
         purchase_id=str(result.purchase_id), released=result.released
     )
@@ -87,32 +100,13 @@ class ProductServicer(product_pb2_grpc.ProductServiceServicer):
                 raise ApplicationError(
                     ErrorCode.INVALID_INPUT, f"At most {MAX_IDS_PER_CALL} items per call."
                 )
-            # Each line is judged against everything the request wants of its product.
-            wanted: dict[int, int] = {}
-            for product_id, quantity in items:
+            for _product_id, quantity in items:
                 if quantity < 1:
                     raise ApplicationError(
                         ErrorCode.INVALID_INPUT, f"quantity must be positive, not {quantity}."
                     )
-                wanted[product_id] = wanted.get(product_id, 0) + quantity
-            found = selectors.product_get_many(product_ids=wanted)
-            statuses = []
-            for product_id, _quantity in items:
-                product = found.get(product_id)
-                if product is None:
-                    statuses.append(product_pb2.ProductStatus(product_id=product_id, exist=False))
-                    continue
-                statuses.append(
-                    product_pb2.ProductStatus(
-                        product_id=product_id,
-                        exist=True,
-                        name=product["name"],
-                        price=product["price"],
-                        inventory=product["inventory"],
-                        enough=product["inventory"] >= wanted[product_id],
-                    )
-                )
-            return product_pb2.CheckProductsResponse(products=statuses)
+            lines = selectors.product_availability(items=items)
+            return product_pb2.CheckProductsResponse(products=[_status_reply(li) for li in lines])
 
         return answer(context, call, service=SERVICE_NAME, logger=logger, database_errors=False)
 

@@ -10,28 +10,17 @@ Lists are read from the database.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.db.models import QuerySet
 
 from common.cache import ReadThroughCache, process_cache
+from common.ids import MAX_INT64
 from common.serializers import api_datetime
+from product_svc.catalog.conf import config
 from product_svc.catalog.models import Category, Product, Reservation
-
-MAX_DB_ID = 2**63 - 1
-"""The largest value a bigint primary key can hold; larger ids cannot exist."""
-
-
-def product_cache_namespace() -> str:
-    """settings.PRODUCT_CACHE_NAMESPACE: where single products are cached."""
-    return str(getattr(settings, "PRODUCT_CACHE_NAMESPACE", "product"))
-
-
-def product_filter_name() -> str:
-    """settings.PRODUCT_FILTER_NAME: the cuckoo filter of product ids."""
-    return str(getattr(settings, "PRODUCT_FILTER_NAME", "product-ids"))
 
 
 def product_cache() -> ReadThroughCache:
@@ -40,7 +29,8 @@ def product_cache() -> ReadThroughCache:
     Its invalidations are broadcast: a reservation in the gRPC process drops the entry
     from the HTTP workers' local levels too, before the saga can finish (read-your-writes
     for stock, docs/adr/0004-cache-layer.md)."""
-    return process_cache(product_cache_namespace(), product_filter_name(), broadcast=True)
+    conf = config()
+    return process_cache(conf.cache_namespace, conf.filter_name, broadcast=True)
 
 
 def product_cache_key(product_id: int) -> str:
@@ -64,7 +54,8 @@ def product_to_dict(product: Product) -> dict[str, Any]:
 
 
 def _valid_id(value: int) -> bool:
-    return 1 <= value <= MAX_DB_ID
+    """Whether a bigint primary key can hold `value`: larger ids cannot exist."""
+    return 1 <= value <= MAX_INT64
 
 
 def product_load(product_id: int) -> dict[str, Any] | None:
@@ -97,6 +88,34 @@ def product_get_many(*, product_ids: Iterable[int]) -> dict[int, dict[str, Any]]
 
     found = product_cache().get_many(wanted, load_many)
     return {int(k): v for k, v in found.items()}
+
+
+@dataclass(frozen=True)
+class ProductAvailability:
+    """One requested line as CheckProducts answers it: the product (as product_to_dict;
+    None when there is none) and whether its stock covers the request."""
+
+    product_id: int
+    product: dict[str, Any] | None
+    enough: bool
+
+
+def product_availability(*, items: Sequence[tuple[int, int]]) -> list[ProductAvailability]:
+    """Each (product_id, quantity) line, in order, read through the cache. A line is
+    judged against everything the request wants of its product, so two lines of one
+    product are `enough` only when the stock covers both."""
+    wanted: dict[int, int] = {}
+    for product_id, quantity in items:
+        wanted[product_id] = wanted.get(product_id, 0) + quantity
+    found = product_get_many(product_ids=wanted)
+    return [
+        ProductAvailability(
+            product_id=product_id,
+            product=found.get(product_id),
+            enough=product_id in found and found[product_id]["inventory"] >= wanted[product_id],
+        )
+        for product_id, _quantity in items
+    ]
 
 
 def product_list(*, category_id: int | None = None) -> QuerySet[Product]:

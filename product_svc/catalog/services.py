@@ -29,7 +29,9 @@ from django.db.models.functions import Now
 from common.cache import CacheUnavailable, LockNotAcquired, cuckoo
 from common.db import claim_row
 from common.errors import ApplicationError, ErrorCode
+from common.ids import MAX_INT64
 from product_svc.catalog import selectors
+from product_svc.catalog.conf import config
 from product_svc.catalog.models import Category, Product, Reservation, ReservationLine
 
 logger = logging.getLogger(__name__)
@@ -66,7 +68,7 @@ def product_filter_add(*, product_id: int) -> None:
 
 def product_filter_rebuild() -> int:
     """Rebuild the product-id cuckoo filter from the database; answers how many ids it holds."""
-    info = cuckoo.rebuild(selectors.product_filter_name(), list(selectors.product_ids()))
+    info = cuckoo.rebuild(config().filter_name, list(selectors.product_ids()))
     return info.count
 
 
@@ -83,7 +85,7 @@ def product_filter_ensure() -> int | None:
     it can be trusted again. A cluster that cannot answer leaves the filter as it is:
     reads still work (slower), and the next start tries again.
     """
-    name = selectors.product_filter_name()
+    name = config().filter_name
     try:
         info = cuckoo.CuckooFilter(name).info()
         if (
@@ -132,7 +134,7 @@ def category_update(*, category_id: int, name: str, description: str = "") -> Ca
     try:
         with transaction.atomic():
             category = None
-            if 1 <= category_id <= selectors.MAX_DB_ID:
+            if 1 <= category_id <= MAX_INT64:
                 category = Category.objects.select_for_update().filter(id=category_id).first()
             if category is None:
                 raise ApplicationError(ErrorCode.NOT_FOUND, f"No category {category_id}.")
@@ -194,7 +196,7 @@ def product_update(*, product_id: int, **fields: Any) -> Product:
     if unknown:
         raise ApplicationError(ErrorCode.INVALID_INPUT, f"Unknown fields: {sorted(unknown)}.")
     product = None
-    if 1 <= product_id <= selectors.MAX_DB_ID:
+    if 1 <= product_id <= MAX_INT64:
         product = Product.objects.select_for_update().filter(id=product_id).first()
     if product is None:
         raise ApplicationError(ErrorCode.NOT_FOUND, f"No product {product_id}.")
@@ -240,16 +242,6 @@ def _invalid(message: str) -> ApplicationError:
     return ApplicationError(ErrorCode.INVALID_INPUT, message)
 
 
-def parse_purchase_id(value: Any) -> uuid.UUID:
-    """A purchase id from its text (or UUID); INVALID_INPUT otherwise."""
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except (TypeError, ValueError):
-        raise _invalid(f"purchase_id must be a UUID, not {value!r}.") from None
-
-
 def merge_lines(items: Iterable[tuple[int, int]]) -> tuple[ReservedLine, ...]:
     """Validate the requested lines and merge repeats of a product, sorted by product id.
 
@@ -260,7 +252,7 @@ def merge_lines(items: Iterable[tuple[int, int]]) -> tuple[ReservedLine, ...]:
     for count, (product_id, quantity) in enumerate(items, start=1):
         if count > MAX_RESERVATION_LINES:
             raise _invalid(f"At most {MAX_RESERVATION_LINES} lines per reservation.")
-        if not 1 <= product_id <= selectors.MAX_DB_ID:
+        if not 1 <= product_id <= MAX_INT64:
             raise _invalid(f"product_id must be a positive id, not {product_id}.")
         if not 1 <= quantity <= MAX_QUANTITY:
             raise _invalid(f"quantity must be between 1 and {MAX_QUANTITY}, not {quantity}.")

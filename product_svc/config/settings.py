@@ -1,6 +1,7 @@
 """Settings of the product service: the shared ones plus what only it needs."""
 
-from common.settings import build, env
+from common.settings import build
+from product_svc.catalog.conf import config
 
 globals().update(
     build(
@@ -9,11 +10,8 @@ globals().update(
         health_checks=["common.health.check_redis_cluster"],
         extra={
             "GRPC_SERVICERS": ["product_svc.catalog.grpc.register"],
-            # The read-through cache of single products and the cuckoo filter of
-            # product ids (common.cache). Tests give themselves other names so they
-            # never touch the running service's entries.
-            "PRODUCT_CACHE_NAMESPACE": env("PRODUCT_CACHE_NAMESPACE", "product"),
-            "PRODUCT_FILTER_NAME": env("PRODUCT_FILTER_NAME", "product-ids"),
+            # PRODUCT_*: the cache and the filter, declared in catalog/conf.py.
+            **config.from_environment(),
         },
     )
 )

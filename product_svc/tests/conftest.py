@@ -1,6 +1,7 @@
 """Fixtures of the product service's tests.
 
-Two kinds of test live here:
+Two kinds of test live here (those through the edge are marked `live`; with
+`backing_services`, `-m "not live"` runs the others without `make up`):
 - through the edge (REST at INFRA.edge_url, gRPC at the gRPC edge): they drive the
   running service, its database (product_db) and the live cache;
 - in-process (selectors, services, commands, admin): they use pytest-django's test
@@ -27,6 +28,7 @@ from common import testing
 from common.admin_identity.testing import admin_client, fake_identities  # noqa: F401
 from common.cache import CacheUnavailable, CuckooFilter
 from common.grpc.client import stub
+from deploy.local.throwaway import backing_services  # noqa: F401
 from saga_proto import product_pb2_grpc
 
 TEST_FILTER_NAME = "product-ids-test"

@@ -7,6 +7,9 @@ common.errors. docs/adr/0007-purchase-api-and-sse.md records the decisions.
 
 from __future__ import annotations
 
+import json
+import uuid
+from http import HTTPStatus
 from typing import Any
 
 from django.http import HttpResponse, StreamingHttpResponse
@@ -25,19 +28,22 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.apis import get_or_404
 from common.auth import (
     InvalidTokenError,
     JWTAuthentication,
     TokenClaims,
     TokenCustomer,
+    customer_of,
     verify_access_token,
 )
+from common.contract.events import PurchaseStatus, StepStatus
 from common.errors import ApplicationError, ErrorCode
-from common.events import PurchaseStatus, StepStatus
 from common.ids import MAX_INT64
 from common.openapi import ErrorResponses, JWTBearerScheme
 from common.pagination import paginated_response
 from common.serializers import StrictCharField, StrictIntegerField, StrictSerializer
+from common.topology import SERVICES
 from purchase_svc.purchases import selectors, services
 from purchase_svc.purchases.conf import config
 from purchase_svc.purchases.idempotency import (
@@ -67,6 +73,16 @@ _errors = ErrorResponses(
         503: "the product service (or the stream capacity) is busy; try again",
     }
 )
+
+
+def purchase_url(purchase_id: uuid.UUID | str) -> str:
+    """Where a purchase is read, as the edge routes it."""
+    return f"{SERVICES['purchase'].route_prefixes[0]}/{purchase_id}"
+
+
+def purchase_links(purchase_id: uuid.UUID | str) -> dict[str, str]:
+    url = purchase_url(purchase_id)
+    return {"self": url, "events": f"{url}/events"}
 
 
 # ------------------------------------------------------------------ strict input
@@ -107,19 +123,6 @@ class PurchaseItemSerializer(serializers.Serializer):
     unit_price = serializers.IntegerField()
 
 
-class PurchaseStepSerializer(serializers.Serializer):
-    step = serializers.CharField()
-    status = serializers.CharField()
-    purchase_status = serializers.CharField()
-    sequence = serializers.IntegerField()
-    attempt = serializers.IntegerField()
-    error = serializers.CharField()
-    retry_at = serializers.DateTimeField(
-        allow_null=True, help_text="RETRY only: when the step's call is due again."
-    )
-    at = serializers.DateTimeField()
-
-
 class PurchaseWaitingSerializer(serializers.Serializer):
     step = serializers.CharField()
     reason = serializers.CharField()
@@ -138,7 +141,7 @@ class PurchaseSummarySerializer(serializers.Serializer):
     links = serializers.SerializerMethodField()
 
     def get_links(self, purchase: Purchase) -> dict[str, str]:
-        return services.purchase_links(purchase.id)
+        return purchase_links(purchase.id)
 
 
 class PurchaseDetailSerializer(PurchaseSummarySerializer):
@@ -171,11 +174,25 @@ class PurchaseDetailSerializer(PurchaseSummarySerializer):
 # ------------------------------------------------------------------ views
 
 
-def _customer_id(request: Request) -> int:
-    """The authenticated customer (IsAuthenticated ran: request.user is a TokenCustomer)."""
-    user = request.user
-    assert isinstance(user, TokenCustomer)
-    return user.id
+def _first_answer(purchase: Purchase) -> tuple[int, str]:
+    """The 202 answer to the POST that creates `purchase`, stored with it
+    (services.purchase_create) so that a replay answers the same bytes."""
+    body = {
+        "id": str(purchase.id),
+        "status": PurchaseStatus.PENDING.value,
+        "amount": purchase.amount,
+        "currency_code": purchase.currency_code,
+        "links": purchase_links(purchase.id),
+    }
+    return HTTPStatus.ACCEPTED.value, json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+
+
+def _own_purchase(request: Request, purchase_id: Any) -> Purchase:
+    """The caller's purchase; 404 alike for an unknown id and another's purchase."""
+    return get_or_404(
+        selectors.purchase_get(purchase_id=purchase_id, customer_id=customer_of(request).id),
+        "No such purchase.",
+    )
 
 
 def _accepted(purchase: Purchase, *, replayed: bool) -> HttpResponse:
@@ -183,7 +200,7 @@ def _accepted(purchase: Purchase, *, replayed: bool) -> HttpResponse:
     response = HttpResponse(
         purchase.response_body, status=purchase.response_status, content_type="application/json"
     )
-    response["Location"] = services.purchase_url(purchase.id)
+    response["Location"] = purchase_url(purchase.id)
     if replayed:
         response[REPLAYED_HEADER] = "true"
     return response
@@ -230,11 +247,11 @@ class PurchasesApi(APIView):
         responses={202: PurchaseAcceptedSerializer, **_errors(400, 401, 404, 413, 422, 503)},
     )
     def post(self, request: Request) -> HttpResponse:
-        customer_id = _customer_id(request)
+        customer_id = customer_of(request).id
         key = idempotency_key(request)
         fingerprint = request_fingerprint(request.data)
         if key is not None:
-            earlier = selectors.purchase_find_replay(
+            earlier = services.purchase_replay(
                 customer_id=customer_id, idempotency_key=key, request_fingerprint=fingerprint
             )
             if earlier is not None:
@@ -249,6 +266,7 @@ class PurchasesApi(APIView):
                 for line in data["order_items"]
             ],
             currency_code=data["payment"]["currency_code"],
+            first_answer=_first_answer,
             idempotency_key=key,
             request_fingerprint=fingerprint,
         )
@@ -271,7 +289,7 @@ class PurchasesApi(APIView):
                 "The request has invalid fields.",
                 {"fields": {"status": [f"One of {', '.join(s.value for s in PurchaseStatus)}."]}},
             ) from None
-        purchases = selectors.purchase_list(customer_id=_customer_id(request), status=wanted)
+        purchases = selectors.purchase_list(customer_id=customer_of(request).id, status=wanted)
         return paginated_response(request, self, purchases, PurchaseSummarySerializer)
 
 
@@ -281,9 +299,7 @@ class PurchaseDetailApi(APIView):
         responses={200: PurchaseDetailSerializer, **_errors(401, 404)},
     )
     def get(self, request: Request, purchase_id: Any) -> Response:
-        purchase = selectors.purchase_get(
-            purchase_id=purchase_id, customer_id=_customer_id(request)
-        )
+        purchase = _own_purchase(request, purchase_id)
         return Response(PurchaseDetailSerializer(purchase).data)
 
 
@@ -364,9 +380,7 @@ class PurchaseEventsApi(APIView):
         },
     )
     def get(self, request: Request, purchase_id: Any) -> HttpResponse | StreamingHttpResponse:
-        purchase = selectors.purchase_get(
-            purchase_id=purchase_id, customer_id=_customer_id(request)
-        )
+        purchase = _own_purchase(request, purchase_id)
         after_id = _last_event_id(request)
         if after_id and stream_has_nothing_new(purchase=purchase, after_id=after_id):
             return HttpResponse(status=204)  # tells EventSource to stop reconnecting

@@ -1,54 +1,41 @@
-"""The purchase service's own settings, typed.
+"""The purchase service's own settings: declared once here, with their defaults.
 
-Their values and environment variables live in purchase_svc/config/settings.py. Read
-once and kept (a POST asks for them several times), and read again after a test
-overrides a setting (Django's `setting_changed` signal).
+config/settings.py takes them from the environment (`config.from_environment()`); code
+reads `config().max_lines`.
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
-from typing import Any
 
-from django.conf import settings
-from django.core.signals import setting_changed
-
-
-def _setting(name: str) -> Any:
-    return getattr(settings, name)
+from common.conf import AppSettings, setting, upper_codes
 
 
 @dataclass(frozen=True)
-class PurchaseConfig:
-    max_lines: int
-    max_quantity: int
-    known_currencies: tuple[str, ...]
-    product_check_timeout: float
-    sse_max_streams: int
-    sse_max_seconds: float
-    sse_heartbeat_seconds: float
-    sse_safety_poll_seconds: float
-    sse_fallback_poll_seconds: float
-
-
-@functools.cache
-def config() -> PurchaseConfig:
-    return PurchaseConfig(
-        max_lines=int(_setting("PURCHASE_MAX_LINES")),
-        max_quantity=int(_setting("PURCHASE_MAX_QUANTITY")),
-        known_currencies=tuple(_setting("KNOWN_CURRENCIES")),
-        product_check_timeout=float(_setting("PURCHASE_PRODUCT_CHECK_TIMEOUT_SECONDS")),
-        sse_max_streams=int(_setting("PURCHASE_SSE_MAX_STREAMS")),
-        sse_max_seconds=float(_setting("PURCHASE_SSE_MAX_SECONDS")),
-        sse_heartbeat_seconds=float(_setting("PURCHASE_SSE_HEARTBEAT_SECONDS")),
-        sse_safety_poll_seconds=float(_setting("PURCHASE_SSE_SAFETY_POLL_SECONDS")),
-        sse_fallback_poll_seconds=float(_setting("PURCHASE_SSE_FALLBACK_POLL_SECONDS")),
+class PurchaseSettings:
+    # POST /api/v1/purchases: at most this many distinct product lines, and at most this
+    # many units of one product (after merging duplicate lines).
+    max_lines: int = 50
+    max_quantity: int = 1000
+    # ISO 4217 codes a purchase may be paid in (KNOWN_CURRENCIES, comma-separated). XXX
+    # ("no currency") is accepted here and refused by the payment service: tests drive a
+    # payment rejection with it.
+    known_currencies: tuple[str, ...] = setting(
+        ("VND", "USD", "EUR", "GBP", "JPY", "XXX"), name="KNOWN_CURRENCIES", convert=upper_codes
     )
+    # Deadline of ProductService.CheckProducts through the gRPC edge.
+    product_check_timeout: float = setting(2.0, name="PURCHASE_PRODUCT_CHECK_TIMEOUT_SECONDS")
+    # GET /api/v1/purchases/{id}/events (Server-Sent Events), see
+    # docs/adr/0007-purchase-api-and-sse.md. Each open stream holds one gunicorn thread,
+    # so a process serves at most sse_max_streams of them at once and keeps its other
+    # threads for the rest of the API.
+    sse_max_streams: int = 4
+    sse_max_seconds: float = 300.0
+    sse_heartbeat_seconds: float = 15.0
+    # How often a stream re-reads the database: while the LISTEN connection is up only as
+    # a safety net, and as the only wake-up when it is down.
+    sse_safety_poll_seconds: float = 2.0
+    sse_fallback_poll_seconds: float = 0.2
 
 
-def _forget(**_: Any) -> None:
-    config.cache_clear()
-
-
-setting_changed.connect(_forget, dispatch_uid="purchase_svc.purchases.conf")
+config = AppSettings(PurchaseSettings, prefix="PURCHASE_")

@@ -1,6 +1,6 @@
-"""Kafka handlers of the purchase service (registered in common.kafka.registry)."""
+"""Kafka handlers of the purchase service (registered in common.contract.consumers)."""
 
-from common.events import PurchaseResult, parse_purchase_result
+from common.contract.events import PurchaseResult, parse_purchase_result
 from common.kafka.messages import ConsumedMessage, PoisonMessage
 from purchase_svc.purchases.services import purchase_step_record, purchase_steps_record
 

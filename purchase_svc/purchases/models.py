@@ -12,7 +12,7 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
-from common.events import PurchaseStatus
+from common.contract.events import PurchaseStatus
 
 STATUS_CHOICES = [(s.value, s.value.replace("_", " ").capitalize()) for s in PurchaseStatus]
 IDEMPOTENCY_KEY_MAX_LENGTH = 128

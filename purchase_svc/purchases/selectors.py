@@ -6,19 +6,14 @@ import uuid
 
 from django.db.models import QuerySet
 
-from common.errors import ApplicationError, ErrorCode
-from common.events import PurchaseStatus
-from purchase_svc.purchases.idempotency import IdempotencyKeyReused
+from common.contract.events import PurchaseStatus
 from purchase_svc.purchases.models import Purchase, PurchaseStepEvent
 
 
-def purchase_get(*, purchase_id: uuid.UUID | str, customer_id: int) -> Purchase:
-    """The customer's purchase; NOT_FOUND for an unknown id and for another's purchase
-    alike, so ids of others cannot be probed."""
-    found = Purchase.objects.filter(id=purchase_id, customer_id=customer_id).first()
-    if found is None:
-        raise ApplicationError(ErrorCode.NOT_FOUND, "No such purchase.")
-    return found
+def purchase_get(*, purchase_id: uuid.UUID | str, customer_id: int) -> Purchase | None:
+    """The customer's purchase, or None: an unknown id and another's purchase alike, so
+    ids of others cannot be probed."""
+    return Purchase.objects.filter(id=purchase_id, customer_id=customer_id).first()
 
 
 def purchase_list(*, customer_id: int, status: PurchaseStatus | None = None) -> QuerySet[Purchase]:
@@ -67,16 +62,12 @@ def purchase_status_as_of(*, purchase_id: uuid.UUID | str, after_id: int) -> str
     return newest or PurchaseStatus.PENDING.value
 
 
-def purchase_find_replay(
-    *, customer_id: int, idempotency_key: str, request_fingerprint: str
-) -> Purchase | None:
-    """The purchase an earlier request with this key created, if any.
-
-    Raises IdempotencyKeyReused (422) when that request had another body.
-    """
+def purchase_find_by_key(*, customer_id: int, idempotency_key: str) -> Purchase | None:
+    """The purchase an earlier request of this customer with this Idempotency-Key
+    created, or None."""
     # Plain SQL: asked before every keyed POST, and the queryset's compilation cost
     # more than the indexed lookup itself. The unique key allows one row at most.
-    earlier = next(
+    return next(
         iter(
             Purchase.objects.raw(
                 "SELECT * FROM purchase WHERE customer_id = %s AND idempotency_key = %s",
@@ -85,6 +76,3 @@ def purchase_find_replay(
         ),
         None,
     )
-    if earlier is not None and earlier.request_fingerprint != request_fingerprint:
-        raise IdempotencyKeyReused(idempotency_key)
-    return earlier

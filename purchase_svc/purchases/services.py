@@ -8,28 +8,26 @@ exists). After that only `purchase_step_record` (one event) and `purchase_steps_
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from common.contract.events import PurchaseCreated, PurchaseItem, PurchaseResult, PurchaseStatus
+from common.contract.topics import Topic
 from common.errors import ApplicationError, ErrorCode
-from common.events import PurchaseCreated, PurchaseItem, PurchaseResult, PurchaseStatus
+from common.ids import MAX_INT64
 from common.outbox.services import OutboxEvent, Statement, outbox_enqueue_many
-from common.topology import SERVICES, Topic
 from purchase_svc.purchases import selectors
+from purchase_svc.purchases.clients import products_check
 from purchase_svc.purchases.conf import config
+from purchase_svc.purchases.idempotency import IdempotencyKeyReused
 from purchase_svc.purchases.models import Purchase, PurchaseStepEvent
-from purchase_svc.purchases.products import products_check
 
 # pg_notify channel: payload = purchase id, delivered at commit of a recorded step.
 EVENTS_CHANNEL = "purchase_events"
-MAX_AMOUNT = 2**63 - 1  # int64: what the order and payment services can hold
-ACCEPTED = 202
 
 
 @dataclass(frozen=True)
@@ -46,13 +44,9 @@ class PurchaseCreation:
     replayed: bool
 
 
-def purchase_url(purchase_id: uuid.UUID | str) -> str:
-    return f"{SERVICES['purchase'].route_prefixes[0]}/{purchase_id}"
-
-
-def purchase_links(purchase_id: uuid.UUID | str) -> dict[str, str]:
-    url = purchase_url(purchase_id)
-    return {"self": url, "events": f"{url}/events"}
+FirstAnswer = Callable[[Purchase], tuple[int, str]]
+"""(status, body) of the request that creates a purchase, stored with it so that a
+retry with its Idempotency-Key answers the same bytes. The API says what it is."""
 
 
 def lines_merge(lines: Iterable[PurchaseLine]) -> list[PurchaseLine]:
@@ -85,12 +79,13 @@ def purchase_create(
     customer_id: int,
     lines: Iterable[PurchaseLine],
     currency_code: str,
+    first_answer: FirstAnswer,
     idempotency_key: str | None = None,
     request_fingerprint: str = "",
 ) -> PurchaseCreation:
     """Price the lines by CheckProducts, store the purchase PENDING with its
     PurchaseCreated (unit prices and product names included) in the outbox (one
-    transaction), and answer it.
+    transaction), and answer it. `first_answer(purchase)` is stored with it.
 
     With an `idempotency_key`, a concurrent request that stored the same key first wins:
     this one rolls back and answers that purchase (replayed), or 422 if its body differs.
@@ -114,7 +109,8 @@ def purchase_create(
         for line in merged
     )
     amount = sum(item.unit_price * item.quantity for item in priced)
-    if amount > MAX_AMOUNT:
+    # int64: what the order and payment services can hold.
+    if amount > MAX_INT64:
         raise ApplicationError(ErrorCode.INVALID_INPUT, "The purchase's amount is too large.")
     purchase_id = uuid.uuid4()
     now = timezone.now()
@@ -131,15 +127,10 @@ def purchase_create(
         status=PurchaseStatus.PENDING.value,
         idempotency_key=idempotency_key,
         request_fingerprint=request_fingerprint,
-        response_status=ACCEPTED,
-        response_body=json.dumps(
-            accepted_body(purchase_id=purchase_id, amount=amount, currency_code=currency_code),
-            separators=(",", ":"),
-            ensure_ascii=False,
-        ),
         created_at=now,
         updated_at=now,
     )
+    purchase.response_status, purchase.response_body = first_answer(purchase)
     event = PurchaseCreated(
         purchase_id=str(purchase_id),
         customer_id=customer_id,
@@ -159,7 +150,7 @@ def purchase_create(
             raise
         # A concurrent request with the same key committed first (we waited on its
         # unique-index entry): answer what it answered.
-        earlier = selectors.purchase_find_replay(
+        earlier = purchase_replay(
             customer_id=customer_id,
             idempotency_key=idempotency_key,
             request_fingerprint=request_fingerprint,
@@ -183,15 +174,18 @@ def _purchase_insert(purchase: Purchase) -> Statement:
     )
 
 
-def accepted_body(*, purchase_id: uuid.UUID, amount: int, currency_code: str) -> dict[str, Any]:
-    """The 202 answer to the POST that creates a purchase (kept for idempotent replays)."""
-    return {
-        "id": str(purchase_id),
-        "status": PurchaseStatus.PENDING.value,
-        "amount": amount,
-        "currency_code": currency_code,
-        "links": purchase_links(purchase_id),
-    }
+def purchase_replay(
+    *, customer_id: int, idempotency_key: str, request_fingerprint: str
+) -> Purchase | None:
+    """The purchase an earlier request with this key created, to answer again; None
+    when there is none. Raises IdempotencyKeyReused (422) when that request had
+    another body."""
+    earlier = selectors.purchase_find_by_key(
+        customer_id=customer_id, idempotency_key=idempotency_key
+    )
+    if earlier is not None and earlier.request_fingerprint != request_fingerprint:
+        raise IdempotencyKeyReused(idempotency_key)
+    return earlier
 
 
 @transaction.atomic

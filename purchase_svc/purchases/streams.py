@@ -39,7 +39,7 @@ from typing import Any
 
 from django.db import DatabaseError
 
-from common.events import PurchaseStatus
+from common.contract.events import PurchaseStatus
 from common.serializers import api_datetime
 from purchase_svc.purchases import selectors
 from purchase_svc.purchases.conf import config

@@ -1,6 +1,7 @@
 """Fixtures of the purchase service's tests.
 
-Two kinds of test live here:
+Two kinds of test live here (those through the edge are marked `live`; with
+`backing_services`, `-m "not live"` runs the others without `make up`):
 - in-process (apis, services, consumers, streams, admin): pytest-django's test
   database (test_purchase_db), and a real gRPC server in the test process standing
   in for ProductService (`products`), so the REST API is driven through real gRPC
@@ -29,11 +30,13 @@ from psycopg2.extensions import connection as PgConnection
 
 from common import testing
 from common.admin_identity.testing import admin_client, fake_identities  # noqa: F401
+from common.contract.events import PurchaseResult, PurchaseStatus, Step, StepStatus
+from common.contract.topics import Topic
 from common.errors import GRPC_ERROR_CODE_METADATA
-from common.events import PurchaseResult, PurchaseStatus, Step, StepStatus
 from common.kafka.messages import MESSAGE_ID_HEADER
 from common.testing import Customer
-from common.topology import INFRA, Topic
+from common.topology import INFRA
+from deploy.local.throwaway import backing_services  # noqa: F401
 from saga_proto import product_pb2, product_pb2_grpc
 
 PURCHASES = "/api/v1/purchases"
@@ -162,12 +165,6 @@ def purchase_body(*lines: tuple[int, int], currency_code: str = "VND") -> dict[s
     }
 
 
-def assert_error(status: int, code: str, response: Any) -> dict[str, Any]:
-    """The response is the one JSON error shape with this status and code
-    (a Django test response or a requests.Response)."""
-    return testing.assert_error(response, status, code)
-
-
 # --------------------------------------------------------------- through the edge
 
 
@@ -268,7 +265,7 @@ class ResultPublisher:
         )
         message_id = message_id or f"purchase-test-{uuid.uuid4().hex}"
         self._producer.produce(
-            Topic.PURCHASE_RESULT.value,
+            Topic.PURCHASE_RESULT,
             key=purchase_id.encode(),
             value=json.dumps(result.to_json()).encode(),
             headers=[(MESSAGE_ID_HEADER, message_id.encode())],

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
+from common.contract.topics import saga_topics
 from common.settings import dev_password, max_body_bytes
-from common.topology import INFRA, SERVICES, saga_topics
+from common.topology import INFRA, SERVICES
 from deploy.docker.generate import BACKGROUND_CPU_SHARES
 from deploy.local import paths, render
 from deploy.local.programs import app_programs, infra_programs

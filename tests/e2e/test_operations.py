@@ -20,6 +20,7 @@ import pytest
 import requests
 from confluent_kafka import Producer
 
+from common.contract.topics import Topic
 from common.kafka.consumer import DLQ_REASON, DLQ_SOURCE_TOPIC
 from common.settings import REPO_ROOT
 from common.testing import (
@@ -30,7 +31,7 @@ from common.testing import (
     wait_until,
     without_django_settings,
 )
-from common.topology import INFRA, Topic
+from common.topology import INFRA
 from tests.e2e.conftest import purchase, register, wait_final
 
 # The consumer parks a poison message within a second or two; generous for a busy machine.
@@ -68,7 +69,7 @@ def produce(topic: str, key: str, value: bytes, headers: dict[str, str] | None =
 
 def parked(key: str) -> list[dict[str, Any]]:
     """The messages with this key on purchase.DLQ (the newest few hundred)."""
-    listing = dlq("list", Topic.PURCHASE.value, "--limit", "500")
+    listing = dlq("list", Topic.PURCHASE, "--limit", "500")
     return [m for m in listing["messages"] if m["key"] == key]
 
 
@@ -148,7 +149,8 @@ def test_the_celery_cli_of_the_runbook_reaches_the_worker() -> None:
     )
     assert result.returncode == 0, result.stderr
     replies = json.loads(result.stdout)
-    assert any(name.startswith("celery@") for name in replies), replies
+    # Each worker copy answers under its program's name (deploy/local/programs.py).
+    assert any(name.startswith("orchestrator-worker@") for name in replies), replies
 
 
 # ------------------------------------------------------------------ dead letters
@@ -156,16 +158,16 @@ def test_the_celery_cli_of_the_runbook_reaches_the_worker() -> None:
 
 def test_a_poison_message_is_listed_replayed_and_not_replayed_twice() -> None:
     key = f"ops-poison-{uuid.uuid4()}"
-    produce(Topic.PURCHASE.value, key, b"{not json")
+    produce(Topic.PURCHASE, key, b"{not json")
 
     first = wait_until(lambda: parked(key), within=PARKED_WITHIN)
-    replay = dlq("replay", Topic.PURCHASE.value)
+    replay = dlq("replay", Topic.PURCHASE)
     back = wait_until(lambda: [m for m in parked(key) if m["replays"] == 1], within=PARKED_WITHIN)
-    again = dlq("replay", Topic.PURCHASE.value)
+    again = dlq("replay", Topic.PURCHASE)
 
     (original,) = first
     assert original["reason"].startswith("value is not JSON")
-    assert original["source"].startswith(f"{Topic.PURCHASE.value}[")
+    assert original["source"].startswith(f"{Topic.PURCHASE}[")
     assert original["payload"] == "{not json"
     assert original["replays"] == 0
     sent = [(m["partition"], m["offset"]) for m in replay["replayed"] if m["key"] == key]
@@ -175,7 +177,7 @@ def test_a_poison_message_is_listed_replayed_and_not_replayed_twice() -> None:
     # The second replay starts after what the first one sent.
     resent = [(m["partition"], m["offset"]) for m in again["replayed"] if m["key"] == key]
     assert (original["partition"], original["offset"]) not in resent
-    listing = dlq("list", Topic.PURCHASE.value, "--limit", "500")
+    listing = dlq("list", Topic.PURCHASE, "--limit", "500")
     mine = {(m["partition"], m["offset"]): m["replayed"] for m in listing["messages"]}
     assert mine[(original["partition"], original["offset"])] is True
 
@@ -192,11 +194,11 @@ def test_a_parked_purchase_replayed_twice_starts_one_saga() -> None:
         "amount": 2780,
         "currency_code": "VND",
     }
-    parked_headers = {DLQ_REASON: "a bug since fixed", DLQ_SOURCE_TOPIC: Topic.PURCHASE.value}
+    parked_headers = {DLQ_REASON: "a bug since fixed", DLQ_SOURCE_TOPIC: Topic.PURCHASE}
     for _ in range(2):
         produce(Topic.PURCHASE.dlq, purchase_id, json.dumps(body).encode(), parked_headers)
 
-    report = dlq("replay", Topic.PURCHASE.value)
+    report = dlq("replay", Topic.PURCHASE)
 
     assert [m["key"] for m in report["replayed"]].count(purchase_id) == 2
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 import shlex
 
-from common.kafka.registry import CONSUMERS
-from common.topology import SERVICES, saga_topics
+from common.contract.consumers import CONSUMERS
+from common.contract.topics import saga_topics
+from common.topology import SERVICES
 from deploy.helm.generate import LOCAL_ONLY_ROUTER_PREFIX
 from deploy.local import render
 from deploy.local.programs import app_programs
@@ -112,5 +113,5 @@ def test_consumers_scale_on_their_group_lag_in_production(prod: Rendered) -> Non
         spec = CONSUMERS[program.command.split()[-1]]
         (trigger,) = scaled[full_name(program.name)]["spec"]["triggers"]
         assert trigger["metadata"]["consumerGroup"] == spec.group_id
-        assert trigger["metadata"]["topic"] == spec.topic.value
+        assert trigger["metadata"]["topic"] == spec.topic
         assert scaled[full_name(program.name)]["spec"]["maxReplicaCount"] <= 12  # partitions

@@ -21,7 +21,8 @@ from bench.checks import Check
 from bench.client import Edge
 from bench.runner import epoch
 from bench.workload import Options
-from common.topology import INFRA, Topic
+from common.contract.topics import Topic
+from common.topology import INFRA
 from deploy.local import supervisor
 from deploy.local.programs import app_programs
 
@@ -75,8 +76,8 @@ def test_the_table_has_the_issues_faults() -> None:
         assert (table[name].kind, table[name].target) == (Kind.RESTART, target)
     assert table["redis-failover"].kind is Kind.FAILOVER
     for topic in Topic:
-        assert table[f"poison-{topic.value}"].kind is Kind.POISON
-        assert table[f"duplicate-{topic.value}"].kind is Kind.DUPLICATE
+        assert table[f"poison-{topic}"].kind is Kind.POISON
+        assert table[f"duplicate-{topic}"].kind is Kind.DUPLICATE
     assert set(inject.INJECTORS) == set(Kind)
 
 

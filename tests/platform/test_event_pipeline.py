@@ -16,7 +16,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer
 
-from common.topology import INFRA, Topic
+from common.contract.topics import Topic
+from common.topology import INFRA
 
 
 def enqueue_purchase_created(conn: Any, purchase_id: str) -> None:
@@ -33,7 +34,7 @@ def enqueue_purchase_created(conn: Any, purchase_id: str) -> None:
         cur.execute(
             "INSERT INTO outbox_message (topic, key, payload, headers, created_at)"
             " VALUES (%s, %s, %s, '{}', now())",
-            [Topic.PURCHASE.value, purchase_id, json.dumps(body)],
+            [Topic.PURCHASE, purchase_id, json.dumps(body)],
         )
         cur.execute("SELECT pg_notify('outbox', '')")
         cur.execute("COMMIT")
@@ -99,8 +100,8 @@ def test_a_malformed_message_goes_to_the_dlq_and_the_next_is_processed(
 
     producer = Producer({"bootstrap.servers": INFRA.kafka_bootstrap})
     # Same key as the good message -> same partition, ahead of it in the log.
-    producer.produce(Topic.PURCHASE.value, key=good_id.encode(), value=b"{not json")
-    producer.produce(Topic.PURCHASE.value, key=bad_key.encode(), value=b'{"purchase_id": 1}')
+    producer.produce(Topic.PURCHASE, key=good_id.encode(), value=b"{not json")
+    producer.produce(Topic.PURCHASE, key=bad_key.encode(), value=b'{"purchase_id": 1}')
     assert producer.flush(10) == 0
     enqueue_purchase_created(purchase_db, good_id)
 

@@ -5,7 +5,8 @@ import uuid
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from common.topology import INFRA, saga_topics
+from common.contract.topics import saga_topics
+from common.topology import INFRA
 
 
 def test_saga_topics_exist_with_the_configured_partitions() -> None:

@@ -21,6 +21,8 @@ from account_svc.tests.conftest import (
 from common.testing import assert_error
 from common.topology import SERVICES
 
+pytestmark = pytest.mark.live
+
 # ------------------------------------------------------------------ success paths
 
 

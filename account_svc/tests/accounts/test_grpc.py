@@ -17,6 +17,8 @@ from common.grpc.client import stub
 from common.testing import mint_access_token
 from saga_proto import auth_pb2, auth_pb2_grpc
 
+pytestmark = pytest.mark.live
+
 TIMEOUT = 5.0
 
 

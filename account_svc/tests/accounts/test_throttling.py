@@ -28,6 +28,7 @@ LOGIN = "/api/v1/account/auth/login"
 # ------------------------------------------------------------ through the edge
 
 
+@pytest.mark.live
 def test_a_brute_force_from_one_client_is_refused_even_with_the_right_password(
     customer: Registered,
 ) -> None:

@@ -1,4 +1,5 @@
-"""Where the RS256 key pair of the access tokens comes from.
+"""Where the RS256 key pair of the access tokens comes from, and the SIMPLE_JWT
+settings of the account service, which signs with it.
 
 Only the account service signs, so only it loads the private key; every service
 verifies with the public key. Each comes from the environment (PEM text) or a
@@ -15,7 +16,9 @@ from __future__ import annotations
 
 import functools
 import os
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -68,3 +71,25 @@ def clear_cache() -> None:
     """Forget the loaded keys (tests that switch keys)."""
     private_key_pem.cache_clear()
     public_key_pem.cache_clear()
+
+
+def simple_jwt_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """SIMPLE_JWT for the one service that issues tokens (account): it signs with the
+    private key; the claims and lifetimes match what common.auth verifies."""
+    return {
+        "ALGORITHM": settings["JWT_ALGORITHM"],
+        "SIGNING_KEY": private_key_pem(),
+        "VERIFYING_KEY": public_key_pem(),
+        "ISSUER": settings["JWT_ISSUER"],
+        "LEEWAY": settings["JWT_LEEWAY_SECONDS"],
+        "ACCESS_TOKEN_LIFETIME": timedelta(seconds=settings["JWT_ACCESS_TOKEN_LIFETIME_SECONDS"]),
+        "REFRESH_TOKEN_LIFETIME": timedelta(seconds=settings["JWT_REFRESH_TOKEN_LIFETIME_SECONDS"]),
+        "ROTATE_REFRESH_TOKENS": True,
+        "BLACKLIST_AFTER_ROTATION": True,
+        "UPDATE_LAST_LOGIN": False,
+        "AUTH_HEADER_TYPES": ("Bearer",),
+        "USER_ID_FIELD": "id",
+        "USER_ID_CLAIM": "user_id",
+        "TOKEN_TYPE_CLAIM": "token_type",
+        "JTI_CLAIM": "jti",
+    }

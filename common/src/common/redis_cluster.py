@@ -1,16 +1,10 @@
-"""The six-node cache cluster: node-list parsing, and the process's one cluster client."""
+"""The six-node cache cluster: the process's one cluster client, for raw commands."""
 
 from __future__ import annotations
 
-from redis.cluster import ClusterNode, RedisCluster
+from redis.cluster import RedisCluster
 
-
-def parse_nodes(spec: str) -> list[ClusterNode]:
-    nodes = []
-    for item in spec.split(","):
-        host, _, port = item.strip().rpartition(":")
-        nodes.append(ClusterNode(host, int(port)))
-    return nodes
+from common.cache.client import cache_client
 
 
 def cluster_client() -> RedisCluster:
@@ -19,6 +13,4 @@ def cluster_client() -> RedisCluster:
     Raw commands (health checks, throttling counters) share its short timeouts; callers
     that must survive an outage catch `common.cache.client.CACHE_ERRORS`.
     """
-    from common.cache.client import cache_client  # the cache layer imports parse_nodes
-
     return cache_client()

@@ -202,29 +202,3 @@ def build(
     }
     settings.update(extra or {})
     return settings
-
-
-def simple_jwt_settings(settings: dict[str, Any]) -> dict[str, Any]:
-    """SIMPLE_JWT for the one service that issues tokens (account): it signs with the
-    private key; the claims and lifetimes match what common.auth verifies."""
-    from datetime import timedelta
-
-    from common import jwt_keys
-
-    return {
-        "ALGORITHM": settings["JWT_ALGORITHM"],
-        "SIGNING_KEY": jwt_keys.private_key_pem(),
-        "VERIFYING_KEY": jwt_keys.public_key_pem(),
-        "ISSUER": settings["JWT_ISSUER"],
-        "LEEWAY": settings["JWT_LEEWAY_SECONDS"],
-        "ACCESS_TOKEN_LIFETIME": timedelta(seconds=settings["JWT_ACCESS_TOKEN_LIFETIME_SECONDS"]),
-        "REFRESH_TOKEN_LIFETIME": timedelta(seconds=settings["JWT_REFRESH_TOKEN_LIFETIME_SECONDS"]),
-        "ROTATE_REFRESH_TOKENS": True,
-        "BLACKLIST_AFTER_ROTATION": True,
-        "UPDATE_LAST_LOGIN": False,
-        "AUTH_HEADER_TYPES": ("Bearer",),
-        "USER_ID_FIELD": "id",
-        "USER_ID_CLAIM": "user_id",
-        "TOKEN_TYPE_CLAIM": "token_type",
-        "JTI_CLAIM": "jti",
-    }

@@ -1,16 +1,18 @@
 """The one description of what runs where.
 
-Everything that needs to know a port, a database, a route prefix, a topic or a
-process reads it from here: the settings of each service, the local platform
-(supervisord, Traefik, PostgreSQL, Kafka), and the platform tests. Change it here
-and every consumer follows, so the parts cannot drift apart.
+Everything that needs to know a port, a database, a route prefix or a process
+reads it from here: the settings of each service, the local platform (supervisord,
+Traefik, PostgreSQL, Kafka), and the platform tests. Change it here and every consumer
+follows, so the parts cannot drift apart. Kafka's topics, events and consumers are the
+contract's (common.contract); the workers here name their consumers from it.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from enum import StrEnum
+
+from common.contract.consumers import PURCHASE_RESULTS, PURCHASES
 
 
 def env_int(name: str, default: int) -> int:
@@ -30,7 +32,8 @@ class Service:
     # it runs behind the requests, as the pipeline does (docs/adr/0013).
     grpc_for_sagas_only: bool = False
     # Long-running workers besides gunicorn and the gRPC server: name -> command
-    # (run from the repository root, inside the virtualenv).
+    # (run from the repository root, inside the virtualenv). Command lines, because
+    # supervisord, compose and the chart run them; a consumer is named by its spec.
     workers: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -66,21 +69,6 @@ class Service:
         """Whether a worker may run as several copies (`make up REPLICAS=`): every one
         but Celery beat, whose schedule would fire once per copy (docs/adr/0023)."""
         return worker not in SINGLE_COPY_WORKERS
-
-
-class Topic(StrEnum):
-    """Kafka topics of the saga; each has a dead-letter twin `<topic>.DLQ`."""
-
-    PURCHASE = "purchase"
-    PURCHASE_RESULT = "purchase-result"
-
-    @property
-    def dlq(self) -> str:
-        return f"{self.value}.DLQ"
-
-
-def saga_topics() -> list[str]:
-    return [name for t in Topic for name in (t.value, t.dlq)]
 
 
 # `make up REPLICAS=n` runs n copies of every process that scales; copy r listens on its
@@ -130,7 +118,7 @@ SERVICES: dict[str, Service] = {
             route_prefixes=("/api/v1/purchases",),
             workers={
                 "relay": "python purchase_svc/manage.py outbox_relay",
-                "consumer": "python purchase_svc/manage.py kafka_consume purchase-results",
+                "consumer": f"python purchase_svc/manage.py kafka_consume {PURCHASE_RESULTS.name}",
             },
         ),
         Service(
@@ -145,7 +133,7 @@ SERVICES: dict[str, Service] = {
                 "beat": "celery -A orchestrator_svc.config beat --loglevel INFO"
                 " --schedule var/run/celerybeat-schedule",
                 "relay": "python orchestrator_svc/manage.py outbox_relay",
-                "consumer": "python orchestrator_svc/manage.py kafka_consume purchases",
+                "consumer": f"python orchestrator_svc/manage.py kafka_consume {PURCHASES.name}",
             },
         ),
     )

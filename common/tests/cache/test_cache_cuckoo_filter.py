@@ -36,6 +36,7 @@ def big_filter(prefix: str) -> Iterator[CuckooFilter]:
     cf.drop()
 
 
+@pytest.mark.live
 def test_no_inserted_id_is_ever_reported_absent(big_filter: CuckooFilter) -> None:
     answers = big_filter.might_contain_many(list(range(INSERTED)))
     assert answers.count(False) == 0
@@ -43,6 +44,7 @@ def test_no_inserted_id_is_ever_reported_absent(big_filter: CuckooFilter) -> Non
     assert info is not None and (info.count, info.saturated) == (INSERTED, False)
 
 
+@pytest.mark.live
 def test_the_measured_false_positive_rate_is_within_the_documented_bound(
     big_filter: CuckooFilter,
 ) -> None:
@@ -73,6 +75,7 @@ def test_the_documented_formulas() -> None:
         assert buckets == 16 or (buckets // 2) * BUCKET_SIZE * TARGET_LOAD < capacity
 
 
+@pytest.mark.live
 def test_a_filter_holds_its_documented_capacity(prefix: str) -> None:
     cf = CuckooFilter("tight", key_prefix=prefix)
     capacity = int(1024 * BUCKET_SIZE * TARGET_LOAD)  # exactly 90% of 1024 buckets
@@ -83,6 +86,7 @@ def test_a_filter_holds_its_documented_capacity(prefix: str) -> None:
     assert cf.might_contain_many(list(range(capacity))).count(False) == 0
 
 
+@pytest.mark.live
 def test_delete_removes_an_id_and_nothing_else(prefix: str) -> None:
     cf = CuckooFilter("delete", key_prefix=prefix)
     cf.create(5000)
@@ -99,6 +103,7 @@ def test_delete_removes_an_id_and_nothing_else(prefix: str) -> None:
     assert cf.delete("never-added") is False
 
 
+@pytest.mark.live
 def test_a_full_filter_refuses_the_add_changes_nothing_and_then_answers_maybe(
     prefix: str, cluster: RedisCluster
 ) -> None:
@@ -133,6 +138,7 @@ def test_a_full_filter_refuses_the_add_changes_nothing_and_then_answers_maybe(
     assert cf.might_contain_many(list(range(10**6, 10**6 + 1000))).count(True) <= 2
 
 
+@pytest.mark.live
 def test_a_filter_that_does_not_exist_answers_maybe_and_ignores_adds(prefix: str) -> None:
     cf = CuckooFilter("missing", key_prefix=prefix)
     assert cf.info() is None
@@ -142,6 +148,7 @@ def test_a_filter_that_does_not_exist_answers_maybe_and_ignores_adds(prefix: str
     assert cf.info() is None  # an add never creates a partial filter
 
 
+@pytest.mark.live
 def test_readers_never_see_an_id_vanish_while_the_filter_is_rebuilt(prefix: str) -> None:
     cf = CuckooFilter("swap", key_prefix=prefix)
     cf.rebuild(range(0, 20_000))
@@ -171,6 +178,7 @@ def test_readers_never_see_an_id_vanish_while_the_filter_is_rebuilt(prefix: str)
     assert cf.might_contain_many(list(range(0, 10_000))).count(True) <= 5  # old ids gone
 
 
+@pytest.mark.live
 def test_ids_added_while_a_rebuild_reads_its_snapshot_are_not_lost(prefix: str) -> None:
     cf = CuckooFilter("journal", key_prefix=prefix)
     cf.rebuild(range(100))
@@ -188,6 +196,7 @@ def test_ids_added_while_a_rebuild_reads_its_snapshot_are_not_lost(prefix: str) 
     assert cf.might_contain_many(list(range(200))).count(False) == 0
 
 
+@pytest.mark.live
 def test_a_rebuild_that_cannot_prove_it_saw_every_recent_add_fails_open(
     prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -202,6 +211,7 @@ def test_a_rebuild_that_cannot_prove_it_saw_every_recent_add_fails_open(
     assert all(cf.might_contain_many(list(range(1000, 1010))))
 
 
+@pytest.mark.live
 def test_when_redis_cannot_answer_the_filter_fails_open(prefix: str) -> None:
     cf = CuckooFilter("unreachable", client=unreachable_cluster(), key_prefix=prefix)
 

@@ -14,6 +14,8 @@ from common.cache.local import LocalCache
 from common.cache.readthrough import ReadThroughCache
 from common.cache.repairs import repairs
 
+pytestmark = pytest.mark.live
+
 
 def test_with_redis_unreachable_reads_load_from_the_database_and_writes_do_not_raise(
     prefix: str, caplog: pytest.LogCaptureFixture

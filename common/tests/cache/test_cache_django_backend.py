@@ -9,9 +9,12 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from redis.cluster import RedisCluster
 
 from common.settings import REPO_ROOT
+
+pytestmark = pytest.mark.live
 
 SETUP = """
 import json

@@ -23,6 +23,8 @@ from common.cache.local import LocalCache
 from common.cache.readthrough import ReadThroughCache
 from common.testing import ManualClock
 
+pytestmark = pytest.mark.live
+
 SETTLE = 30.0  # deadline for what happens asynchronously (a bound on a hang, not a timing)
 
 

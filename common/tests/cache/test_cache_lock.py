@@ -10,6 +10,8 @@ from redis.cluster import RedisCluster
 
 from common.cache.lock import LockNotAcquired, RedisLock, named_lock
 
+pytestmark = pytest.mark.live
+
 
 def test_only_one_thread_at_a_time_holds_the_lock(prefix: str) -> None:
     key = f"{prefix}:lock:{{exclusion}}"

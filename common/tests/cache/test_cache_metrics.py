@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from conftest import FakeTable, another_process, unreachable_cluster
 from prometheus_client import REGISTRY
 
@@ -53,6 +54,7 @@ def test_without_redis_a_read_is_a_miss_then_a_local_hit() -> None:
     assert moved(namespace, before) == {"hit_local": 1}
 
 
+@pytest.mark.live
 def test_get_counts_the_level_that_answered(prefix: str) -> None:
     namespace = fresh_namespace()
     table = FakeTable({1: {"name": "lamp"}})
@@ -76,6 +78,7 @@ def test_get_counts_the_level_that_answered(prefix: str) -> None:
     assert table.loads == 1
 
 
+@pytest.mark.live
 def test_get_many_counts_each_key(prefix: str) -> None:
     namespace = fresh_namespace()
     table = FakeTable({1: {"name": "lamp"}, 2: {"name": "desk"}})

@@ -14,6 +14,8 @@ from redis.cluster import RedisCluster
 
 from common.cache.readthrough import MAX_LOCAL_TTL, ReadThroughCache
 
+pytestmark = pytest.mark.live
+
 
 def run_concurrently(count: int, target: Callable[[int], None]) -> None:
     barrier = threading.Barrier(count)

@@ -30,7 +30,7 @@ def test_an_unnamed_consumer_joins_dynamically(monkeypatch: pytest.MonkeyPatch) 
 def test_each_consumer_process_of_the_platform_has_its_own_instance_id() -> None:
     ids = {
         p.name: p.environment[GROUP_INSTANCE_ENV]
-        for p in app_programs(False)
+        for p in app_programs(False, copies=1)
         if GROUP_INSTANCE_ENV in p.environment
     }
 

@@ -77,6 +77,7 @@ def test_the_dlq_of_a_topic_is_named_once() -> None:
     assert dlq_topic("purchase.DLQ") == "purchase.DLQ"
 
 
+@pytest.mark.live
 def test_listing_shows_each_message_with_its_reason_and_source(topic: str) -> None:
     park(topic, ("k1", b"{not json", {}), ("k2", b"[]", {}))
 
@@ -91,6 +92,7 @@ def test_listing_shows_each_message_with_its_reason_and_source(topic: str) -> No
     assert not any(listing.is_replayed(m) for m in listing.messages)
 
 
+@pytest.mark.live
 def test_listing_shows_the_newest_when_limited(topic: str) -> None:
     park(topic, *((f"k{i}", b"x", {}) for i in range(5)))
 
@@ -100,6 +102,7 @@ def test_listing_shows_the_newest_when_limited(topic: str) -> None:
     assert listing.total == 5
 
 
+@pytest.mark.live
 def test_replay_republishes_to_the_source_with_its_own_headers(topic: str) -> None:
     park(topic, ("k1", b'{"a": 1}', {"message-id": "42", "traceparent": "00-ab-cd-01"}))
 
@@ -112,6 +115,7 @@ def test_replay_republishes_to_the_source_with_its_own_headers(topic: str) -> No
     assert headers == {"message-id": "42", "traceparent": "00-ab-cd-01", DLQ_REPLAYS: "1"}
 
 
+@pytest.mark.live
 def test_a_second_replay_does_not_resend_what_the_first_replayed(topic: str) -> None:
     park(topic, ("k1", b"1", {}), ("k2", b"2", {}), ("k3", b"3", {}))
 
@@ -128,6 +132,7 @@ def test_a_second_replay_does_not_resend_what_the_first_replayed(topic: str) -> 
     assert all(listing.is_replayed(m) for m in listing.messages)
 
 
+@pytest.mark.live
 def test_a_dry_run_sends_and_remembers_nothing(topic: str) -> None:
     park(topic, ("k1", b"1", {}))
 
@@ -138,6 +143,7 @@ def test_a_dry_run_sends_and_remembers_nothing(topic: str) -> None:
     assert read_dead_letters(topic, limit=50).pending == 1
 
 
+@pytest.mark.live
 def test_a_message_replayed_too_often_is_skipped_and_left_for_a_person(topic: str) -> None:
     park(topic, ("again", b"x", {DLQ_REPLAYS: "3"}), ("fresh", b"y", {DLQ_REPLAYS: "1"}))
 
@@ -149,6 +155,7 @@ def test_a_message_replayed_too_often_is_skipped_and_left_for_a_person(topic: st
     assert dict(sent.headers())[DLQ_REPLAYS] == b"2"
 
 
+@pytest.mark.live
 def test_a_topic_without_a_dlq_is_refused() -> None:
     with pytest.raises(DlqError, match="no topic"):
         read_dead_letters(f"nosuch-{uuid.uuid4().hex[:8]}", limit=5)

@@ -14,6 +14,8 @@ import pytest
 
 from common.testing import run_python_json
 
+pytestmark = pytest.mark.live
+
 SCENARIOS = """
 import contextlib
 import json

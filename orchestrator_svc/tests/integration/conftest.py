@@ -22,9 +22,10 @@ import pytest
 from confluent_kafka import Producer
 
 from common import testing
+from common.contract.topics import Topic
 from common.settings import REPO_ROOT
 from common.testing import Customer
-from common.topology import INFRA, SERVICES, Topic
+from common.topology import INFRA, SERVICES
 from deploy.local.health import grpc_health
 
 PASSWORD = "saga-tests-Secret-42"
@@ -116,9 +117,7 @@ def publish_purchase(producer: Producer, customer: Customer) -> Callable[..., di
             "amount": sum(p["price"] * q for p, q in lines),
             "currency_code": currency_code,
         }
-        producer.produce(
-            Topic.PURCHASE.value, key=event["purchase_id"].encode(), value=json.dumps(event)
-        )
+        producer.produce(Topic.PURCHASE, key=event["purchase_id"].encode(), value=json.dumps(event))
         assert producer.flush(10) == 0
         return event
 

@@ -24,6 +24,8 @@ from orchestrator_svc.tests.integration.conftest import (
     supervisorctl,
 )
 
+pytestmark = pytest.mark.live
+
 INVENTORY, ORDER, PAYMENT = "UPDATE_PRODUCT_INVENTORY", "CREATE_ORDER", "CREATE_PAYMENT"
 
 MakeProduct = Callable[..., dict[str, Any]]

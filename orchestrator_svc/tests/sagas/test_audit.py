@@ -20,7 +20,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from common.events import PurchaseCreated
+from common.contract.events import PurchaseCreated
 from orchestrator_svc.sagas import audit, tasks
 from orchestrator_svc.sagas.audit import Record
 from orchestrator_svc.sagas.models import AuditFinding, Saga, SagaState, SagaStepLog

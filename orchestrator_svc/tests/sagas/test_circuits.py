@@ -10,7 +10,7 @@ import grpc
 import pytest
 from django.utils import timezone
 
-from common.events import PurchaseStatus
+from common.contract.events import PurchaseStatus
 from common.testing import ManualClock
 from orchestrator_svc.sagas import circuits, services
 from orchestrator_svc.sagas.circuits import Circuit, CircuitState

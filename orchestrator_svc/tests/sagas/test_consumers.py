@@ -4,9 +4,10 @@ from typing import Any
 
 import pytest
 
+from common.contract.consumers import CONSUMERS
 from common.kafka.messages import PoisonMessage
 from common.testing import kafka_message
-from orchestrator_svc.sagas.consumers import handle_purchase_created
+from orchestrator_svc.sagas.consumers import handle_purchase_created, handle_purchases_created
 from orchestrator_svc.sagas.models import Saga, SagaState
 
 
@@ -63,3 +64,11 @@ def test_a_malformed_event_is_poison_and_starts_nothing(value: bytes, enqueued: 
         handle_purchase_created(kafka_message(value))
     assert not Saga.objects.exists()
     assert enqueued == []
+
+
+def test_the_purchases_consumer_runs_these_handlers_in_batch_transactions() -> None:
+    spec = CONSUMERS["purchases"]
+
+    assert spec.batch_transaction
+    assert spec.load_handler() is handle_purchase_created
+    assert spec.load_batch_handler() is handle_purchases_created

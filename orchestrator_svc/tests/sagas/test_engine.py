@@ -17,7 +17,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from common.events import PurchaseStatus
+from common.contract.events import PurchaseStatus
 from common.kafka.messages import ConsumedMessage
 from orchestrator_svc.sagas import consumers, engine, services
 from orchestrator_svc.sagas.models import Saga, SagaState

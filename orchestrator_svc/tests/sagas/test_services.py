@@ -17,8 +17,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from common.contract.events import PurchaseStatus
 from common.errors import ApplicationError
-from common.events import PurchaseStatus
 from common.outbox.models import OutboxMessage
 from orchestrator_svc.sagas import services
 from orchestrator_svc.sagas.models import SagaPhase, SagaState, StepLogStatus

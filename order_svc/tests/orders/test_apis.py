@@ -11,6 +11,8 @@ from common.testing import Customer, assert_error, eventually, grpc_call
 from order_svc.tests.conftest import edge
 from saga_proto import order_pb2
 
+pytestmark = pytest.mark.live
+
 
 @pytest.fixture
 def alice_order(orders: Any, alice: Customer, whey: dict[str, Any]) -> str:

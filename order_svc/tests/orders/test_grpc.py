@@ -19,6 +19,8 @@ from common.testing import grpc_call, grpc_refusal
 from order_svc.tests.conftest import LiveDatabase
 from saga_proto import order_pb2, product_pb2
 
+pytestmark = pytest.mark.live
+
 CUSTOMER = 424242
 
 

@@ -14,6 +14,8 @@ from common.testing import grpc_call, grpc_refusal
 from order_svc.tests.orders.test_grpc import create_request, line
 from saga_proto import order_pb2
 
+pytestmark = pytest.mark.live
+
 
 def get_orders(orders: Any, *purchase_ids: str) -> Any:
     return grpc_call(orders.GetOrders, order_pb2.GetOrdersRequest(purchase_ids=purchase_ids))

@@ -11,6 +11,8 @@ from common.testing import Customer, assert_error, eventually, grpc_call
 from payment_svc.tests.conftest import edge
 from saga_proto import payment_pb2
 
+pytestmark = pytest.mark.live
+
 
 def pay(payments: Any, customer: Customer, amount: int = 24460) -> str:
     """A payment of the customer's, as the saga takes it."""

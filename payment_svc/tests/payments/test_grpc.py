@@ -18,6 +18,8 @@ from common.testing import grpc_call, grpc_refusal
 from payment_svc.tests.conftest import LiveDatabase
 from saga_proto import payment_pb2
 
+pytestmark = pytest.mark.live
+
 CUSTOMER = 424242
 
 

@@ -14,6 +14,8 @@ from common.testing import grpc_call, grpc_refusal
 from payment_svc.tests.payments.test_grpc import create_request, refund_request
 from saga_proto import payment_pb2
 
+pytestmark = pytest.mark.live
+
 
 def get_payments(payments: Any, *purchase_ids: str) -> Any:
     return grpc_call(

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from common.testing import edge, edge_inventory, eventually
+from common.testing import assert_error, edge, edge_inventory, eventually
+
+pytestmark = pytest.mark.live
 
 Maker = Callable[..., dict[str, Any]]
 
@@ -23,15 +25,6 @@ PRODUCT_KEYS = {
     "created_at",
     "updated_at",
 }
-
-
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"}
-    assert body["error"]["code"] == code
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    return dict(body["error"])
 
 
 # ------------------------------------------------------------------ categories

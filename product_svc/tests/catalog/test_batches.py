@@ -22,7 +22,7 @@ from django.db import connection, transaction
 
 from common.cache import cache_client
 from common.errors import ApplicationError
-from common.ids import parse_uuid
+from common.ids import parse_purchase_id, parse_uuid
 from product_svc.catalog import batches, selectors, services
 from product_svc.catalog.models import Product, Reservation, ReservationLine
 
@@ -156,7 +156,7 @@ def test_a_random_reserve_wave_answers_and_leaves_what_single_calls_one_by_one_w
 
     def single(command: batches.ReserveCommand) -> Callable[[], object]:
         return lambda: services.inventory_reserve(
-            purchase_id=services.parse_purchase_id(command.purchase_id), items=command.items
+            purchase_id=parse_purchase_id(command.purchase_id), items=command.items
         )
 
     order = _handling_order([c.purchase_id for c in commands])
@@ -178,9 +178,7 @@ def test_a_random_release_wave_answers_and_leaves_what_single_calls_one_by_one_w
     purchase_ids: list[object] = [rng.choice([*purchases, "", "x"]) for _ in range(25)]
 
     def single(purchase_id: object) -> Callable[[], object]:
-        return lambda: services.inventory_release(
-            purchase_id=services.parse_purchase_id(purchase_id)
-        )
+        return lambda: services.inventory_release(purchase_id=parse_purchase_id(purchase_id))
 
     order = _handling_order(purchase_ids)
     expected, expected_state = _one_by_one(

@@ -10,6 +10,7 @@ from django.core.management import call_command
 
 from common.cache import CuckooFilter
 from product_svc.catalog import selectors, services
+from product_svc.catalog.conf import config
 from product_svc.catalog.models import Product
 
 pytestmark = pytest.mark.django_db
@@ -37,7 +38,7 @@ def _run(*args: str) -> str:
 def test_rebuild_puts_every_product_id_back_into_a_filter_that_lost_them() -> None:
     made = _products(3)
     # The filter lost its ids (say, the cache cluster's data): an empty one says "absent".
-    cuckoo = CuckooFilter(selectors.product_filter_name())
+    cuckoo = CuckooFilter(config().filter_name)
     cuckoo.drop()
     cuckoo.create(1024)
     for product in made:
@@ -52,7 +53,7 @@ def test_rebuild_puts_every_product_id_back_into_a_filter_that_lost_them() -> No
 
 def test_if_missing_rebuilds_only_a_filter_that_does_not_exist() -> None:
     made = _products(2)
-    cuckoo = CuckooFilter(selectors.product_filter_name())
+    cuckoo = CuckooFilter(config().filter_name)
     cuckoo.drop()
 
     first = _run("--if-missing")
@@ -67,7 +68,7 @@ def test_if_missing_rebuilds_only_a_filter_that_does_not_exist() -> None:
 
 def test_if_missing_also_rebuilds_a_nearly_full_filter_with_room_to_grow() -> None:
     made = _products(2)
-    cuckoo = CuckooFilter(selectors.product_filter_name())
+    cuckoo = CuckooFilter(config().filter_name)
     cuckoo.drop()
     cuckoo.create(2)
     cuckoo.add_many([str(p.id) for p in made])

@@ -22,6 +22,8 @@ from common.grpc.errors import Outcome, classify
 from common.testing import edge, edge_inventory, eventually
 from saga_proto import product_pb2
 
+pytestmark = pytest.mark.live
+
 Maker = Callable[..., dict[str, Any]]
 DEADLINE = 30.0
 NEW = "a new purchase id"

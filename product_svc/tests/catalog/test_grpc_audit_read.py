@@ -14,6 +14,8 @@ from common.grpc.servicer import MAX_BATCH_ITEMS
 from product_svc.tests.catalog.test_grpc import DEADLINE, new_purchase, release, reserve
 from saga_proto import product_pb2
 
+pytestmark = pytest.mark.live
+
 Maker = Callable[..., dict[str, Any]]
 
 

@@ -138,6 +138,31 @@ def test_get_many_loads_only_the_cold_products_in_one_query() -> None:
     assert queries.count == 1
 
 
+# ---------------------------------------------------------------- availability
+
+
+@pytest.mark.django_db
+def test_availability_judges_each_line_against_all_the_request_wants_of_its_product() -> None:
+    category = _category()
+    whey = _product(category, name="Whey 1kg", inventory=5)
+    casein = _product(category, name="Casein 2kg", inventory=5)
+    unknown = 10**9 + 3
+
+    lines = selectors.product_availability(
+        items=[(whey.id, 3), (unknown, 1), (casein.id, 5), (whey.id, 3)]
+    )
+
+    assert [(li.product_id, li.enough) for li in lines] == [
+        (whey.id, False),  # 3 + 3 of 5 in stock: neither line is enough
+        (unknown, False),
+        (casein.id, True),
+        (whey.id, False),
+    ]
+    assert lines[1].product is None
+    assert lines[0].product is not None and lines[0].product["name"] == "Whey 1kg"
+    assert lines[2].product is not None and lines[2].product["inventory"] == 5
+
+
 # ---------------------------------------------------------------- invalidation
 
 
@@ -172,6 +197,7 @@ def _live_product_loader(product_id: int) -> Callable[[], dict[str, Any] | None]
     return load
 
 
+@pytest.mark.live
 def test_an_update_in_the_service_is_read_here_within_a_second(
     staff: str, make_product: Callable[..., dict[str, Any]]
 ) -> None:

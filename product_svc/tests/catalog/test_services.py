@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from common.errors import ApplicationError, ErrorCode
+from common.ids import parse_purchase_id
 from product_svc.catalog import selectors, services
 from product_svc.catalog.models import Category, Product, Reservation
 
@@ -139,7 +140,7 @@ def test_a_release_before_the_reserve_leaves_a_tombstone_that_stops_the_reserve(
 @pytest.mark.parametrize("text", ["", "nope", "1234", "g" * 32])
 def test_a_purchase_id_must_be_a_uuid(text: str) -> None:
     with pytest.raises(ApplicationError) as raised:
-        services.parse_purchase_id(text)
+        parse_purchase_id(text)
 
     assert raised.value.code is ErrorCode.INVALID_INPUT
 

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from django.test import Client
 
-from common.events import PurchaseResult, PurchaseStatus, Step, StepStatus
+from common.contract.events import PurchaseResult, PurchaseStatus, Step, StepStatus
 from purchase_svc.purchases import services
 from purchase_svc.tests.conftest import purchase_row
 

@@ -14,15 +14,15 @@ import grpc
 import pytest
 from django.test import Client, override_settings
 
-from common.events import PurchaseResult, PurchaseStatus, Step, StepStatus
+from common.contract.events import PurchaseResult, PurchaseStatus, Step, StepStatus
+from common.contract.topics import Topic
 from common.outbox.models import OutboxMessage
-from common.topology import Topic
+from common.testing import assert_error
 from purchase_svc.purchases import services
 from purchase_svc.purchases.models import Purchase
 from purchase_svc.tests.conftest import (
     Customer,
     FakeCatalog,
-    assert_error,
     mint_access_token,
     purchase_body,
 )
@@ -76,7 +76,7 @@ def test_a_purchase_is_accepted_priced_and_announced_in_one_go(
         {"product_id": bar, "quantity": 3, "unit_price": 250},
     ]
     outbox = OutboxMessage.objects.get()
-    assert (outbox.topic, outbox.key) == (Topic.PURCHASE.value, purchase_id)
+    assert (outbox.topic, outbox.key) == (Topic.PURCHASE, purchase_id)
     assert outbox.payload == {
         "purchase_id": purchase_id,
         "customer_id": customer.id,
@@ -162,7 +162,7 @@ def test_invalid_bodies_answer_400_and_write_nothing(
 ) -> None:
     products.add(1, price=100)
 
-    error = assert_error(400, "invalid_input", post(client, customer, body))
+    error = assert_error(post(client, customer, body), 400, "invalid_input")
 
     assert field in error["details"]["fields"], error
     assert_nothing_written()
@@ -178,7 +178,7 @@ def test_more_lines_than_allowed_answer_400(
 
     response = post(client, customer, purchase_body(*[(p, 1) for p in range(1, 5)]))
 
-    assert "order_items" in assert_error(400, "invalid_input", response)["details"]["fields"]
+    assert "order_items" in assert_error(response, 400, "invalid_input")["details"]["fields"]
     assert_nothing_written()
 
 
@@ -189,7 +189,7 @@ def test_merged_lines_over_the_quantity_limit_answer_400(
 
     response = post(client, customer, purchase_body((1, 600), (1, 600)))
 
-    assert "order_items" in assert_error(400, "invalid_input", response)["details"]["fields"]
+    assert "order_items" in assert_error(response, 400, "invalid_input")["details"]["fields"]
     assert_nothing_written()
 
 
@@ -209,7 +209,7 @@ def test_a_body_that_is_not_json_answers_415(
 ) -> None:
     response = client.post(URL, "order_items=1", content_type="text/plain", headers=customer.auth)
 
-    assert_error(415, "unsupported_media_type", response)
+    assert_error(response, 415, "unsupported_media_type")
     assert_nothing_written()
 
 
@@ -220,7 +220,7 @@ def test_an_unknown_product_answers_404_naming_it(
 
     response = post(client, customer, purchase_body((1, 1), (404, 1), (405, 2)))
 
-    error = assert_error(404, "not_found", response)
+    error = assert_error(response, 404, "not_found")
     assert error["details"] == {"product_ids": [404, 405]}
     assert_nothing_written()
 
@@ -236,7 +236,7 @@ def test_a_failing_product_service_answers_503_try_again(
 
     response = post(client, customer, purchase_body((1, 1)))
 
-    assert_error(503, "unavailable", response)
+    assert_error(response, 503, "unavailable")
     assert response.headers["Retry-After"] == "1"
     assert_nothing_written()
 
@@ -248,7 +248,7 @@ def test_a_slow_product_service_answers_503(
     products.add(1, price=100)
     products.delay = 0.6
 
-    assert_error(503, "unavailable", post(client, customer, purchase_body((1, 1))))
+    assert_error(post(client, customer, purchase_body((1, 1))), 503, "unavailable")
     assert_nothing_written()
 
 
@@ -256,7 +256,7 @@ def test_an_unreachable_product_service_answers_503(client: Client, customer: Cu
     with override_settings(GRPC_EDGE_TARGET="127.0.0.1:9"):  # discard port: nobody listens
         response = post(client, customer, purchase_body((1, 1)))
 
-    assert_error(503, "unavailable", response)
+    assert_error(response, 503, "unavailable")
     assert_nothing_written()
 
 
@@ -272,8 +272,8 @@ def test_an_anonymous_or_bad_token_answers_401(client: Client, products: FakeCat
         headers={"Authorization": f"Bearer {mint_access_token(1, token_type='refresh')}"},
     )
 
-    assert_error(401, "unauthenticated", anonymous)
-    assert_error(401, "unauthenticated", forged)
+    assert_error(anonymous, 401, "unauthenticated")
+    assert_error(forged, 401, "unauthenticated")
     assert_nothing_written()
 
 
@@ -326,7 +326,7 @@ def test_the_same_key_with_another_body_answers_422(
 
     response = post(client, customer, purchase_body((1, 3)), **{"Idempotency-Key": "order-42"})
 
-    error = assert_error(422, "conflict", response)
+    error = assert_error(response, 422, "conflict")
     assert error["details"]["reason"] == "idempotency_key_reused"
     assert Purchase.objects.count() == 1
 
@@ -367,7 +367,7 @@ def test_an_invalid_idempotency_key_answers_400(
 
     response = post(client, customer, purchase_body((1, 1)), **{"Idempotency-Key": key})
 
-    assert_error(400, "invalid_input", response)
+    assert_error(response, 400, "invalid_input")
     assert_nothing_written()
 
 
@@ -468,10 +468,10 @@ def test_another_customers_purchase_answers_404_and_anonymous_401(
     purchase_id = post(client, customer, purchase_body((1, 1))).json()["id"]
 
     for path in (f"{URL}/{purchase_id}", f"{URL}/{purchase_id}/events"):
-        assert_error(404, "not_found", client.get(path, headers=other_customer.auth))
-        assert_error(401, "unauthenticated", client.get(path))
-    assert_error(404, "not_found", client.get(f"{URL}/{uuid.uuid4()}", headers=customer.auth))
-    assert_error(404, "not_found", client.get(f"{URL}/not-a-uuid", headers=customer.auth))
+        assert_error(client.get(path, headers=other_customer.auth), 404, "not_found")
+        assert_error(client.get(path), 401, "unauthenticated")
+    assert_error(client.get(f"{URL}/{uuid.uuid4()}", headers=customer.auth), 404, "not_found")
+    assert_error(client.get(f"{URL}/not-a-uuid", headers=customer.auth), 404, "not_found")
 
 
 def test_the_list_shows_only_mine_newest_first_paginated_and_filtered(
@@ -490,8 +490,8 @@ def test_the_list_shows_only_mine_newest_first_paginated_and_filtered(
     assert [p["id"] for p in page1["results"] + page2["results"]] == mine[::-1]
     assert [p["id"] for p in completed["results"]] == [mine[0]]
     assert set(page1["results"][0]) >= {"id", "status", "amount", "items", "links", "created_at"}
-    assert_error(400, "invalid_input", client.get(f"{URL}?status=DONE", headers=customer.auth))
-    assert_error(401, "unauthenticated", client.get(URL))
+    assert_error(client.get(f"{URL}?status=DONE", headers=customer.auth), 400, "invalid_input")
+    assert_error(client.get(URL), 401, "unauthenticated")
 
 
 def test_the_openapi_schema_describes_every_endpoint(client: Client) -> None:

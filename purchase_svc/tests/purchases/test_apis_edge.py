@@ -17,18 +17,19 @@ import pytest
 import requests
 from psycopg2.extensions import connection as PgConnection
 
-from common.events import PurchaseStatus, Step, StepStatus
-from common.testing import edge, wait_until
+from common.contract.events import PurchaseStatus, Step, StepStatus
+from common.testing import assert_error, edge, wait_until
 from purchase_svc.tests.conftest import (
     PURCHASES,
     Customer,
     ResultPublisher,
     SseEvent,
     SseReader,
-    assert_error,
     live_purchase_insert,
     purchase_body,
 )
+
+pytestmark = pytest.mark.live
 
 STREAM_TIMEOUT = (5.0, 20.0)  # connect, and the longest silence between two chunks
 
@@ -108,7 +109,7 @@ def test_an_unknown_product_answers_404_and_stores_nothing(
         json=purchase_body((real["id"], 1), (unknown, 1)),
     )
 
-    assert assert_error(404, "not_found", response)["details"] == {"product_ids": [unknown]}
+    assert assert_error(response, 404, "not_found")["details"] == {"product_ids": [unknown]}
     assert purchases_of(live_db, live_customer.id) == []
 
 
@@ -302,4 +303,4 @@ def test_an_event_source_client_authenticates_in_the_query_and_is_told_to_stop(
 
     assert [e.event for e in events if e.event != "retry"] == ["state", "step", "status"]
     assert reconnect.status_code == 204
-    assert_error(401, "unauthenticated", stranger)
+    assert_error(stranger, 401, "unauthenticated")

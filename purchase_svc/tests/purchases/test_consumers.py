@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
+from common.contract.consumers import CONSUMERS
 from common.kafka.messages import PoisonMessage
-from common.kafka.registry import CONSUMERS
 from common.testing import kafka_message
 from purchase_svc.purchases.consumers import handle_purchase_result, handle_purchase_results
 from purchase_svc.purchases.models import Purchase, PurchaseStepEvent
@@ -109,7 +109,11 @@ def test_needs_attention_then_a_later_fix_ends_failed() -> None:
 
 
 def test_the_purchase_results_consumer_applies_batches_with_this_handler() -> None:
-    assert CONSUMERS["purchase-results"].load_batch_handler() is handle_purchase_results
+    spec = CONSUMERS["purchase-results"]
+
+    assert spec.batch_transaction
+    assert spec.load_handler() is handle_purchase_result
+    assert spec.load_batch_handler() is handle_purchase_results
 
 
 @pytest.mark.django_db

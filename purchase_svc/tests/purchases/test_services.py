@@ -13,7 +13,7 @@ import pytest
 from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
-from common.events import (
+from common.contract.events import (
     PurchaseItem,
     PurchaseResult,
     PurchaseStatus,
@@ -23,11 +23,16 @@ from common.events import (
 )
 from common.outbox.models import OutboxMessage
 from purchase_svc.purchases import services
+from purchase_svc.purchases.clients import ProductQuote
 from purchase_svc.purchases.idempotency import IdempotencyKeyReused
 from purchase_svc.purchases.models import Purchase, PurchaseStepEvent
-from purchase_svc.purchases.products import ProductQuote
 from purchase_svc.purchases.services import PurchaseLine
 from purchase_svc.tests.conftest import FakeCatalog, purchase_row
+
+
+def answer_of(purchase: Purchase) -> tuple[int, str]:
+    """A stand-in for the API's first answer (apis.py): what the service stores."""
+    return 202, f'{{"id":"{purchase.id}"}}'
 
 
 def create(customer_id: int = 7, key: str | None = None, fingerprint: str = "f") -> Any:
@@ -35,6 +40,7 @@ def create(customer_id: int = 7, key: str | None = None, fingerprint: str = "f")
         customer_id=customer_id,
         lines=[PurchaseLine(1, 2)],
         currency_code="VND",
+        first_answer=answer_of,
         idempotency_key=key,
         request_fingerprint=fingerprint,
     )
@@ -66,7 +72,10 @@ def test_the_event_carries_the_unit_prices_the_purchase_stored(products: FakeCat
     products.add(2, price=3780)
 
     created = services.purchase_create(
-        customer_id=7, lines=[PurchaseLine(1, 4), PurchaseLine(2, 5)], currency_code="VND"
+        customer_id=7,
+        lines=[PurchaseLine(1, 4), PurchaseLine(2, 5)],
+        currency_code="VND",
+        first_answer=answer_of,
     )
 
     purchase = created.purchase
@@ -95,7 +104,10 @@ def test_the_event_carries_the_names_the_customer_was_shown(
     monkeypatch.setattr(services, "products_check", lambda *, items: quotes)
 
     created = services.purchase_create(
-        customer_id=7, lines=[PurchaseLine(2, 5), PurchaseLine(1, 4)], currency_code="VND"
+        customer_id=7,
+        lines=[PurchaseLine(2, 5), PurchaseLine(1, 4)],
+        currency_code="VND",
+        first_answer=answer_of,
     )
 
     purchase = created.purchase
@@ -109,6 +121,26 @@ def test_the_event_carries_the_names_the_customer_was_shown(
         {"product_id": 2, "quantity": 5, "unit_price": 3780},
         {"product_id": 1, "quantity": 4, "unit_price": 1390},
     ]
+
+
+@pytest.mark.django_db
+def test_the_first_answer_is_stored_with_the_purchase_it_was_asked_for(
+    products: FakeCatalog,
+) -> None:
+    products.add(1, price=100)
+    asked: list[tuple[Any, int, str, str]] = []
+
+    def first_answer(purchase: Purchase) -> tuple[int, str]:
+        asked.append((purchase.id, purchase.amount, purchase.currency_code, purchase.status))
+        return answer_of(purchase)
+
+    created = services.purchase_create(
+        customer_id=7, lines=[PurchaseLine(1, 2)], currency_code="VND", first_answer=first_answer
+    )
+
+    stored = Purchase.objects.get(id=created.purchase.id)
+    assert asked == [(stored.id, 200, "VND", "PENDING")]
+    assert (stored.response_status, stored.response_body) == (202, f'{{"id":"{stored.id}"}}')
 
 
 @pytest.mark.django_db

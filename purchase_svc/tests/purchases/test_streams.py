@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 from django.test import Client, override_settings
 
-from common.events import PurchaseResult, PurchaseStatus, Step, StepStatus
+from common.contract.events import PurchaseResult, PurchaseStatus, Step, StepStatus
+from common.testing import assert_error
 from purchase_svc.purchases import notifications, services, streams
 from purchase_svc.purchases.models import PurchaseStepEvent
 from purchase_svc.tests.conftest import (
     Customer,
     SseEvent,
     SseReader,
-    assert_error,
     purchase_row,
 )
 
@@ -346,7 +346,7 @@ def test_streams_beyond_the_process_limit_answer_503_until_one_closes(
     first.close()
     again = client.get(url, headers=customer.auth)
 
-    assert_error(503, "unavailable", refused)
+    assert_error(refused, 503, "unavailable")
     assert refused.headers["Retry-After"] == "5"
     assert again.status_code == 200
     again.close()
@@ -365,8 +365,8 @@ def test_an_event_source_may_pass_its_token_in_the_query(
     assert ok.status_code == 200
     events = SseReader(iter(ok.streaming_content))  # type: ignore[attr-defined]
     assert [e.event for e in events] == ["retry", "state", "status"]
-    assert_error(401, "unauthenticated", bad)
-    assert_error(401, "unauthenticated", not_elsewhere)
+    assert_error(bad, 401, "unauthenticated")
+    assert_error(not_elsewhere, 401, "unauthenticated")
 
 
 def test_head_is_not_a_way_to_hold_a_stream_open(client: Client, customer: Customer) -> None:

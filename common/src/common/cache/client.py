@@ -20,11 +20,11 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import TypeVar
 
 from redis.backoff import NoBackoff
-from redis.cluster import RedisCluster
+from redis.cluster import ClusterNode, RedisCluster
 from redis.exceptions import (
     ClusterError,
     RedisClusterException,
@@ -39,7 +39,6 @@ from redis.exceptions import (
 from redis.retry import Retry
 
 from common.cache.config import CacheConfig, current_config
-from common.redis_cluster import parse_nodes
 
 logger = logging.getLogger("common.cache")
 
@@ -76,6 +75,15 @@ def config() -> CacheConfig:
     return _config
 
 
+def parse_nodes(spec: str) -> list[ClusterNode]:
+    """`host:port,host:port,...` (REDIS_CLUSTER_NODES) as redis-py's startup nodes."""
+    nodes = []
+    for item in spec.split(","):
+        host, _, port = item.strip().rpartition(":")
+        nodes.append(ClusterNode(host, int(port)))
+    return nodes
+
+
 def build_client(cfg: CacheConfig) -> RedisCluster:
     """A new cluster client with the cache's timeouts (raises if no node answers)."""
     return RedisCluster(
@@ -103,18 +111,6 @@ def cache_client() -> RedisCluster:
                 _clients.clear()  # a parent's client is useless (and unsafe) after fork
                 _clients[pid] = client
     return client
-
-
-def reset_cache_client() -> None:
-    """Forget the process's client and configuration (tests; a changed environment)."""
-    global _config
-    with _client_lock:
-        for client in _clients.values():
-            with suppress(*CACHE_ERRORS):
-                client.close()
-        _clients.clear()
-        _config = None
-    breaker.reset()
 
 
 class RateLimitedWarnings:

@@ -7,7 +7,14 @@ answers an error (`common.grpc.servicer.answer`), and what a saga must do when a
 fails.
 """
 
-from common.grpc.client import channel, close_channels, default_target, health_check, stub
+from common.grpc.client import (
+    call,
+    channel,
+    close_channels,
+    default_target,
+    health_check,
+    stub,
+)
 from common.grpc.errors import BUSINESS_CODES, TRANSIENT_CODES, Outcome, classify, classify_error
 from common.grpc.server import GrpcServer, Registrar, ServicerSpec, build_server, serve_forever
 
@@ -19,6 +26,7 @@ __all__ = [
     "Registrar",
     "ServicerSpec",
     "build_server",
+    "call",
     "channel",
     "classify",
     "classify_error",

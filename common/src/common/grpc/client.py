@@ -6,10 +6,15 @@ Traefik balances each call across the service's replicas, so one connection to
 the edge is enough. Channels do not survive fork (Celery prefork, gunicorn), so
 the cache is keyed by pid: a child builds its own on first use and never
 touches its parent's.
+
+A service's calls to a peer live in its own `clients.py` (request building, reply
+reading); a caller that answers its own client with an ApplicationError makes each
+call through `call`, which maps a failure to that error the one way.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -19,10 +24,15 @@ from typing import Any, TypeVar
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from common.errors import DEFAULT_RETRY_AFTER, ApplicationError, ErrorCode
+from common.grpc.errors import details_of, status_code_of
 from common.observability.metrics import counter, histogram
 from common.topology import INFRA
 
+logger = logging.getLogger(__name__)
+
 StubT = TypeVar("StubT")
+ReplyT = TypeVar("ReplyT")
 
 CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
     # Modest keepalive: find a dead edge connection within ~40s without pinging
@@ -155,3 +165,33 @@ def close_channels() -> None:
             ch.close()
         _channels.clear()
         _stubs.clear()
+
+
+def call(method: Callable[..., ReplyT], request: Any, *, timeout: float, peer: str) -> ReplyT:
+    """`method(request)` with a deadline, e.g. `call(stub(ProductServiceStub).CheckProducts,
+    request, timeout=2.0, peer="product")`; a failure raises `application_error(...)`."""
+    try:
+        return method(request, timeout=timeout)
+    except grpc.RpcError as error:
+        raise application_error(error, peer=peer) from None
+
+
+def application_error(error: grpc.RpcError, *, peer: str) -> ApplicationError:
+    """What a failed call to the `peer` service means to our own client.
+
+    The peer refusing what our client asked for (INVALID_ARGUMENT, NOT_FOUND) is that
+    client's 400 or 404. Anything else, a refusal of us (PERMISSION_DENIED between
+    services) included, means the peer cannot answer now: 503, try again (logged).
+    """
+    code = status_code_of(error)
+    message = details_of(error)
+    if code is grpc.StatusCode.INVALID_ARGUMENT:
+        return ApplicationError(ErrorCode.INVALID_INPUT, f"The {peer} service refused: {message}")
+    if code is grpc.StatusCode.NOT_FOUND:
+        return ApplicationError(ErrorCode.NOT_FOUND, message or "Not found.")
+    logger.warning("a call to the %s service failed: %s %s", peer, code, message)
+    return ApplicationError(
+        ErrorCode.UNAVAILABLE,
+        f"The {peer} service is not available right now; try again.",
+        {"retry_after": DEFAULT_RETRY_AFTER},
+    )

@@ -1,4 +1,6 @@
-"""Kafka for the saga: config, a delivery-checked producer, the consumer registry and loop.
+"""Kafka for the saga: config, a delivery-checked producer, the consumer loop.
+
+The contract it serves (topics, events, the consumer registry) is common.contract.
 
 Handlers import what they need from here:
 `from common.kafka import ConsumedMessage, PoisonMessage`.
@@ -7,17 +9,12 @@ Handlers import what they need from here:
 from common.kafka.consumer import ConsumerLoop, run_consumer
 from common.kafka.messages import MESSAGE_ID_HEADER, ConsumedMessage, PoisonMessage
 from common.kafka.producer import DeliveryError, KafkaPublisher, flush, get_publisher, publish
-from common.kafka.registry import CONSUMERS, BatchHandler, ConsumerSpec, Handler
 
 __all__ = [
-    "CONSUMERS",
-    "BatchHandler",
     "MESSAGE_ID_HEADER",
     "ConsumedMessage",
     "ConsumerLoop",
-    "ConsumerSpec",
     "DeliveryError",
-    "Handler",
     "KafkaPublisher",
     "PoisonMessage",
     "flush",

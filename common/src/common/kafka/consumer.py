@@ -34,11 +34,11 @@ from typing import Any, Literal, Protocol
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from common.contract.consumers import BatchHandler, ConsumerSpec, Handler
 from common.kafka.config import consumer_config
 from common.kafka.messages import ConsumedMessage, PoisonMessage
 from common.kafka.metrics import CONSUMED, STATISTICS_INTERVAL_MS, record_lag
 from common.kafka.producer import KafkaPublisher, Publisher
-from common.kafka.registry import BatchHandler, ConsumerSpec, Handler
 from common.kafka.shutdown import stop_event_on_signals
 from common.observability.tracing import batch_consumer_span, consumer_span, recording
 
@@ -136,7 +136,7 @@ class ConsumerLoop:
     def run(self) -> None:
         """Consume until `stop_event` is set, then commit what was handled and close."""
         self.subscribe()
-        logger.info("consumer %s started on %s", self.spec.name, self.spec.topic.value)
+        logger.info("consumer %s started on %s", self.spec.name, self.spec.topic)
         try:
             while not self._stop.is_set():
                 if not self.run_once():
@@ -150,7 +150,7 @@ class ConsumerLoop:
     def subscribe(self) -> None:
         """Join the group; rebalances commit or forget what was handled on lost partitions."""
         self._consumer.subscribe(
-            [self.spec.topic.value], on_revoke=self._on_revoke, on_lost=self._on_lost
+            [self.spec.topic], on_revoke=self._on_revoke, on_lost=self._on_lost
         )
 
     def _next_batch(self) -> list[Message]:
@@ -276,7 +276,7 @@ class ConsumerLoop:
                     spans.enter_context(self._span(message))
             spans.enter_context(
                 batch_consumer_span(
-                    self.spec.topic.value,
+                    self.spec.topic,
                     (message.headers for message in messages),
                     **{"messaging.consumer.group.name": self.spec.group_id},
                 )
@@ -379,7 +379,7 @@ def run_consumer(
 ) -> None:
     """Run `spec` against the configured broker until `stop_event` (default: SIGTERM/SIGINT).
 
-    `handler` replaces the spec's dotted path (and then the spec's batch handler is not
+    `handler` replaces the spec's handler (and then the spec's batch handler is not
     used unless `batch_handler` is given too), and the overrides reach librdkafka's
     config, so a test can run a real consumer against its own broker and group.
     """

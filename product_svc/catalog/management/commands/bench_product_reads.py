@@ -21,6 +21,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from common.cache import LocalCache, ReadThroughCache
 from product_svc.catalog import selectors
+from product_svc.catalog.conf import config
 from product_svc.catalog.models import Product
 
 
@@ -74,8 +75,8 @@ class Command(BaseCommand):
         key = selectors.product_cache_key(product_id)
         cache = selectors.product_cache()
         redis_only = ReadThroughCache(
-            selectors.product_cache_namespace(),
-            filter_name=selectors.product_filter_name(),
+            config().cache_namespace,
+            filter_name=config().filter_name,
             local_ttl=0,
             local=_NoLocalLevel(),
         )

@@ -4,6 +4,9 @@ Reads settings.GRPC_PORT, settings.GRPC_SERVICERS (dotted paths to
 `register(server) -> list[str]` callables) and settings.GRPC_HEALTH_NAMES (names
 to report SERVING even without a servicer, so the process is useful to health
 checks before its servicers exist).
+
+GRPC_SERVICERS holds dotted paths, not the functions, as MIDDLEWARE does: settings
+load before the apps, and a servicer module imports its app's models.
 """
 
 from __future__ import annotations

@@ -6,13 +6,13 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from common.contract.consumers import CONSUMERS
 from common.kafka.consumer import run_consumer
-from common.kafka.registry import CONSUMERS
 from common.kafka.shutdown import stop_event_on_signals
 
 
 class Command(BaseCommand):
-    help = "Consume a Kafka topic with a registered handler (see common.kafka.registry)."
+    help = "Consume a Kafka topic with a registered handler (see common.contract.consumers)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name", choices=sorted(CONSUMERS), help="registered consumer")

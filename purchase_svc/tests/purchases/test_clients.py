@@ -6,7 +6,7 @@ import grpc
 import pytest
 
 from common.errors import ApplicationError, ErrorCode
-from purchase_svc.purchases.products import ProductQuote, products_check
+from purchase_svc.purchases.clients import ProductQuote, products_check
 from purchase_svc.tests.conftest import FakeCatalog
 
 

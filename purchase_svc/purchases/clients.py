@@ -1,7 +1,8 @@
-"""What the purchase service asks of the product service: prices, names and existence, by gRPC.
+"""The purchase service's calls to its peers: the product service (prices, names, existence).
 
-`ProductService.CheckProducts` through the gRPC edge, with a deadline. Its answers
-become ApplicationErrors a client of the REST API can act on:
+`ProductService.CheckProducts` through the gRPC edge, with a deadline, by
+`common.grpc.client.call`, so its failures become the ApplicationErrors a client of the
+REST API can act on (`common.grpc.client.application_error`):
 - a product that does not exist: 404 NOT_FOUND with the ids (a purchase of it can
   never succeed);
 - the product service unreachable, slow or failing: 503 UNAVAILABLE, "try again";
@@ -12,19 +13,14 @@ the one place that decides (DESIGN.md).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import grpc
-
+from common.contract.events import MAX_ITEM_NAME_LENGTH
 from common.errors import ApplicationError, ErrorCode
-from common.events import MAX_ITEM_NAME_LENGTH
-from common.grpc.client import stub
+from common.grpc.client import call, stub
 from purchase_svc.purchases.conf import config
 from saga_proto import product_pb2, product_pb2_grpc
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -48,12 +44,12 @@ def products_check(*, items: Sequence[tuple[int, int]]) -> dict[int, ProductQuot
     request = product_pb2.CheckProductsRequest(
         items=[product_pb2.PurchaseItem(product_id=p, quantity=q) for p, q in items]
     )
-    try:
-        reply = stub(product_pb2_grpc.ProductServiceStub).CheckProducts(
-            request, timeout=config().product_check_timeout
-        )
-    except grpc.RpcError as error:
-        raise _refusal(error) from None
+    reply = call(
+        stub(product_pb2_grpc.ProductServiceStub).CheckProducts,
+        request,
+        timeout=config().product_check_timeout,
+        peer="product",
+    )
     quotes: dict[int, ProductQuote] = {}
     missing: list[int] = []
     for status in reply.products:
@@ -78,20 +74,3 @@ def products_check(*, items: Sequence[tuple[int, int]]) -> dict[int, ProductQuot
             {"product_ids": ids},
         )
     return quotes
-
-
-def _refusal(error: grpc.RpcError) -> ApplicationError:
-    code_of = getattr(error, "code", None)
-    code = code_of() if callable(code_of) else None
-    details_of = getattr(error, "details", None)
-    message = details_of() if callable(details_of) else ""
-    if code is grpc.StatusCode.INVALID_ARGUMENT:
-        return ApplicationError(ErrorCode.INVALID_INPUT, f"The product service refused: {message}")
-    if code is grpc.StatusCode.NOT_FOUND:
-        return ApplicationError(ErrorCode.NOT_FOUND, message or "No such product.")
-    logger.warning("CheckProducts failed: %s %s", code, message)
-    return ApplicationError(
-        ErrorCode.UNAVAILABLE,
-        "The product service is not available right now; try again.",
-        {"retry_after": 1},
-    )
