@@ -5,23 +5,11 @@ constant number of statements.
 `services.order_create` / `services.order_cancel` would have answered had the items
 run one by one in purchase-id order (repeats of a purchase in request order), with the
 same rows, in one transaction. The single call costs about eight statements per item
-(a savepoint, the read, the claim, the lines, the read-back); a create batch
-(common.batch_writes.create_once_each, with this module's steps) costs:
-
-1. the input checks of every item, in Python, in the single call's order;
-2. one SELECT of the orders its purchases have already, with their lines;
-3. each item decided in Python: a purchase's first valid create makes the order when
-   there is none (unless a limit refuses it), the others repeat it;
-4. one INSERT ... ON CONFLICT DO NOTHING RETURNING of the new orders (common.batch_writes.
-   claim_rows). A key it did not get was claimed by a concurrent call after the read
-   (a duplicate racing): as the single call does after a lost claim, that purchase's
-   items are answered again as repeats of the order the other call left, read in one
-   more SELECT (only when that happens);
-5. one INSERT of the lines of the orders it claimed.
-
-The read takes no lock, like the single call's: a create that held row locks while it
-waits on a claim could deadlock with a cancel batch that claims first and then locks.
-A cancel batch is common.batch_writes.transition_each: at most three statements.
+(a savepoint, the read, the claim, the lines, the read-back). A create batch is
+common.batch_writes.create_once_each over this module's steps (`_CREATE`: the input
+checks, one SELECT of the orders with their lines, the limits, the order row), then
+one INSERT of the lines of the orders it claimed. A cancel batch is
+common.batch_writes.compensate_each (services.ORDER_CANCEL): at most three statements.
 """
 
 from __future__ import annotations
@@ -33,22 +21,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
-from django.utils import timezone
 
 from common.batch_writes import (
-    CreatedOnce,
-    checked,
-    claim_rows,
+    CreateOnce,
+    compensate_each,
     create_once_each,
     insert_rows,
-    transition_purchases,
+    log_keys,
 )
 from common.errors import ApplicationError
 from common.ids import check_customer_id, parse_purchase_id
 from order_svc.orders import selectors
 from order_svc.orders.models import Order, OrderLine
 from order_svc.orders.services import (
-    ORDER_TOMBSTONE,
+    ORDER_CANCEL,
     OrderItem,
     check_items,
     check_order_rules,
@@ -88,6 +74,10 @@ class _Wanted:
     purchase_id: uuid.UUID
     customer_id: int
     items: tuple[OrderItem, ...]
+
+    @property
+    def amount(self) -> int:
+        return sum(item.line_total for item in self.items)
 
 
 @dataclass(frozen=True)
@@ -143,32 +133,24 @@ def _repeat(recorded: _Recorded, wanted: _Wanted) -> OrderState | ApplicationErr
     return recorded.state
 
 
-def _decide(
-    items: list[tuple[int, _Wanted]],
-    recorded: _Recorded | None,
-    outcomes: dict[int, OrderState | ApplicationError],
-) -> _Wanted | None:
-    """Answer (into `outcomes`, by position) one purchase's creates in request order, as
-    single calls one after another would: with no order, the first that passes the
-    limits creates it and the rest repeat it. Answers the create to write, if any."""
-    creating: _Wanted | None = None
-    for position, wanted in items:
-        if recorded is not None:
-            outcomes[position] = _repeat(recorded, wanted)
-            continue
-        refusal = checked(check_order_rules, wanted.items)
-        if refusal is not None:
-            outcomes[position] = refusal
-            continue
-        creating = wanted
-        amount = sum(item.line_total for item in wanted.items)
-        recorded = _Recorded(
-            OrderState(wanted.purchase_id, CREATED, amount),
-            wanted.customer_id,
-            line_terms(wanted.items),
-        )
-        outcomes[position] = recorded.state
-    return creating
+_CREATE: CreateOnce[OrderCreate, _Wanted, _Recorded, OrderState] = CreateOnce(
+    Order,
+    check=_check,
+    find=_orders_find,
+    rules=lambda wanted: check_order_rules(wanted.items),
+    record=lambda wanted: _Recorded(
+        OrderState(wanted.purchase_id, CREATED, wanted.amount),
+        wanted.customer_id,
+        line_terms(wanted.items),
+    ),
+    repeat=_repeat,
+    answer=lambda recorded: recorded.state,
+    row=lambda wanted: {
+        "customer_id": wanted.customer_id,
+        "status": CREATED,
+        "amount": wanted.amount,
+    },
+)
 
 
 @transaction.atomic
@@ -176,10 +158,7 @@ def order_create_batch(*, commands: Sequence[OrderCreate]) -> list[OrderState | 
     """For each command, in request order, what `services.order_create` would have
     answered (the order, or the ApplicationError it would have raised), all in one
     transaction (see the module docstring). A refused item writes nothing."""
-    done: CreatedOnce[_Wanted, OrderState] = create_once_each(
-        Order, commands, check=_check, find=_orders_find, decide=_decide, claim=_claim
-    )
-    creating, claimed = done.creating, done.claimed
+    done = create_once_each(_CREATE, commands)
     insert_rows(
         OrderLine,
         [
@@ -191,65 +170,26 @@ def order_create_batch(*, commands: Sequence[OrderCreate]) -> list[OrderState | 
                 "quantity": item.quantity,
                 "line_total": item.line_total,
             }
-            for purchase_id in sorted(claimed)
-            for item in creating[purchase_id].items
+            for purchase_id in sorted(done.claimed)
+            for item in done.creating[purchase_id].items
         ],
     )
-    cache = selectors.order_cache()
-    for purchase_id in claimed:
-        cache.invalidate_on_commit(selectors.order_cache_key(purchase_id))
-    if claimed:
-        logger.info("%d orders created: %s", len(claimed), " ".join(map(str, sorted(claimed))))
+    selectors.order_records.invalidate_on_commit(*done.claimed)
+    log_keys(logger, "%d orders created: %s", done.claimed)
     return done.outcomes
-
-
-def _claim(creating: dict[uuid.UUID, _Wanted]) -> set[uuid.UUID]:
-    """The new orders, in one INSERT ... ON CONFLICT DO NOTHING: the ids this call got.
-    (Stamped with the moment, as auto_now_add would, not the transaction's start.)"""
-    return claim_rows(
-        Order,
-        key="id",
-        rows=[
-            {
-                "id": purchase_id,
-                "customer_id": create.customer_id,
-                "status": CREATED,
-                "amount": sum(item.line_total for item in create.items),
-            }
-            for purchase_id, create in creating.items()
-        ],
-        stamped_at=timezone.now(),
-    )
 
 
 # ------------------------------------------------------------------ cancel
 
 
-@transaction.atomic
 def order_cancel_batch(*, purchase_ids: Sequence[Any]) -> list[OrderState | ApplicationError]:
     """For each purchase id, in request order, what `services.order_cancel` would have
     answered (the order, or the ApplicationError it would have raised), all in one
     transaction: CREATED -> CANCELLED once, a tombstone for a purchase with no order."""
-    parsed, done = transition_purchases(
-        Order,
+    return compensate_each(
+        ORDER_CANCEL,
         purchase_ids=purchase_ids,
-        status=CANCELLED,
-        tombstone=ORDER_TOMBSTONE,
         columns=("status", "amount"),
+        answer=OrderState,
+        logger=logger,
     )
-    cache = selectors.order_cache()
-    for purchase_id, transition in done.items():
-        if transition.changed or transition.tombstone:
-            cache.invalidate_on_commit(selectors.order_cache_key(purchase_id))
-    cancelled = sorted(str(pk) for pk, transition in done.items() if transition.changed)
-    tombstones = sorted(str(pk) for pk, transition in done.items() if transition.tombstone)
-    if cancelled:
-        logger.info("%d orders cancelled: %s", len(cancelled), " ".join(cancelled))
-    if tombstones:
-        logger.info("cancel before any create, tombstones recorded: %s", " ".join(tombstones))
-    return [
-        purchase_id
-        if isinstance(purchase_id, ApplicationError)
-        else OrderState(purchase_id, **done[purchase_id].values)
-        for purchase_id in parsed
-    ]

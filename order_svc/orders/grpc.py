@@ -10,7 +10,7 @@ The batch forms (CreateOrderBatch, CancelOrderBatch) hand the whole wave to
 orders.batches, which answers every item as its single call would (in purchase-id order)
 in one transaction and a constant number of statements; an item's refusal becomes its
 result, with the status its single call would have ended with
-(common.grpc.servicer.answer_all).
+(common.grpc.servicer.Answers.batch).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from collections.abc import Iterable, Sequence
 import grpc
 
 from common.errors import ApplicationError
-from common.grpc.servicer import MAX_BATCH_ITEMS, ItemResult, answer, answer_all
-from common.ids import parse_purchase_id, parse_purchase_ids
+from common.grpc.servicer import Answers
+from common.ids import parse_purchase_id
 from order_svc.orders import batches, selectors, services
 from order_svc.orders.models import Order
 from saga_proto import order_pb2, order_pb2_grpc
@@ -34,6 +34,11 @@ SERVICE_NAME = "order.OrderService"
 
 def _reply(order: Order | batches.OrderState) -> order_pb2.OrderReply:
     return order_pb2.OrderReply(order_id=str(order.id), status=order.status, amount=order.amount)
+
+
+_answers = Answers(
+    service=SERVICE_NAME, logger=logger, reply=_reply, batch_reply=order_pb2.OrderBatchReply
+)
 
 
 def _items(items: Iterable[order_pb2.OrderItem]) -> list[services.OrderItem]:
@@ -63,76 +68,49 @@ def _cancel(request: order_pb2.CancelOrderRequest) -> order_pb2.OrderReply:
     return _reply(services.order_cancel(purchase_id=parse_purchase_id(request.purchase_id)).order)
 
 
-def _replies(
-    outcomes: Iterable[batches.OrderState | ApplicationError],
-) -> list[order_pb2.OrderReply | ApplicationError]:
-    return [o if isinstance(o, ApplicationError) else _reply(o) for o in outcomes]
-
-
 def _create_all(
     requests: Sequence[order_pb2.CreateOrderRequest],
-) -> list[order_pb2.OrderReply | ApplicationError]:
-    """CreateOrderBatch's work: each item's reply or refusal, in request order."""
+) -> list[batches.OrderState | ApplicationError]:
+    """CreateOrderBatch's work: each item's order or refusal, in request order."""
     commands = [
         batches.OrderCreate(request.purchase_id, int(request.customer_id), _items(request.items))
         for request in requests
     ]
-    return _replies(batches.order_create_batch(commands=commands))
-
-
-def _cancel_all(
-    requests: Sequence[order_pb2.CancelOrderRequest],
-) -> list[order_pb2.OrderReply | ApplicationError]:
-    """CancelOrderBatch's work: each item's reply or refusal, in request order."""
-    purchase_ids = [request.purchase_id for request in requests]
-    return _replies(batches.order_cancel_batch(purchase_ids=purchase_ids))
-
-
-def _batch_reply(results: list[ItemResult[order_pb2.OrderReply]]) -> order_pb2.OrderBatchReply:
-    return order_pb2.OrderBatchReply(
-        results=[
-            order_pb2.OrderBatchResult(**result.status_fields(), reply=result.reply)
-            for result in results
-        ]
-    )
+    return batches.order_create_batch(commands=commands)
 
 
 class OrderServicer(order_pb2_grpc.OrderServiceServicer):
     def CreateOrder(
         self, request: order_pb2.CreateOrderRequest, context: grpc.ServicerContext
     ) -> order_pb2.OrderReply:
-        return answer(context, lambda: _create(request), service=SERVICE_NAME, logger=logger)
+        return _answers.one(context, lambda: _create(request))
 
     def CancelOrder(
         self, request: order_pb2.CancelOrderRequest, context: grpc.ServicerContext
     ) -> order_pb2.OrderReply:
-        return answer(context, lambda: _cancel(request), service=SERVICE_NAME, logger=logger)
+        return _answers.one(context, lambda: _cancel(request))
 
     def CreateOrderBatch(
         self, request: order_pb2.CreateOrderBatchRequest, context: grpc.ServicerContext
     ) -> order_pb2.OrderBatchReply:
-        results = answer_all(
-            context, request.items, _create_all, service=SERVICE_NAME, logger=logger
-        )
-        return _batch_reply(results)
+        return _answers.batch(context, request.items, _create_all)
 
     def CancelOrderBatch(
         self, request: order_pb2.CancelOrderBatchRequest, context: grpc.ServicerContext
     ) -> order_pb2.OrderBatchReply:
-        results = answer_all(
-            context, request.items, _cancel_all, service=SERVICE_NAME, logger=logger
+        return _answers.batch(
+            context,
+            request.items,
+            lambda items: batches.order_cancel_batch(purchase_ids=[i.purchase_id for i in items]),
         )
-        return _batch_reply(results)
 
     def GetOrders(
         self, request: order_pb2.GetOrdersRequest, context: grpc.ServicerContext
     ) -> order_pb2.GetOrdersResponse:
-        def call() -> order_pb2.GetOrdersResponse:
-            ids = parse_purchase_ids(request.purchase_ids, limit=MAX_BATCH_ITEMS)
-            orders = selectors.order_find_many(order_ids=ids)
-            return order_pb2.GetOrdersResponse(orders=[_reply(order) for order in orders])
-
-        return answer(context, call, service=SERVICE_NAME, logger=logger)
+        orders = _answers.found(
+            context, request.purchase_ids, lambda ids: selectors.order_find_many(order_ids=ids)
+        )
+        return order_pb2.GetOrdersResponse(orders=orders)
 
 
 def register(server: grpc.Server) -> list[str]:

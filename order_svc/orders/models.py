@@ -15,40 +15,24 @@ from __future__ import annotations
 
 from django.db import models
 
+from common.records import PurchaseRecord
+
 MAX_NAME_LENGTH = 200
 """The longest product name a line keeps (a product's own limit)."""
 
 
-class Order(models.Model):
+class Order(PurchaseRecord):
+    """An order: id, customer, amount and timestamps as every purchase's record
+    (common.records); a tombstone has no lines either."""
+
     class Status(models.TextChoices):
         CREATED = "CREATED"
         CANCELLED = "CANCELLED"
 
-    id = models.UUIDField(primary_key=True, help_text="the purchase id")
-    customer_id = models.BigIntegerField(
-        null=True, blank=True, db_index=True, help_text="empty on a tombstone"
-    )
     status = models.CharField(max_length=16, choices=Status.choices, db_index=True)
-    amount = models.BigIntegerField(default=0, help_text="in the currency's minor unit")
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        indexes = [
-            models.Index(fields=["customer_id", "-created_at"], name="order_customer_recent")
-        ]
-        constraints = [
-            models.CheckConstraint(condition=models.Q(amount__gte=0), name="order_amount_gte_0"),
-        ]
 
     def __str__(self) -> str:
         return f"order {self.id} ({self.status})"
-
-    @property
-    def is_tombstone(self) -> bool:
-        """Cancelled before it was ever created: no customer, no lines."""
-        return self.customer_id is None
 
 
 class OrderLine(models.Model):

@@ -1,14 +1,9 @@
-"""Reads of orders.
+"""Reads of orders, over common.records.PurchaseRecords.
 
-One order is read through the shared two-level cache (common.cache), as a plain
-dict with its lines; every write that changes it (create, cancel) invalidates the
-entry after its transaction commits (services.py), so this process sees the change
-at once and every other process within the cache's local lifetime (one second).
-A miss is cached too (briefly), which keeps a flood of unknown ids off the database.
-
-Ownership is checked after the read: an order another customer owns, a tombstone
-(no customer) and an id that is not a UUID all read as "no such order".
-Lists come straight from the database, newest first.
+One order is read through the shared two-level cache as a plain dict with its lines;
+every write that changes it (create, cancel) drops the entry once its transaction commits
+(services.py). Another customer's order, a tombstone and a malformed id all read as
+"no such order". Lists come straight from the database, newest first.
 """
 
 from __future__ import annotations
@@ -19,20 +14,10 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from common.cache import ReadThroughCache, process_cache
-from common.ids import read_owned
+from common.records import PurchaseRecords
 from common.serializers import api_datetime
 from order_svc.orders.conf import config
 from order_svc.orders.models import Order, OrderLine
-
-
-def order_cache() -> ReadThroughCache:
-    """The order cache of this process, named by settings (tests use their own name)."""
-    return process_cache(config().cache_namespace)
-
-
-def order_cache_key(order_id: uuid.UUID) -> str:
-    return str(order_id)
 
 
 def order_line_to_dict(line: OrderLine) -> dict[str, Any]:
@@ -58,9 +43,15 @@ def order_to_dict(order: Order) -> dict[str, Any]:
     }
 
 
+order_records = PurchaseRecords(
+    Order, namespace=lambda: config().cache_namespace, to_dict=order_to_dict, prefetch=("lines",)
+)
+"""The orders' cache and reads (common.records); services drop a changed one from it."""
+
+
 def order_find(*, order_id: uuid.UUID) -> Order | None:
     """The order row itself, from the database (for writes: never from the cache)."""
-    return Order.objects.filter(id=order_id).first()
+    return order_records.find(order_id)
 
 
 def order_lines(*, order_id: uuid.UUID) -> list[tuple[int, int, int]]:
@@ -73,38 +64,21 @@ def order_lines(*, order_id: uuid.UUID) -> list[tuple[int, int, int]]:
     ]
 
 
-def order_load(order_id: uuid.UUID) -> dict[str, Any] | None:
-    """One order with its lines straight from the database (the cache's loader)."""
-    order = Order.objects.filter(id=order_id).prefetch_related("lines").first()
-    return order_to_dict(order) if order is not None else None
-
-
 def order_get(*, order_id: uuid.UUID) -> dict[str, Any] | None:
     """One order (as order_to_dict) through the cache, or None if there is none."""
-    return order_cache().get(order_cache_key(order_id), lambda: order_load(order_id))
+    return order_records.get(order_id)
 
 
 def order_get_for_customer(*, order_id: Any, customer_id: int) -> dict[str, Any] | None:
-    """The customer's own order with this id, or None: unknown, malformed, a tombstone,
-    or another customer's all answer None, so a caller cannot tell them apart."""
-    return read_owned(
-        order_id, customer_id=customer_id, read=lambda parsed: order_get(order_id=parsed)
-    )
+    """The customer's own order with this id, or None (see PurchaseRecords.get_owned)."""
+    return order_records.get_owned(order_id, customer_id=customer_id)
 
 
 def order_list(*, customer_id: int, status: str | None = None) -> QuerySet[Order]:
     """A customer's orders, newest first, with their lines; optionally of one status."""
-    orders = (
-        Order.objects.filter(customer_id=customer_id)
-        .order_by("-created_at", "id")
-        .prefetch_related("lines")
-    )
-    if status is not None:
-        orders = orders.filter(status=status)
-    return orders
+    return order_records.list_for(customer_id=customer_id, status=status)
 
 
 def order_find_many(*, order_ids: Iterable[uuid.UUID]) -> list[Order]:
-    """The orders with these ids straight from the database (the consistency audit wants
-    what is, not what a cache remembers), by id; absent ones left out."""
-    return list(Order.objects.filter(id__in=list(order_ids)).order_by("id"))
+    """The orders with these ids straight from the database, by id; absent ones left out."""
+    return order_records.find_many(order_ids)

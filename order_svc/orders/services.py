@@ -23,15 +23,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from common.db import claim_row, transition_once
-from common.errors import ApplicationError, ErrorCode
+from common.db import Compensation, claim_row, compensate_once
+from common.errors import ApplicationError, ErrorCode, invalid_input
 from common.ids import MAX_INT64, check_customer_id
 from order_svc.orders import selectors
 from order_svc.orders.conf import config
@@ -39,8 +38,18 @@ from order_svc.orders.models import MAX_NAME_LENGTH, Order, OrderLine
 
 logger = logging.getLogger(__name__)
 
-ORDER_TOMBSTONE: Mapping[str, Any] = {"customer_id": None, "amount": 0}
-"""The columns of a tombstone: cancelled before any create (no customer, no lines)."""
+ORDER_CANCEL = Compensation(
+    Order,
+    status=Order.Status.CANCELLED.value,
+    # A tombstone: cancelled before any create (no customer, no lines).
+    tombstone={"customer_id": None, "amount": 0},
+    invalidate=selectors.order_records.invalidate_on_commit,
+    moved="order %s cancelled",
+    recorded="cancel of order %s before any create: tombstone recorded",
+    moved_many="%d orders cancelled: %s",
+    recorded_many="cancel before any create, tombstones recorded: %s",
+)
+"""The compensation of CREATE_ORDER, single (order_cancel) or in a batch."""
 
 
 @dataclass(frozen=True)
@@ -69,10 +78,6 @@ class OrderOutcome:
 # ------------------------------------------------------------------ checks
 
 
-def _invalid(message: str, **details: Any) -> ApplicationError:
-    return ApplicationError(ErrorCode.INVALID_INPUT, message, details)
-
-
 def check_items(items: Iterable[OrderItem]) -> tuple[OrderItem, ...]:
     """Validate the wanted lines and merge repeats of a product, sorted by product id.
 
@@ -84,19 +89,19 @@ def check_items(items: Iterable[OrderItem]) -> tuple[OrderItem, ...]:
     merged: dict[int, OrderItem] = {}
     for item in items:
         if not 1 <= item.product_id <= MAX_INT64:
-            raise _invalid(f"product_id must be a positive id, not {item.product_id}.")
+            raise invalid_input(f"product_id must be a positive id, not {item.product_id}.")
         if item.quantity < 1:
-            raise _invalid(
+            raise invalid_input(
                 f"quantity must be at least 1, not {item.quantity}.", product_id=item.product_id
             )
         if not 0 <= item.unit_price <= MAX_INT64:
-            raise _invalid(
+            raise invalid_input(
                 f"unit_price must be from 0 to {MAX_INT64}, not {item.unit_price}.",
                 product_id=item.product_id,
             )
         earlier = merged.get(item.product_id)
         if earlier is not None and earlier.unit_price != item.unit_price:
-            raise _invalid(
+            raise invalid_input(
                 f"Product {item.product_id} comes at two prices.", product_id=item.product_id
             )
         quantity = item.quantity if earlier is None else earlier.quantity + item.quantity
@@ -107,9 +112,9 @@ def check_items(items: Iterable[OrderItem]) -> tuple[OrderItem, ...]:
             item.name[:MAX_NAME_LENGTH] if earlier is None else earlier.name,
         )
     if not merged:
-        raise _invalid("An order needs at least one item.")
+        raise invalid_input("An order needs at least one item.")
     if sum(item.line_total for item in merged.values()) > MAX_INT64:
-        raise _invalid("The order's total is larger than an amount can be.")
+        raise invalid_input("The order's total is larger than an amount can be.")
     return tuple(merged[p] for p in sorted(merged))
 
 
@@ -143,12 +148,6 @@ def check_order_rules(items: tuple[OrderItem, ...]) -> None:
 
 
 # ------------------------------------------------------------------ writes
-
-
-def _invalidate_on_commit(order_id: uuid.UUID) -> None:
-    """Drop the cached copy once the change is visible; a cache fault is logged, not raised
-    (the write has committed: its caller must hear success)."""
-    selectors.order_cache().invalidate_on_commit(selectors.order_cache_key(order_id))
 
 
 def line_terms(items: Iterable[OrderItem]) -> list[tuple[int, int, int]]:
@@ -220,30 +219,14 @@ def order_create(
             )
             for item in wanted
         )
-        _invalidate_on_commit(purchase_id)
+        selectors.order_records.invalidate_on_commit(purchase_id)
         order = Order.objects.get(id=purchase_id)
     logger.info("order %s created for customer %s: %s", purchase_id, customer_id, amount)
     return OrderOutcome(order, changed=True)
 
 
 def order_cancel(*, purchase_id: uuid.UUID) -> OrderOutcome:
-    """The compensation of CREATE_ORDER: CREATED -> CANCELLED, once.
-
-    Cancelling an order that does not exist succeeds and changes nothing a customer
-    sees, but records a tombstone so that a CreateOrder arriving later does nothing.
-    A repeat answers the cancelled order.
-    """
-    with transaction.atomic():
-        done = transition_once(
-            Order,
-            pk=purchase_id,
-            status=Order.Status.CANCELLED,
-            tombstone=ORDER_TOMBSTONE,
-        )
-        if done.tombstone:
-            logger.info("cancel of order %s before any create: tombstone recorded", purchase_id)
-        if done.tombstone or done.changed:
-            _invalidate_on_commit(purchase_id)
-    if done.changed:
-        logger.info("order %s cancelled", purchase_id)
+    """The compensation of CREATE_ORDER: CREATED -> CANCELLED, once; with no order yet,
+    a tombstone that a late CreateOrder answers (common.db.compensate_once)."""
+    done = compensate_once(ORDER_CANCEL, pk=purchase_id, logger=logger)
     return OrderOutcome(done.row, changed=done.changed)

@@ -9,19 +9,19 @@ The batch forms (CreatePaymentBatch, RefundPaymentBatch) hand the whole wave to
 payments.batches, which answers every item as its single call would (in purchase-id
 order) in one transaction and a constant number of statements; an item's refusal becomes
 its result, with the status its single call would have ended with
-(common.grpc.servicer.answer_all).
+(common.grpc.servicer.Answers.batch).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import grpc
 
 from common.errors import ApplicationError
-from common.grpc.servicer import MAX_BATCH_ITEMS, ItemResult, answer, answer_all
-from common.ids import parse_purchase_id, parse_purchase_ids
+from common.grpc.servicer import Answers
+from common.ids import parse_purchase_id
 from payment_svc.payments import batches, selectors, services
 from payment_svc.payments.models import Payment
 from saga_proto import payment_pb2, payment_pb2_grpc
@@ -38,6 +38,11 @@ def _reply(payment: Payment | batches.PaymentState) -> payment_pb2.PaymentReply:
         amount=payment.amount,
         currency_code=payment.currency_code,
     )
+
+
+_answers = Answers(
+    service=SERVICE_NAME, logger=logger, reply=_reply, batch_reply=payment_pb2.PaymentBatchReply
+)
 
 
 def _create(request: payment_pb2.CreatePaymentRequest) -> payment_pb2.PaymentReply:
@@ -57,16 +62,10 @@ def _refund(request: payment_pb2.RefundPaymentRequest) -> payment_pb2.PaymentRep
     return _reply(outcome.payment)
 
 
-def _replies(
-    outcomes: Iterable[batches.PaymentState | ApplicationError],
-) -> list[payment_pb2.PaymentReply | ApplicationError]:
-    return [o if isinstance(o, ApplicationError) else _reply(o) for o in outcomes]
-
-
 def _create_all(
     requests: Sequence[payment_pb2.CreatePaymentRequest],
-) -> list[payment_pb2.PaymentReply | ApplicationError]:
-    """CreatePaymentBatch's work: each item's reply or refusal, in request order."""
+) -> list[batches.PaymentState | ApplicationError]:
+    """CreatePaymentBatch's work: each item's payment or refusal, in request order."""
     commands = [
         batches.PaymentCreate(
             purchase_id=request.purchase_id,
@@ -76,64 +75,41 @@ def _create_all(
         )
         for request in requests
     ]
-    return _replies(batches.payment_create_batch(commands=commands))
-
-
-def _refund_all(
-    requests: Sequence[payment_pb2.RefundPaymentRequest],
-) -> list[payment_pb2.PaymentReply | ApplicationError]:
-    """RefundPaymentBatch's work: each item's reply or refusal, in request order."""
-    purchase_ids = [request.purchase_id for request in requests]
-    return _replies(batches.payment_refund_batch(purchase_ids=purchase_ids))
-
-
-def _batch_reply(
-    results: list[ItemResult[payment_pb2.PaymentReply]],
-) -> payment_pb2.PaymentBatchReply:
-    return payment_pb2.PaymentBatchReply(
-        results=[
-            payment_pb2.PaymentBatchResult(**result.status_fields(), reply=result.reply)
-            for result in results
-        ]
-    )
+    return batches.payment_create_batch(commands=commands)
 
 
 class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
     def CreatePayment(
         self, request: payment_pb2.CreatePaymentRequest, context: grpc.ServicerContext
     ) -> payment_pb2.PaymentReply:
-        return answer(context, lambda: _create(request), service=SERVICE_NAME, logger=logger)
+        return _answers.one(context, lambda: _create(request))
 
     def RefundPayment(
         self, request: payment_pb2.RefundPaymentRequest, context: grpc.ServicerContext
     ) -> payment_pb2.PaymentReply:
-        return answer(context, lambda: _refund(request), service=SERVICE_NAME, logger=logger)
+        return _answers.one(context, lambda: _refund(request))
 
     def CreatePaymentBatch(
         self, request: payment_pb2.CreatePaymentBatchRequest, context: grpc.ServicerContext
     ) -> payment_pb2.PaymentBatchReply:
-        results = answer_all(
-            context, request.items, _create_all, service=SERVICE_NAME, logger=logger
-        )
-        return _batch_reply(results)
+        return _answers.batch(context, request.items, _create_all)
 
     def RefundPaymentBatch(
         self, request: payment_pb2.RefundPaymentBatchRequest, context: grpc.ServicerContext
     ) -> payment_pb2.PaymentBatchReply:
-        results = answer_all(
-            context, request.items, _refund_all, service=SERVICE_NAME, logger=logger
+        return _answers.batch(
+            context,
+            request.items,
+            lambda items: batches.payment_refund_batch(purchase_ids=[i.purchase_id for i in items]),
         )
-        return _batch_reply(results)
 
     def GetPayments(
         self, request: payment_pb2.GetPaymentsRequest, context: grpc.ServicerContext
     ) -> payment_pb2.GetPaymentsResponse:
-        def call() -> payment_pb2.GetPaymentsResponse:
-            ids = parse_purchase_ids(request.purchase_ids, limit=MAX_BATCH_ITEMS)
-            payments = selectors.payment_find_many(payment_ids=ids)
-            return payment_pb2.GetPaymentsResponse(payments=[_reply(p) for p in payments])
-
-        return answer(context, call, service=SERVICE_NAME, logger=logger)
+        payments = _answers.found(
+            context, request.purchase_ids, lambda ids: selectors.payment_find_many(payment_ids=ids)
+        )
+        return payment_pb2.GetPaymentsResponse(payments=payments)
 
 
 def register(server: grpc.Server) -> list[str]:

@@ -12,35 +12,19 @@ from __future__ import annotations
 
 from django.db import models
 
+from common.records import PurchaseRecord
 
-class Payment(models.Model):
+
+class Payment(PurchaseRecord):
+    """A payment: id, customer, amount and timestamps as every purchase's record
+    (common.records); a tombstone has charged nothing."""
+
     class Status(models.TextChoices):
         COMPLETED = "COMPLETED"
         REFUNDED = "REFUNDED"
 
-    id = models.UUIDField(primary_key=True, help_text="the purchase id")
-    customer_id = models.BigIntegerField(
-        null=True, blank=True, db_index=True, help_text="empty on a tombstone"
-    )
-    amount = models.BigIntegerField(default=0, help_text="in the currency's minor unit")
     currency_code = models.CharField(max_length=3, blank=True, default="", help_text="ISO 4217")
     status = models.CharField(max_length=16, choices=Status.choices, db_index=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        indexes = [
-            models.Index(fields=["customer_id", "-created_at"], name="payment_customer_recent")
-        ]
-        constraints = [
-            models.CheckConstraint(condition=models.Q(amount__gte=0), name="payment_amount_gte_0"),
-        ]
 
     def __str__(self) -> str:
         return f"payment {self.id} ({self.status})"
-
-    @property
-    def is_tombstone(self) -> bool:
-        """Refunded before it was ever created: no customer, nothing charged."""
-        return self.customer_id is None

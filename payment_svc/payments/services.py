@@ -19,15 +19,14 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from common.db import claim_row, transition_once
-from common.errors import ApplicationError, ErrorCode
+from common.db import Compensation, claim_row, compensate_once
+from common.errors import ApplicationError, ErrorCode, invalid_input
 from common.ids import MAX_INT64, check_customer_id
 from payment_svc.payments import selectors
 from payment_svc.payments.conf import config
@@ -37,8 +36,18 @@ logger = logging.getLogger(__name__)
 
 CURRENCY_CODE = re.compile(r"[A-Za-z]{3}")
 
-PAYMENT_TOMBSTONE: Mapping[str, Any] = {"customer_id": None, "amount": 0, "currency_code": ""}
-"""The columns of a tombstone: refunded before any payment (no customer, nothing charged)."""
+PAYMENT_REFUND = Compensation(
+    Payment,
+    status=Payment.Status.REFUNDED.value,
+    # A tombstone: refunded before any payment (no customer, nothing charged).
+    tombstone={"customer_id": None, "amount": 0, "currency_code": ""},
+    invalidate=selectors.payment_records.invalidate_on_commit,
+    moved="payment %s refunded",
+    recorded="refund of payment %s before any payment: tombstone recorded",
+    moved_many="%d payments refunded: %s",
+    recorded_many="refund before any payment, tombstones recorded: %s",
+)
+"""The compensation of CREATE_PAYMENT, single (payment_refund) or in a batch."""
 
 
 @dataclass(frozen=True)
@@ -52,20 +61,18 @@ class PaymentOutcome:
 # ------------------------------------------------------------------ checks
 
 
-def _invalid(message: str, **details: Any) -> ApplicationError:
-    return ApplicationError(ErrorCode.INVALID_INPUT, message, details)
-
-
 def check_amount(amount: Any) -> int:
     if not isinstance(amount, int) or not 0 <= amount <= MAX_INT64:
-        raise _invalid(f"amount must be a whole number of minor units >= 0, not {amount!r}.")
+        raise invalid_input(f"amount must be a whole number of minor units >= 0, not {amount!r}.")
     return amount
 
 
 def check_currency_code(currency_code: Any) -> str:
     """Three ASCII letters (ISO 4217's shape), answered in upper case."""
     if not isinstance(currency_code, str) or not CURRENCY_CODE.fullmatch(currency_code):
-        raise _invalid(f"currency_code must be three letters (ISO 4217), not {currency_code!r}.")
+        raise invalid_input(
+            f"currency_code must be three letters (ISO 4217), not {currency_code!r}."
+        )
     return currency_code.upper()
 
 
@@ -96,12 +103,6 @@ def check_payment_rules(*, amount: int, currency_code: str) -> None:
 
 
 # ------------------------------------------------------------------ writes
-
-
-def _invalidate_on_commit(payment_id: uuid.UUID) -> None:
-    """Drop the cached copy once the change is visible; a cache fault is logged, not raised
-    (the write has committed: its caller must hear success)."""
-    selectors.payment_cache().invalidate_on_commit(selectors.payment_cache_key(payment_id))
 
 
 def payment_conflict(payment_id: uuid.UUID) -> ApplicationError:
@@ -158,7 +159,7 @@ def payment_create(
         if not claim_row(Payment, key="id", values=row, stamped_at=timezone.now()):
             # A duplicate won the race (or a refund came first): answer what it left.
             return _repeat(Payment.objects.get(id=purchase_id), **terms)
-        _invalidate_on_commit(purchase_id)
+        selectors.payment_records.invalidate_on_commit(purchase_id)
         payment = Payment.objects.get(id=purchase_id)
     logger.info(
         "payment %s completed for customer %s: %s %s",
@@ -171,23 +172,7 @@ def payment_create(
 
 
 def payment_refund(*, purchase_id: uuid.UUID) -> PaymentOutcome:
-    """The compensation of CREATE_PAYMENT: COMPLETED -> REFUNDED, once.
-
-    Refunding a payment that does not exist succeeds and changes nothing a customer
-    sees, but records a tombstone so that a CreatePayment arriving later does nothing.
-    A repeat answers the refunded payment.
-    """
-    with transaction.atomic():
-        done = transition_once(
-            Payment,
-            pk=purchase_id,
-            status=Payment.Status.REFUNDED,
-            tombstone=PAYMENT_TOMBSTONE,
-        )
-        if done.tombstone:
-            logger.info("refund of payment %s before any payment: tombstone recorded", purchase_id)
-        if done.tombstone or done.changed:
-            _invalidate_on_commit(purchase_id)
-    if done.changed:
-        logger.info("payment %s refunded", purchase_id)
+    """The compensation of CREATE_PAYMENT: COMPLETED -> REFUNDED, once. A refund before
+    any payment records a tombstone, so a late CreatePayment charges nothing."""
+    done = compensate_once(PAYMENT_REFUND, pk=purchase_id, logger=logger)
     return PaymentOutcome(done.row, changed=done.changed)

@@ -123,7 +123,9 @@ def test_no_code_in_the_image_imports_a_package_left_out_of_it() -> None:
     # The test suites' helpers (pytest, requests): shipped, never imported by the services.
     helpers = {
         "common.testing": "testing.py",
+        "common.testing_reads": "testing_reads.py",
         "common.admin_identity.testing": "admin_identity/testing.py",
+        "common.grpc.testing": "grpc/testing.py",
     }
     for name in helpers.values():
         in_image.remove(REPO / "common" / "src" / "common" / name)

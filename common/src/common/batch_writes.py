@@ -10,10 +10,13 @@ its items in Python and writes all its rows in a constant number of statements i
   of the orders this transaction has just claimed, say);
 - `transition_each`: `transition_once` for many keys, in at most three statements
   (`transition_purchases`: for a batch's purchase ids as its request carried them);
+- `compensate_each`: a `common.db.Compensation` (cancel orders, refund payments) for a
+  batch's purchase ids, with the cache entries dropped and the log lines;
 - `checked`: a check's value, or the refusal it raised, as an item's outcome for
   `common.grpc.servicer.answer_all`;
-- `create_once_each`: the create-once batch (an order, a payment per purchase): check,
-  read, decide, claim, and decide again what a concurrent call claimed first.
+- `create_once_each`: the create-once batch (an order, a payment per purchase) over a
+  service's `CreateOnce` steps: check, read, decide, claim, and decide again what a
+  concurrent call claimed first.
 
 Lock order: these take their keys in ascending order, claims before row locks, as the
 single calls do. PostgreSQL inserts the rows of a VALUES list, and locks the rows of an
@@ -25,16 +28,18 @@ waits on another transaction's claim, which may itself be waiting for that lock.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
+from common.db import Compensation
 from common.errors import ApplicationError
 from common.ids import parse_purchase_id
 
@@ -202,7 +207,43 @@ def transition_purchases(
     return parsed, done
 
 
+@transaction.atomic
+def compensate_each(
+    step: Compensation[Any],
+    *,
+    purchase_ids: Sequence[Any],
+    columns: Sequence[str],
+    answer: Callable[..., A],
+    logger: logging.Logger,
+) -> list[A | ApplicationError]:
+    """For each purchase id, in request order, what `common.db.compensate_once` would
+    have answered, all in one transaction (`transition_purchases`): `answer(pk, **row)`
+    with the `columns` of its row as they are now, or the refusal of a bad id. The
+    cached copies of the rows it changed or recorded are dropped once it commits."""
+    parsed, done = transition_purchases(
+        step.model,
+        purchase_ids=purchase_ids,
+        status=step.status,
+        tombstone=step.tombstone,
+        columns=columns,
+    )
+    step.invalidate(*(pk for pk, moved in done.items() if moved.changed or moved.tombstone))
+    log_keys(logger, step.moved_many, [pk for pk, moved in done.items() if moved.changed])
+    recorded = sorted(str(pk) for pk, moved in done.items() if moved.tombstone)
+    if recorded:
+        logger.info(step.recorded_many, " ".join(recorded))
+    return [
+        pk if isinstance(pk, ApplicationError) else answer(pk, **done[pk].values) for pk in parsed
+    ]
+
+
 # ------------------------------------------------------------------ answers
+
+
+def log_keys(logger: logging.Logger, message: str, keys: Collection[Any]) -> None:
+    """Log `message` with how many `keys` and the keys (sorted), if there are any."""
+    if keys:
+        logger.info(message, len(keys), " ".join(sorted(str(key) for key in keys)))
 
 
 def checked(check: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T | ApplicationError:
@@ -237,51 +278,101 @@ class CreatedOnce(Generic[W, A]):
     claimed: set[Any]
 
 
-def create_once_each(
-    model: type[Model],
-    commands: Sequence[C],
-    *,
-    check: Callable[[C], W],
-    find: Callable[[Iterable[Any]], Mapping[Any, R]],
-    decide: Callable[[list[tuple[int, W]], R | None, dict[int, A | ApplicationError]], W | None],
-    claim: Callable[[dict[Any, W]], set[Any]],
-) -> CreatedOnce[W, A]:
+@dataclass(frozen=True)
+class CreateOnce(Generic[C, W, R, A]):
+    """What a service's create-once batch is made of (its model, its fields, its rules):
+
+    - `check`: the single call's input checks of a command (raise to refuse it);
+    - `find`: the rows among these purchase ids, by id (one read, no lock);
+    - `rules`: the business rules a new row must pass (raise to refuse it);
+    - `record`: the row a create makes, as `find` would read it back;
+    - `repeat`: a create's answer when its purchase has a row already (or its refusal);
+    - `answer`: what the create that made a row answers;
+    - `row`: the columns of the row a create inserts, but `id`, created_at, updated_at.
+    """
+
+    model: type[Model]
+    check: Callable[[C], W]
+    find: Callable[[Iterable[Any]], Mapping[Any, R]]
+    rules: Callable[[W], object]
+    record: Callable[[W], R]
+    repeat: Callable[[R, W], A | ApplicationError]
+    answer: Callable[[R], A]
+    row: Callable[[W], Mapping[str, Any]]
+
+
+def _decide(
+    steps: CreateOnce[Any, W, R, A],
+    items: list[tuple[int, W]],
+    recorded: R | None,
+    outcomes: dict[int, A | ApplicationError],
+) -> W | None:
+    """Answer (into `outcomes`, by position) one purchase's creates in request order, as
+    single calls one after another would: with no row, the first that passes the rules
+    makes it and the rest repeat it. Answers the create to write, if any."""
+    creating: W | None = None
+    for position, wanted in items:
+        if recorded is not None:
+            outcomes[position] = steps.repeat(recorded, wanted)
+            continue
+        refusal = checked(steps.rules, wanted)
+        if isinstance(refusal, ApplicationError):
+            outcomes[position] = refusal
+            continue
+        creating = wanted
+        recorded = steps.record(wanted)
+        outcomes[position] = steps.answer(recorded)
+    return creating
+
+
+def create_once_each(steps: CreateOnce[C, W, R, A], commands: Sequence[C]) -> CreatedOnce[W, A]:
     """A batch of creates that make one row per purchase, answered item by item as the
     single calls one after another would (inside the caller's transaction):
 
     1. `check` each command (a refusal answers that item alone);
     2. `find` the rows its purchases have already (one read, no lock);
-    3. `decide`, per purchase, its items in request order into the outcomes (by
-       position): with no row, the first that passes the rules creates it, the rest
-       repeat it; answers the create to write, if any;
-    4. `claim` the rows decided (one INSERT ... ON CONFLICT DO NOTHING), answering the
-       keys it inserted. A key it did not get was claimed by a concurrent call after
-       the read: as the single call does after a lost claim, that purchase's items are
-       decided again against the row the other call left (one more read, only then).
+    3. decide, per purchase, its items in request order into the outcomes (by
+       position): with no row, the first that passes the `rules` creates it, the rest
+       `repeat` it;
+    4. claim the rows decided (`claim_rows`: one INSERT ... ON CONFLICT DO NOTHING,
+       stamped now, as auto_now_add would, not the transaction's start). A key it did
+       not get was claimed by a concurrent call after the read: as the single call does
+       after a lost claim, that purchase's items are decided again against the row the
+       other call left (one more read, only then).
+
+    The read takes no lock, like the single call's: a create that held row locks while
+    it waits on a claim could deadlock with a compensation batch that claims first and
+    then locks.
     """
+    model = steps.model
     outcomes: dict[int, A | ApplicationError] = {}
     by_purchase: dict[Any, list[tuple[int, W]]] = {}
     for position, command in enumerate(commands):
-        wanted = checked(check, command)
+        wanted = checked(steps.check, command)
         if isinstance(wanted, ApplicationError):
             outcomes[position] = wanted
         else:
             by_purchase.setdefault(wanted.purchase_id, []).append((position, wanted))
 
-    recorded = find(by_purchase)
+    recorded = steps.find(by_purchase)
     creating: dict[Any, W] = {}
     for purchase_id, items in by_purchase.items():
-        create = decide(items, recorded.get(purchase_id), outcomes)
+        create = _decide(steps, items, recorded.get(purchase_id), outcomes)
         if create is not None:
             creating[purchase_id] = create
 
-    claimed = claim(creating)
+    claimed = claim_rows(
+        model,
+        key="id",
+        rows=[{"id": purchase_id, **steps.row(create)} for purchase_id, create in creating.items()],
+        stamped_at=timezone.now(),
+    )
     lost = [purchase_id for purchase_id in creating if purchase_id not in claimed]
     if lost:
-        found = find(lost)
+        found = steps.find(lost)
         for purchase_id in lost:
             if purchase_id not in found:  # nothing deletes these rows
                 missing: type[Exception] = getattr(model, "DoesNotExist", ObjectDoesNotExist)
                 raise missing(f"{model.__name__} {purchase_id} vanished while being claimed.")
-            decide(by_purchase[purchase_id], found[purchase_id], outcomes)
+            _decide(steps, by_purchase[purchase_id], found[purchase_id], outcomes)
     return CreatedOnce([outcomes[position] for position in range(len(commands))], creating, claimed)

@@ -5,16 +5,19 @@ a duplicate races with the first call, PostgreSQL makes it wait for the first on
 transaction and then see its committed row, so twenty identical calls write one row.
 A compensation claims the same key (`transition_once`), so one that overtakes its step
 leaves a tombstone in the final state and the late step finds it and does nothing.
+`compensate_once` is that compensation as a service runs it (a `Compensation`: cancel an
+order, refund a payment), with its cache entry dropped and its log lines.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
@@ -83,3 +86,45 @@ def transition_once(
     row.status = status
     row.save(update_fields=["status", "updated_at"])
     return Transition(row, changed=True, tombstone=False)
+
+
+@dataclass(frozen=True)
+class Compensation(Generic[ModelT]):
+    """A compensating step that moves a purchase's row of `model` to the final `status`
+    once (cancel an order, refund a payment), single (`compensate_once`) or in a batch
+    (common.batch_writes.compensate_each).
+
+    `tombstone`: the columns of the row it records when there is none yet; `invalidate`
+    drops the cached copies of the rows it touched once the transaction commits. The
+    log lines: `moved` (one key) / `moved_many` (a count and the keys) when it changed
+    rows, `recorded` / `recorded_many` when it recorded tombstones.
+    """
+
+    model: type[ModelT]
+    status: str
+    tombstone: Mapping[str, Any]
+    invalidate: Callable[..., None]
+    moved: str
+    recorded: str
+    moved_many: str
+    recorded_many: str
+
+
+def compensate_once(
+    step: Compensation[ModelT], *, pk: Any, logger: logging.Logger
+) -> Transition[ModelT]:
+    """`step` for the row with primary key `pk`, in a transaction of its own (see
+    `transition_once`), the cached copy dropped when the row changed or was recorded.
+
+    With no row yet it succeeds and changes nothing a customer sees, but records a
+    tombstone so that the step arriving later does nothing; a repeat answers the row
+    as it is."""
+    with transaction.atomic():
+        done = transition_once(step.model, pk=pk, status=step.status, tombstone=step.tombstone)
+        if done.tombstone:
+            logger.info(step.recorded, pk)
+        if done.tombstone or done.changed:
+            step.invalidate(pk)
+    if done.changed:
+        logger.info(step.moved, pk)
+    return done

@@ -113,6 +113,11 @@ class ApplicationError(Exception):
         return f"ApplicationError({self.code.value!r}, {self.message!r}, {self.details!r})"
 
 
+def invalid_input(message: str, **details: Any) -> ApplicationError:
+    """An INVALID_INPUT refusal (bad input, whatever the state) with its `details`."""
+    return ApplicationError(ErrorCode.INVALID_INPUT, message, details)
+
+
 def error_body(
     code: ErrorCode, message: str, details: dict[str, Any] | None = None
 ) -> dict[str, Any]:

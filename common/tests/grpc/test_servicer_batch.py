@@ -1,5 +1,5 @@
-"""`answer_all`: a batch call handled as a whole, answered item by item as its single
-calls would have been.
+"""`answer_all` (and `Answers`, a servicer's way to it): a batch call handled as a
+whole, answered item by item as its single calls would have been.
 
 The handlers' SQL is the services' business; their batch tests run it against their test
 databases (product_svc/tests/catalog/test_grpc_batch.py, order_svc/tests/orders/
@@ -9,6 +9,7 @@ test_grpc_batch.py, payment_svc/tests/payments/test_grpc_batch.py).
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,9 +17,9 @@ import grpc
 import pytest
 from django.db import OperationalError
 
-from common.batch_writes import checked
+from common.batch_writes import checked, log_keys
 from common.errors import GRPC_ERROR_CODE_METADATA, ApplicationError, ErrorCode
-from common.grpc.servicer import MAX_BATCH_ITEMS, ItemResult, answer_all
+from common.grpc.servicer import MAX_BATCH_ITEMS, Answers, ItemResult, answer_all
 
 SERVICE = "test.BatchService"
 logger = logging.getLogger("test.batch")
@@ -131,3 +132,68 @@ def test_an_error_of_the_whole_batch_ends_the_call_as_a_single_call_would_end(
         answer_all(context, [1, 2], handle_all, service=SERVICE, logger=logger)
 
     assert context.code is status
+
+
+def _batch_reply(*, results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A stand-in batch reply message: its results."""
+    return results
+
+
+ANSWERS = Answers(
+    service=SERVICE,
+    logger=logger,
+    reply=lambda value: f"reply {value}",
+    batch_reply=_batch_reply,
+)
+
+
+def test_answers_batch_makes_each_value_a_reply_and_each_refusal_a_status() -> None:
+    def handle_all(items: Sequence[int]) -> list[int | ApplicationError]:
+        return [checked(_halve, item) for item in items]
+
+    context: Any = FakeContext()
+
+    assert ANSWERS.batch(context, [4, 3], handle_all) == [
+        {"code": 0, "message": "", "error_code": "", "reply": "reply 2"},
+        {
+            "code": grpc.StatusCode.INVALID_ARGUMENT.value[0],
+            "message": "3 is odd.",
+            "error_code": "invalid_input",
+            "reply": None,
+        },
+    ]
+    assert context.code is None
+
+
+def test_answers_one_ends_a_refused_call_with_its_status() -> None:
+    context: Any = FakeContext()
+
+    assert ANSWERS.one(context, lambda: _halve(4)) == 2
+    with pytest.raises(Aborted):
+        ANSWERS.one(context, lambda: _halve(3))
+
+    assert context.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert dict(context.trailing)[GRPC_ERROR_CODE_METADATA] == "invalid_input"
+
+
+def test_log_keys_logs_how_many_and_which_sorted_and_nothing_for_none(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.INFO, logger=logger.name):
+        log_keys(logger, "%d done: %s", {"b", "a"})
+        log_keys(logger, "%d done: %s", set())
+
+    assert [r.getMessage() for r in caplog.records] == ["2 done: a b"]
+
+
+def test_answers_found_replies_what_is_found_and_refuses_a_malformed_id() -> None:
+    known = uuid.uuid4()
+    context: Any = FakeContext()
+
+    assert ANSWERS.found(context, [str(known), str(uuid.uuid4())], lambda ids: ids[:1]) == [
+        f"reply {known}"
+    ]
+    with pytest.raises(Aborted):
+        ANSWERS.found(context, ["not-a-uuid"], lambda ids: ids)
+
+    assert context.code is grpc.StatusCode.INVALID_ARGUMENT

@@ -7,11 +7,13 @@ from typing import Any
 
 import pytest
 
-from common.testing import Customer, assert_error, eventually, grpc_call
-from order_svc.tests.conftest import edge
+from common.testing import Customer, grpc_call
+from common.testing_reads import OwnedReads
 from saga_proto import order_pb2
 
 pytestmark = pytest.mark.live
+
+ORDERS = OwnedReads("/api/v1/orders")
 
 
 @pytest.fixture
@@ -37,7 +39,7 @@ def alice_order(orders: Any, alice: Customer, whey: dict[str, Any]) -> str:
 def test_the_owner_reads_the_order_with_its_lines(
     alice: Customer, alice_order: str, whey: dict[str, Any]
 ) -> None:
-    response = edge("GET", f"/api/v1/orders/{alice_order}", token=alice.token)
+    response = ORDERS.get(alice_order, alice.token)
 
     assert response.status_code == 200, response.text
     order = response.json()
@@ -59,51 +61,39 @@ def test_the_owner_reads_the_order_with_its_lines(
 
 
 def test_another_customer_gets_404(bob: Customer, alice_order: str) -> None:
-    assert_error(edge("GET", f"/api/v1/orders/{alice_order}", token=bob.token), 404, "not_found")
+    ORDERS.assert_hidden(alice_order, bob.token)
 
 
 def test_anonymous_gets_401(alice_order: str) -> None:
-    assert_error(edge("GET", f"/api/v1/orders/{alice_order}"), 401, "unauthenticated")
-    assert_error(edge("GET", "/api/v1/orders"), 401, "unauthenticated")
+    ORDERS.assert_anonymous_refused(alice_order)
 
 
 @pytest.mark.parametrize("order_id", ["not-a-uuid", "12345", str(uuid.uuid4())])
 def test_a_malformed_or_unknown_id_gets_404_json(alice: Customer, order_id: str) -> None:
-    assert_error(edge("GET", f"/api/v1/orders/{order_id}", token=alice.token), 404, "not_found")
+    ORDERS.assert_hidden(order_id, alice.token)
 
 
 def test_a_tombstone_is_nobody_s_order(orders: Any, alice: Customer) -> None:
     purchase = str(uuid.uuid4())
     grpc_call(orders.CancelOrder, order_pb2.CancelOrderRequest(purchase_id=purchase))
 
-    assert_error(edge("GET", f"/api/v1/orders/{purchase}", token=alice.token), 404, "not_found")
+    ORDERS.assert_hidden(purchase, alice.token)
 
 
 def test_a_cancel_is_seen_within_the_staleness_bound(
     orders: Any, alice: Customer, alice_order: str
 ) -> None:
-    def status() -> str:
-        response = edge("GET", f"/api/v1/orders/{alice_order}", token=alice.token)
-        assert response.status_code == 200, response.text
-        return str(response.json()["status"])
-
-    assert status() == "CREATED"  # now cached
+    assert ORDERS.status(alice_order, alice.token) == "CREATED"  # now cached
 
     grpc_call(orders.CancelOrder, order_pb2.CancelOrderRequest(purchase_id=alice_order))
 
-    assert eventually(status, "CANCELLED") == "CANCELLED"
+    ORDERS.assert_seen_within_the_staleness_bound(alice_order, alice.token, "CANCELLED")
 
 
 def test_the_list_holds_one_s_own_orders_only(
     alice: Customer, bob: Customer, alice_order: str
 ) -> None:
-    mine = edge("GET", "/api/v1/orders?page_size=100", token=alice.token)
-    theirs = edge("GET", "/api/v1/orders?page_size=100", token=bob.token)
-
-    assert mine.status_code == theirs.status_code == 200
-    assert alice_order in [o["id"] for o in mine.json()["results"]]
-    assert {o["customer_id"] for o in mine.json()["results"]} == {alice.id}
-    assert alice_order not in [o["id"] for o in theirs.json()["results"]]
+    ORDERS.assert_own_only(alice_order, owner=alice, other=bob)
 
 
 def test_the_list_is_paginated_newest_first_and_filters_by_status(
@@ -125,14 +115,8 @@ def test_the_list_is_paginated_newest_first_and_filters_by_status(
         created.append(purchase)
     grpc_call(orders.CancelOrder, order_pb2.CancelOrderRequest(purchase_id=created[0]))
 
-    page = edge("GET", "/api/v1/orders?page_size=2", token=alice.token).json()
-    cancelled = edge("GET", "/api/v1/orders?status=CANCELLED&page_size=100", token=alice.token)
-
-    assert [o["id"] for o in page["results"]] == [created[2], created[1]]
-    assert page["count"] >= 3 and page["next"]
-    assert created[0] in [o["id"] for o in cancelled.json()["results"]]
-    assert {o["status"] for o in cancelled.json()["results"]} == {"CANCELLED"}
+    ORDERS.assert_newest_first_and_filtered(created, alice.token, moved="CANCELLED")
 
 
 def test_an_unknown_status_filter_is_400(alice: Customer) -> None:
-    assert_error(edge("GET", "/api/v1/orders?status=LOST", token=alice.token), 400, "invalid_input")
+    ORDERS.assert_unknown_status_refused(alice.token)

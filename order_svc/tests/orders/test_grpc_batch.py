@@ -1,26 +1,32 @@
-"""CreateOrderBatch and CancelOrderBatch in-process, against the test database.
-
-A batch answers each item as its single call would have (the same status and reply,
-the same rows), in request order, in one transaction. test_grpc.py drives the single
-calls through the edge; the running service serves the batch calls once restarted.
+"""CreateOrderBatch and CancelOrderBatch in-process, against the test database: a batch answers
+each item as its single call would have (the same status and reply, the same rows), in
+request order, in one transaction (compared through common.grpc.testing).
 """
 
 from __future__ import annotations
 
-import contextlib
-import random
-import threading
+import dataclasses
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from unittest import mock
 
-import grpc
 import pytest
-from django.db import connection, transaction
-from django.test.utils import CaptureQueriesContext
 
-from common.errors import GRPC_ERROR_CODE_METADATA
+from common.grpc.testing import (
+    ALREADY_EXISTS,
+    FAILED_PRECONDITION,
+    INVALID_ARGUMENT,
+    OK,
+    Outcome,
+    as_single_calls,
+    batch_outcomes,
+    in_request_order,
+    new_purchase,
+    shuffled_at_once,
+    single_outcome,
+    statements,
+    statuses,
+)
 from order_svc.orders import batches
 from order_svc.orders.grpc import OrderServicer
 from order_svc.orders.models import Order, OrderLine
@@ -30,17 +36,6 @@ pytestmark = pytest.mark.django_db
 
 CUSTOMER = 7
 WHEY, CASEIN = 101, 102
-OK = 0
-FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION.value[0]
-INVALID_ARGUMENT = grpc.StatusCode.INVALID_ARGUMENT.value[0]
-ALREADY_EXISTS = grpc.StatusCode.ALREADY_EXISTS.value[0]
-
-Outcome = tuple[int, str, str, tuple[str, str, int] | None]
-"""(code, message, error_code, reply as (order_id, status, amount)) of one call."""
-
-
-class Aborted(Exception):
-    pass
 
 
 def create(
@@ -69,57 +64,24 @@ def _reply(reply: order_pb2.OrderReply) -> tuple[str, str, int]:
     return (reply.order_id, reply.status, reply.amount)
 
 
-def _outcomes(reply: order_pb2.OrderBatchReply) -> list[Outcome]:
-    return [
-        (r.code, r.message, r.error_code, _reply(r.reply) if r.HasField("reply") else None)
-        for r in reply.results
-    ]
-
-
 def create_batch(*requests: order_pb2.CreateOrderRequest) -> list[Outcome]:
     context: Any = None  # a batch that is not refused whole never touches its context
     batch = order_pb2.CreateOrderBatchRequest(items=requests)
-    return _outcomes(OrderServicer().CreateOrderBatch(batch, context))
+    return batch_outcomes(OrderServicer().CreateOrderBatch(batch, context), _reply)
 
 
 def cancel_batch(*requests: order_pb2.CancelOrderRequest) -> list[Outcome]:
     context: Any = None
     batch = order_pb2.CancelOrderBatchRequest(items=requests)
-    return _outcomes(OrderServicer().CancelOrderBatch(batch, context))
-
-
-def _single(call: Any, request: Any) -> Outcome:
-    """What a single call answers: its reply, or the status it aborts with."""
-    context = mock.Mock()
-    context.abort.side_effect = Aborted
-    try:
-        return (OK, "", "", _reply(call(request, context)))
-    except Aborted:
-        code, message = context.abort.call_args.args
-        trailing = dict(context.set_trailing_metadata.call_args.args[0])
-        return (code.value[0], message, trailing[GRPC_ERROR_CODE_METADATA], None)
+    return batch_outcomes(OrderServicer().CancelOrderBatch(batch, context), _reply)
 
 
 def single_create(request: order_pb2.CreateOrderRequest) -> Outcome:
-    return _single(OrderServicer().CreateOrder, request)
+    return single_outcome(OrderServicer().CreateOrder, request, _reply)
 
 
 def single_cancel(request: order_pb2.CancelOrderRequest) -> Outcome:
-    return _single(OrderServicer().CancelOrder, request)
-
-
-def as_single_calls(requests: list[Any], single: Any) -> tuple[list[Outcome], Any]:
-    """The answers of `requests` as single calls one by one in purchase-id order (repeats
-    of a purchase in request order), answered in request order, and the rows they left;
-    all rolled back, so the batch under test starts from the same rows."""
-    order = sorted(range(len(requests)), key=lambda i: requests[i].purchase_id)  # stable
-    answers: dict[int, Outcome] = {}
-    with contextlib.suppress(Aborted), transaction.atomic():
-        for position in order:
-            answers[position] = single(requests[position])
-        left = rows()
-        raise Aborted
-    return [answers[position] for position in range(len(requests))], left
+    return single_outcome(OrderServicer().CancelOrder, request, _reply)
 
 
 def rows() -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -132,14 +94,6 @@ def rows() -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
             )
         ),
     )
-
-
-def new_purchase() -> str:
-    return str(uuid.uuid4())
-
-
-def statuses(outcomes: list[Outcome]) -> list[tuple[int, str]]:
-    return [(code, error_code) for code, _message, error_code, _reply in outcomes]
 
 
 # ------------------------------------------------------------------ create
@@ -199,10 +153,8 @@ def test_a_batch_has_the_effect_and_answers_of_its_single_calls_one_by_one() -> 
     def rows() -> list[tuple[Any, ...]]:
         return sorted(Order.objects.values_list("id", "customer_id", "status", "amount"))
 
-    with contextlib.suppress(Aborted), transaction.atomic():
-        one_by_one = [single_create(request) for request in requests]
-        rows_one_by_one = rows()
-        raise Aborted  # the batch starts from the same empty table
+    # (rolled back: the batch starts from the same empty table)
+    one_by_one, rows_one_by_one = in_request_order(requests, single_create, rows)
 
     assert rows() == []
     assert create_batch(*requests) == one_by_one
@@ -253,7 +205,7 @@ def test_a_mixed_batch_over_existing_orders_answers_and_writes_as_its_single_cal
         create("", (WHEY, 1, 1)),
     ]
 
-    one_by_one, rows_one_by_one = as_single_calls(requests, single_create)
+    one_by_one, rows_one_by_one = as_single_calls(requests, single_create, rows)
 
     assert create_batch(*requests) == one_by_one
     assert rows() == rows_one_by_one
@@ -285,7 +237,7 @@ def test_a_create_that_loses_its_claim_to_a_concurrent_call_answers_what_that_ca
     # Given orders created after the batch read (found nothing) and before it claimed
     same, other = new_purchase(), new_purchase()
     create_batch(create(same, (WHEY, 1, 1390)), create(other, (WHEY, 1, 1390)))
-    found = batches._orders_find
+    found = batches._CREATE.find
     reads: list[int] = []
 
     def read_too_early(order_ids: Any) -> Any:
@@ -293,7 +245,9 @@ def test_a_create_that_loses_its_claim_to_a_concurrent_call_answers_what_that_ca
         return {} if len(reads) == 1 else found(order_ids)
 
     # When the batch creates them again (the same lines, then other ones) and a new one
-    with mock.patch.object(batches, "_orders_find", read_too_early):
+    with mock.patch.object(
+        batches, "_CREATE", dataclasses.replace(batches._CREATE, find=read_too_early)
+    ):
         outcomes = create_batch(
             create(same, (WHEY, 1, 1390)),
             create(other, (WHEY, 2, 1390)),
@@ -342,7 +296,7 @@ def test_a_mixed_cancel_batch_answers_and_writes_as_its_single_calls() -> None:
         cancel(never),
     ]
 
-    one_by_one, rows_one_by_one = as_single_calls(requests, single_cancel)
+    one_by_one, rows_one_by_one = as_single_calls(requests, single_cancel, rows)
 
     assert cancel_batch(*requests) == one_by_one
     assert rows() == rows_one_by_one
@@ -363,12 +317,6 @@ def test_only_the_orders_a_cancel_batch_changes_invalidate_their_cache_after_the
 
 
 # ------------------------------------------------------------ statements
-
-
-def statements(call: Any) -> int:
-    with CaptureQueriesContext(connection) as queries:
-        call()
-    return len(queries)
 
 
 @pytest.mark.parametrize("size", [2, 50])
@@ -413,20 +361,11 @@ def test_concurrent_batches_of_the_same_purchases_in_any_order_create_each_once(
     # Duplicates racing (a retried wave): in request order, two batches would each claim
     # a purchase the other needs next and wait for each other's commit.
     purchases = [new_purchase() for _ in range(30)]
-    batches = 8
-    start = threading.Barrier(batches)
 
-    def run(seed: int) -> list[Outcome]:
-        shuffled = purchases[:]
-        random.Random(seed).shuffle(shuffled)
-        start.wait()
-        try:
-            return create_batch(*(create(p, (WHEY, 1, 1390)) for p in shuffled))
-        finally:
-            connection.close()
+    def run(_seed: int, shuffled: list[str]) -> list[Outcome]:
+        return create_batch(*(create(p, (WHEY, 1, 1390)) for p in shuffled))
 
-    with ThreadPoolExecutor(max_workers=batches) as pool:
-        replies = list(pool.map(run, range(batches)))
+    replies = shuffled_at_once(8, purchases, run)
 
     seen = {(code, got[1] if got else None) for reply in replies for code, _, _, got in reply}
     assert seen == {(OK, "CREATED")}
@@ -438,22 +377,13 @@ def test_concurrent_batches_of_the_same_purchases_in_any_order_create_each_once(
 def test_concurrent_create_and_cancel_batches_of_the_same_purchases_never_deadlock() -> None:
     # A compensation racing with its step and with retried waves of both, in any order.
     purchases = [new_purchase() for _ in range(30)]
-    workers = 8
-    start = threading.Barrier(workers)
 
-    def run(seed: int) -> list[Outcome]:
-        shuffled = purchases[:]
-        random.Random(seed).shuffle(shuffled)
-        start.wait()
-        try:
-            if seed % 2:
-                return cancel_batch(*(cancel(p) for p in shuffled))
-            return create_batch(*(create(p, (WHEY, 1, 1390)) for p in shuffled))
-        finally:
-            connection.close()
+    def run(seed: int, shuffled: list[str]) -> list[Outcome]:
+        if seed % 2:
+            return cancel_batch(*(cancel(p) for p in shuffled))
+        return create_batch(*(create(p, (WHEY, 1, 1390)) for p in shuffled))
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        replies = list(pool.map(run, range(workers)))
+    replies = shuffled_at_once(8, purchases, run)
 
     assert {code for reply in replies for code, *_ in reply} == {OK}
     orders = dict(Order.objects.filter(id__in=purchases).values_list("id", "status"))

@@ -7,11 +7,13 @@ from typing import Any
 
 import pytest
 
-from common.testing import Customer, assert_error, eventually, grpc_call
-from payment_svc.tests.conftest import edge
+from common.testing import Customer, grpc_call
+from common.testing_reads import OwnedReads
 from saga_proto import payment_pb2
 
 pytestmark = pytest.mark.live
+
+PAYMENTS = OwnedReads("/api/v1/payments")
 
 
 def pay(payments: Any, customer: Customer, amount: int = 24460) -> str:
@@ -32,7 +34,7 @@ def alice_payment(payments: Any, alice: Customer) -> str:
 
 
 def test_the_owner_reads_the_payment(alice: Customer, alice_payment: str) -> None:
-    response = edge("GET", f"/api/v1/payments/{alice_payment}", token=alice.token)
+    response = PAYMENTS.get(alice_payment, alice.token)
 
     assert response.status_code == 200, response.text
     payment = response.json()
@@ -46,53 +48,39 @@ def test_the_owner_reads_the_payment(alice: Customer, alice_payment: str) -> Non
 
 
 def test_another_customer_gets_404(bob: Customer, alice_payment: str) -> None:
-    assert_error(
-        edge("GET", f"/api/v1/payments/{alice_payment}", token=bob.token), 404, "not_found"
-    )
+    PAYMENTS.assert_hidden(alice_payment, bob.token)
 
 
 def test_anonymous_gets_401(alice_payment: str) -> None:
-    assert_error(edge("GET", f"/api/v1/payments/{alice_payment}"), 401, "unauthenticated")
-    assert_error(edge("GET", "/api/v1/payments"), 401, "unauthenticated")
+    PAYMENTS.assert_anonymous_refused(alice_payment)
 
 
 @pytest.mark.parametrize("payment_id", ["not-a-uuid", "12345", str(uuid.uuid4())])
 def test_a_malformed_or_unknown_id_gets_404_json(alice: Customer, payment_id: str) -> None:
-    assert_error(edge("GET", f"/api/v1/payments/{payment_id}", token=alice.token), 404, "not_found")
+    PAYMENTS.assert_hidden(payment_id, alice.token)
 
 
 def test_a_tombstone_is_nobody_s_payment(payments: Any, alice: Customer) -> None:
     purchase = str(uuid.uuid4())
     grpc_call(payments.RefundPayment, payment_pb2.RefundPaymentRequest(purchase_id=purchase))
 
-    assert_error(edge("GET", f"/api/v1/payments/{purchase}", token=alice.token), 404, "not_found")
+    PAYMENTS.assert_hidden(purchase, alice.token)
 
 
 def test_a_refund_is_seen_within_the_staleness_bound(
     payments: Any, alice: Customer, alice_payment: str
 ) -> None:
-    def status() -> str:
-        response = edge("GET", f"/api/v1/payments/{alice_payment}", token=alice.token)
-        assert response.status_code == 200, response.text
-        return str(response.json()["status"])
-
-    assert status() == "COMPLETED"  # now cached
+    assert PAYMENTS.status(alice_payment, alice.token) == "COMPLETED"  # now cached
 
     grpc_call(payments.RefundPayment, payment_pb2.RefundPaymentRequest(purchase_id=alice_payment))
 
-    assert eventually(status, "REFUNDED") == "REFUNDED"
+    PAYMENTS.assert_seen_within_the_staleness_bound(alice_payment, alice.token, "REFUNDED")
 
 
 def test_the_list_holds_one_s_own_payments_only(
     alice: Customer, bob: Customer, alice_payment: str
 ) -> None:
-    mine = edge("GET", "/api/v1/payments?page_size=100", token=alice.token)
-    theirs = edge("GET", "/api/v1/payments?page_size=100", token=bob.token)
-
-    assert mine.status_code == theirs.status_code == 200
-    assert alice_payment in [p["id"] for p in mine.json()["results"]]
-    assert {p["customer_id"] for p in mine.json()["results"]} == {alice.id}
-    assert alice_payment not in [p["id"] for p in theirs.json()["results"]]
+    PAYMENTS.assert_own_only(alice_payment, owner=alice, other=bob)
 
 
 def test_the_list_is_paginated_newest_first_and_filters_by_status(
@@ -101,16 +89,8 @@ def test_the_list_is_paginated_newest_first_and_filters_by_status(
     made = [pay(payments, alice) for _ in range(3)]
     grpc_call(payments.RefundPayment, payment_pb2.RefundPaymentRequest(purchase_id=made[0]))
 
-    page = edge("GET", "/api/v1/payments?page_size=2", token=alice.token).json()
-    refunded = edge("GET", "/api/v1/payments?status=REFUNDED&page_size=100", token=alice.token)
-
-    assert [p["id"] for p in page["results"]] == [made[2], made[1]]
-    assert page["count"] >= 3 and page["next"]
-    assert made[0] in [p["id"] for p in refunded.json()["results"]]
-    assert {p["status"] for p in refunded.json()["results"]} == {"REFUNDED"}
+    PAYMENTS.assert_newest_first_and_filtered(made, alice.token, moved="REFUNDED")
 
 
 def test_an_unknown_status_filter_is_400(alice: Customer) -> None:
-    assert_error(
-        edge("GET", "/api/v1/payments?status=LOST", token=alice.token), 400, "invalid_input"
-    )
+    PAYMENTS.assert_unknown_status_refused(alice.token)

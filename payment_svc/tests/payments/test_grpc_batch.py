@@ -1,26 +1,32 @@
-"""CreatePaymentBatch and RefundPaymentBatch in-process, against the test database.
-
-A batch answers each item as its single call would have (the same status and reply,
-the same rows), in request order, in one transaction. test_grpc.py drives the single
-calls through the edge; the running service serves the batch calls once restarted.
+"""CreatePaymentBatch and RefundPaymentBatch in-process, against the test database: a batch answers
+each item as its single call would have (the same status and reply, the same rows), in
+request order, in one transaction (compared through common.grpc.testing).
 """
 
 from __future__ import annotations
 
-import contextlib
-import random
-import threading
+import dataclasses
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from unittest import mock
 
-import grpc
 import pytest
-from django.db import connection, transaction
-from django.test.utils import CaptureQueriesContext
 
-from common.errors import GRPC_ERROR_CODE_METADATA
+from common.grpc.testing import (
+    ALREADY_EXISTS,
+    FAILED_PRECONDITION,
+    INVALID_ARGUMENT,
+    OK,
+    Outcome,
+    as_single_calls,
+    batch_outcomes,
+    in_request_order,
+    new_purchase,
+    shuffled_at_once,
+    single_outcome,
+    statements,
+    statuses,
+)
 from payment_svc.payments import batches
 from payment_svc.payments.grpc import PaymentServicer
 from payment_svc.payments.models import Payment
@@ -29,19 +35,9 @@ from saga_proto import payment_pb2
 pytestmark = pytest.mark.django_db
 
 CUSTOMER = 7
-OK = 0
-FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION.value[0]
-INVALID_ARGUMENT = grpc.StatusCode.INVALID_ARGUMENT.value[0]
-ALREADY_EXISTS = grpc.StatusCode.ALREADY_EXISTS.value[0]
 
 Reply = tuple[str, str, int, str]
 """A PaymentReply as (payment_id, status, amount, currency_code)."""
-Outcome = tuple[int, str, str, Reply | None]
-"""(code, message, error_code, reply) of one call."""
-
-
-class Aborted(Exception):
-    pass
 
 
 def pay(purchase_id: str, **overrides: Any) -> payment_pb2.CreatePaymentRequest:
@@ -58,43 +54,24 @@ def _reply(reply: payment_pb2.PaymentReply) -> Reply:
     return (reply.payment_id, reply.status, reply.amount, reply.currency_code)
 
 
-def _outcomes(reply: payment_pb2.PaymentBatchReply) -> list[Outcome]:
-    return [
-        (r.code, r.message, r.error_code, _reply(r.reply) if r.HasField("reply") else None)
-        for r in reply.results
-    ]
-
-
 def pay_batch(*requests: payment_pb2.CreatePaymentRequest) -> list[Outcome]:
     context: Any = None  # a batch that is not refused whole never touches its context
     batch = payment_pb2.CreatePaymentBatchRequest(items=requests)
-    return _outcomes(PaymentServicer().CreatePaymentBatch(batch, context))
+    return batch_outcomes(PaymentServicer().CreatePaymentBatch(batch, context), _reply)
 
 
 def refund_batch(*requests: payment_pb2.RefundPaymentRequest) -> list[Outcome]:
     context: Any = None
     batch = payment_pb2.RefundPaymentBatchRequest(items=requests)
-    return _outcomes(PaymentServicer().RefundPaymentBatch(batch, context))
-
-
-def _single(call: Any, request: Any) -> Outcome:
-    """What a single call answers: its reply, or the status it aborts with."""
-    context = mock.Mock()
-    context.abort.side_effect = Aborted
-    try:
-        return (OK, "", "", _reply(call(request, context)))
-    except Aborted:
-        code, message = context.abort.call_args.args
-        trailing = dict(context.set_trailing_metadata.call_args.args[0])
-        return (code.value[0], message, trailing[GRPC_ERROR_CODE_METADATA], None)
+    return batch_outcomes(PaymentServicer().RefundPaymentBatch(batch, context), _reply)
 
 
 def single_pay(request: payment_pb2.CreatePaymentRequest) -> Outcome:
-    return _single(PaymentServicer().CreatePayment, request)
+    return single_outcome(PaymentServicer().CreatePayment, request, _reply)
 
 
 def single_refund(request: payment_pb2.RefundPaymentRequest) -> Outcome:
-    return _single(PaymentServicer().RefundPayment, request)
+    return single_outcome(PaymentServicer().RefundPayment, request, _reply)
 
 
 def rows() -> list[tuple[Any, ...]]:
@@ -102,28 +79,6 @@ def rows() -> list[tuple[Any, ...]]:
     return sorted(
         Payment.objects.values_list("id", "customer_id", "status", "amount", "currency_code")
     )
-
-
-def as_single_calls(requests: list[Any], single: Any) -> tuple[list[Outcome], Any]:
-    """The answers of `requests` as single calls one by one in purchase-id order (repeats
-    of a purchase in request order), answered in request order, and the rows they left;
-    all rolled back, so the batch under test starts from the same rows."""
-    order = sorted(range(len(requests)), key=lambda i: requests[i].purchase_id)  # stable
-    answers: dict[int, Outcome] = {}
-    with contextlib.suppress(Aborted), transaction.atomic():
-        for position in order:
-            answers[position] = single(requests[position])
-        left = rows()
-        raise Aborted
-    return [answers[position] for position in range(len(requests))], left
-
-
-def new_purchase() -> str:
-    return str(uuid.uuid4())
-
-
-def statuses(outcomes: list[Outcome]) -> list[tuple[int, str]]:
-    return [(code, error_code) for code, _message, error_code, _reply in outcomes]
 
 
 # ------------------------------------------------------------------ create
@@ -186,10 +141,8 @@ def test_a_batch_has_the_effect_and_answers_of_its_single_calls_one_by_one() -> 
             Payment.objects.values_list("id", "customer_id", "status", "amount", "currency_code")
         )
 
-    with contextlib.suppress(Aborted), transaction.atomic():
-        one_by_one = [single_pay(request) for request in requests]
-        rows_one_by_one = rows()
-        raise Aborted  # the batch starts from the same empty table
+    # (rolled back: the batch starts from the same empty table)
+    one_by_one, rows_one_by_one = in_request_order(requests, single_pay, rows)
 
     assert rows() == []
     assert pay_batch(*requests) == one_by_one
@@ -234,7 +187,7 @@ def test_a_mixed_batch_over_existing_payments_answers_and_writes_as_its_single_c
         pay("nope"),
     ]
 
-    one_by_one, rows_one_by_one = as_single_calls(requests, single_pay)
+    one_by_one, rows_one_by_one = as_single_calls(requests, single_pay, rows)
 
     assert pay_batch(*requests) == one_by_one
     assert rows() == rows_one_by_one
@@ -266,7 +219,7 @@ def test_a_payment_that_loses_its_claim_to_a_concurrent_call_answers_what_that_c
     # Given payments taken after the batch read (found nothing) and before it claimed
     same, other = new_purchase(), new_purchase()
     pay_batch(pay(same), pay(other))
-    found = batches._payments_find
+    found = batches._CREATE.find
     reads: list[int] = []
 
     def read_too_early(payment_ids: Any) -> Any:
@@ -274,7 +227,9 @@ def test_a_payment_that_loses_its_claim_to_a_concurrent_call_answers_what_that_c
         return {} if len(reads) == 1 else found(payment_ids)
 
     # When the batch pays them again (the same terms, then other ones)
-    with mock.patch.object(batches, "_payments_find", read_too_early):
+    with mock.patch.object(
+        batches, "_CREATE", dataclasses.replace(batches._CREATE, find=read_too_early)
+    ):
         outcomes = pay_batch(pay(same), pay(other, amount=1), pay(same))
 
     # Then it answers them as repeats of what is there, and charges nothing more
@@ -326,7 +281,7 @@ def test_a_mixed_refund_batch_answers_and_writes_as_its_single_calls() -> None:
         refund(never),
     ]
 
-    one_by_one, rows_one_by_one = as_single_calls(requests, single_refund)
+    one_by_one, rows_one_by_one = as_single_calls(requests, single_refund, rows)
 
     assert refund_batch(*requests) == one_by_one
     assert rows() == rows_one_by_one
@@ -347,12 +302,6 @@ def test_only_the_payments_a_refund_batch_changes_invalidate_their_cache_after_t
 
 
 # ------------------------------------------------------------ statements
-
-
-def statements(call: Any) -> int:
-    with CaptureQueriesContext(connection) as queries:
-        call()
-    return len(queries)
 
 
 @pytest.mark.parametrize("size", [2, 50])
@@ -397,20 +346,11 @@ def test_concurrent_batches_of_the_same_purchases_in_any_order_charge_each_once(
     # Duplicates racing (a retried wave): in request order, two batches would each claim
     # a purchase the other needs next and wait for each other's commit.
     purchases = [new_purchase() for _ in range(30)]
-    batches = 8
-    start = threading.Barrier(batches)
 
-    def run(seed: int) -> list[Outcome]:
-        shuffled = purchases[:]
-        random.Random(seed).shuffle(shuffled)
-        start.wait()
-        try:
-            return pay_batch(*(pay(p) for p in shuffled))
-        finally:
-            connection.close()
+    def run(_seed: int, shuffled: list[str]) -> list[Outcome]:
+        return pay_batch(*(pay(p) for p in shuffled))
 
-    with ThreadPoolExecutor(max_workers=batches) as pool:
-        replies = list(pool.map(run, range(batches)))
+    replies = shuffled_at_once(8, purchases, run)
 
     seen = {(code, got[1] if got else None) for reply in replies for code, _, _, got in reply}
     assert seen == {(OK, "COMPLETED")}
@@ -421,22 +361,13 @@ def test_concurrent_batches_of_the_same_purchases_in_any_order_charge_each_once(
 def test_concurrent_payment_and_refund_batches_of_the_same_purchases_never_deadlock() -> None:
     # A compensation racing with its step and with retried waves of both, in any order.
     purchases = [new_purchase() for _ in range(30)]
-    workers = 8
-    start = threading.Barrier(workers)
 
-    def run(seed: int) -> list[Outcome]:
-        shuffled = purchases[:]
-        random.Random(seed).shuffle(shuffled)
-        start.wait()
-        try:
-            if seed % 2:
-                return refund_batch(*(refund(p) for p in shuffled))
-            return pay_batch(*(pay(p) for p in shuffled))
-        finally:
-            connection.close()
+    def run(seed: int, shuffled: list[str]) -> list[Outcome]:
+        if seed % 2:
+            return refund_batch(*(refund(p) for p in shuffled))
+        return pay_batch(*(pay(p) for p in shuffled))
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        replies = list(pool.map(run, range(workers)))
+    replies = shuffled_at_once(8, purchases, run)
 
     assert {code for reply in replies for code, *_ in reply} == {OK}
     # Every purchase was refunded, before or after its payment: none is left COMPLETED.

@@ -24,12 +24,19 @@ or the refusal its single call would have ended with:
 
 An item's refusal becomes its result; an error of the whole batch (the database, say)
 ends the whole call as `answer` would end a single one.
+
+A servicer whose batch replies share one shape (a list of results, each `code`, `message`,
+`error_code` and `reply`: OrderBatchReply, PaymentBatchReply) declares one `Answers`
+and its methods call `answers.one(context, call)` / `answers.batch(context, items,
+handle_all)`, where `handle_all` answers the services' own values (or refusals) and
+`Answers.reply` makes each a reply message.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -37,9 +44,13 @@ import grpc
 from django.db import DatabaseError, InterfaceError, OperationalError
 
 from common.errors import ApplicationError, ErrorCode, abort_grpc
+from common.ids import parse_purchase_ids
 
 ReplyT = TypeVar("ReplyT")
 ItemT = TypeVar("ItemT")
+ValueT = TypeVar("ValueT")  # what a service answers for one item, before it is a reply
+BatchT = TypeVar("BatchT")  # a batch reply message
+T = TypeVar("T")
 
 MAX_BATCH_ITEMS = 500
 """The most items one batch call may carry; more is INVALID_ARGUMENT for the whole call
@@ -152,3 +163,56 @@ def answer_all(
         return results
 
     return answer(context, call, service=service, logger=logger, database_errors=database_errors)
+
+
+@dataclass(frozen=True)
+class Answers(Generic[ValueT, ReplyT, BatchT]):
+    """How one servicer answers (see the module docstring): its `service` name and
+    `logger` for `answer`, `reply` to make a service's value a reply message, and
+    `batch_reply`, the batch reply message: `batch_reply(results=[{"code": ...,
+    "message": ..., "error_code": ..., "reply": ...}, ...])` (protobuf takes a result as
+    a mapping; a reply of None leaves the field unset)."""
+
+    service: str
+    logger: logging.Logger
+    reply: Callable[[ValueT], ReplyT]
+    batch_reply: Callable[..., BatchT]
+
+    def one(self, context: grpc.ServicerContext, call: Callable[[], T]) -> T:
+        """`answer` for this servicer."""
+        return answer(context, call, service=self.service, logger=self.logger)
+
+    def found(
+        self,
+        context: grpc.ServicerContext,
+        purchase_ids: Sequence[str],
+        find_many: Callable[[list[uuid.UUID]], Iterable[ValueT]],
+    ) -> list[ReplyT]:
+        """The replies of what `find_many` finds for these purchase ids (an audit read);
+        a malformed id, or more than MAX_BATCH_ITEMS, refuses the whole call."""
+
+        def call() -> list[ReplyT]:
+            ids = parse_purchase_ids(purchase_ids, limit=MAX_BATCH_ITEMS)
+            return [self.reply(value) for value in find_many(ids)]
+
+        return self.one(context, call)
+
+    def batch(
+        self,
+        context: grpc.ServicerContext,
+        items: Sequence[ItemT],
+        handle_all: Callable[[Sequence[ItemT]], Sequence[ValueT | ApplicationError]],
+    ) -> BatchT:
+        """`answer_all` for this servicer, each item's value made a reply, as its batch
+        reply message."""
+
+        def replies(batch: Sequence[ItemT]) -> list[ReplyT | ApplicationError]:
+            return [
+                outcome if isinstance(outcome, ApplicationError) else self.reply(outcome)
+                for outcome in handle_all(batch)
+            ]
+
+        results = answer_all(context, items, replies, service=self.service, logger=self.logger)
+        return self.batch_reply(
+            results=[{**result.status_fields(), "reply": result.reply} for result in results]
+        )
