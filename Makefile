@@ -74,7 +74,7 @@ lock: ## re-resolve requirements.in into requirements.lock
 	@/tmp/saga-lock/bin/pip install -q -r requirements.in
 	@/tmp/saga-lock/bin/pip freeze > requirements.lock
 
-# make bench PURCHASES=1000 CONCURRENCY=1000 PRODUCTS=2 LINES=2 SKEW=0 SCENARIO=seed|reject10|steady
+# make bench PURCHASES=1000 CONCURRENCY=1000 PRODUCTS=2 LINES=2 SKEW=0 SCENARIO=seed|reject10|cancel10|steady
 # (also CUSTOMERS, QUANTITY, INVENTORY, RATE, DRAIN_TIMEOUT, SEED, PROFILE=auto|<process>,
 # ONE_AT_A_TIME=100, and for steady DURATION, STEP_SECONDS, P99_TARGET); python -m bench --help
 .PHONY: bench

@@ -140,7 +140,11 @@ def _throughput(ax: Any, data: dict[str, Any]) -> None:
 
 def _latency_over_time(ax: Any, data: dict[str, Any]) -> None:
     purchases = data["purchases"]  # [sent, accepted, final, status]
-    for status, colour, marker in (("COMPLETED", "0.65", "."), ("FAILED", "tab:pink", "x")):
+    for status, colour, marker in (
+        ("COMPLETED", "0.65", "."),
+        ("FAILED", "tab:pink", "x"),
+        ("CANCELLED", "tab:olive", "+"),
+    ):
         ended = [p for p in purchases if p[3] == status]
         if ended:
             ax.scatter(

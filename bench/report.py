@@ -19,6 +19,9 @@ from bench.runner import Outcome, describe_load, epoch
 from bench.stats import distribution, percentile
 from deploy.local.programs import replicas
 
+# A purchase's ends that the saga reached by itself (NEEDS_ATTENTION waits for a person).
+ENDED = ("COMPLETED", "FAILED", "CANCELLED")
+
 
 def failure_kind(detail: dict[str, Any]) -> str:
     """`STEP: reason` of the step that failed, numbers masked so that kinds group."""
@@ -32,12 +35,12 @@ def failure_kind(detail: dict[str, Any]) -> str:
 def finished_rows(
     records: dict[str, dict[str, Any]], server: dict[str, dict[str, Any]], t0: float
 ) -> list[dict[str, Any]]:
-    """Times of each purchase of `records` that finished (COMPLETED or FAILED), in
+    """Times of each purchase of `records` that finished (COMPLETED, FAILED or CANCELLED), in
     seconds since `t0` or between two of its moments."""
     rows = []
     for pid, record in records.items():
         purchase = server.get(pid)
-        if purchase is None or purchase["status"] not in ("COMPLETED", "FAILED"):
+        if purchase is None or purchase["status"] not in ENDED:
             continue
         final_at = epoch(purchase["updated_at"])
         rows.append(
@@ -197,6 +200,9 @@ def figures(outcome: Outcome) -> dict[str, Any]:
             "post_to_final_failed": distribution(
                 [r["e2e"] for r in finished if r["status"] == "FAILED"]
             ),
+            "post_to_final_cancelled": distribution(
+                [r["e2e"] for r in finished if r["status"] == "CANCELLED"]
+            ),
             "post_to_202": distribution([r["accept"] for r in finished]),
             "created_to_final": distribution([r["saga"] for r in finished]),
         },
@@ -324,10 +330,12 @@ def summary(data: dict[str, Any]) -> str:
         ("latency POST->final", "post_to_final"),
         ("  of COMPLETED", "post_to_final_completed"),
         ("  of FAILED", "post_to_final_failed"),
+        ("  of CANCELLED", "post_to_final_cancelled"),
         ("latency POST->202", "post_to_202"),
         ("saga created->final", "created_to_final"),
     ):
-        rows.append((label, _spread(lat[key])))
+        if key in lat:  # (a result written before cancellation existed has no CANCELLED)
+            rows.append((label, _spread(lat[key])))
     rows += _stage_rows(data["saga_stages_seconds"])
     serial_run = data["one_at_a_time"]
     if serial_run["purchases"]:

@@ -65,8 +65,28 @@ class Sender:
             "accepted_at": answer.answered_at,
             "attempts": answer.attempts,
             "rejected_on_purpose": plan.rejected_on_purpose,
+            "cancel_on_purpose": plan.cancel_on_purpose,
         }
+        if plan.cancel_on_purpose:
+            await self.cancel(plan, purchase_id, sent)
         return purchase_id
+
+    async def cancel(self, plan: PurchasePlan, purchase_id: str, sent: Sent) -> None:
+        """Cancel an accepted purchase at once, as its customer (scenario cancel10). 202:
+        the cancel is on its way; 409: the saga was faster (it completed). Both are fine:
+        the invariants check the end state."""
+        try:
+            answer = await self.load.as_customer(
+                "POST",
+                f"/api/v1/purchases/{purchase_id}/cancel",
+                self.customers[plan.customer],
+                json_body={},
+                headers={"Idempotency-Key": f"{plan.idempotency_key}-cancel"},
+            )
+        except EdgeError as error:
+            sent.records[purchase_id]["cancel"] = f"lost: {error}"
+            return
+        sent.records[purchase_id]["cancel"] = answer.status
 
     async def send_all(self, plans: list[PurchasePlan], *, rate: float, phase: str) -> Sent:
         """POST `plans`, at most `concurrency` in flight, and when `rate` > 0 the n-th at

@@ -26,7 +26,11 @@ STAGES = (
 
 def breakdown(purchases: dict[str, dict[str, Any]]) -> dict[str, list[float]] | str:
     """{stage: [seconds per finished purchase]}, or why it could not be read."""
-    finished = {pid: p for pid, p in purchases.items() if p["status"] in ("COMPLETED", "FAILED")}
+    finished = {
+        pid: p
+        for pid, p in purchases.items()
+        if p["status"] in ("COMPLETED", "FAILED", "CANCELLED")
+    }
     ids = sorted(finished)
     try:
         with reading("orchestrator") as cursor:

@@ -11,6 +11,9 @@ SCENARIOS = {
     "seed": "the seed's 1kpurchases.sh: purchases of two products, every one valid",
     "reject10": "the same load with one business rejection in ten (currency XXX, refused"
     " by the payment step: the order is cancelled and the stock released)",
+    "cancel10": "the same load with one purchase in ten cancelled by its customer right"
+    " after its 202 (POST .../cancel): it ends CANCELLED, or COMPLETED when the saga was"
+    " faster than the cancel, with nothing left reserved, ordered or paid for it",
     "steady": "the seed's purchases at a fixed open-loop RATE per second (at most PURCHASES,"
     " at most DURATION seconds); without RATE, short steps of rising rate find the highest"
     " one sustained with POST->final p99 under the target",
@@ -49,6 +52,11 @@ class Options:
         return 10 if self.scenario == "reject10" else 0
 
     @property
+    def cancel_every(self) -> int:
+        """Every n-th purchase is cancelled right after its 202 (0: none)."""
+        return 10 if self.scenario == "cancel10" else 0
+
+    @property
     def searching(self) -> bool:
         """Steady without a rate: find the highest rate sustained."""
         return self.scenario == "steady" and self.rate <= 0
@@ -76,6 +84,7 @@ class PurchasePlan:
     lines: tuple[tuple[int, int], ...]  # (product index, quantity)
     currency_code: str
     idempotency_key: str
+    cancel_on_purpose: bool = False
 
     def body(self, product_ids: list[int]) -> dict[str, Any]:
         return {
@@ -125,6 +134,9 @@ class Workload:
                 if pick not in chosen:
                     chosen.append(pick)
             rejected = options.reject_every and i % options.reject_every == options.reject_every - 1
+            cancelled = (
+                options.cancel_every and i % options.cancel_every == options.cancel_every - 1
+            )
             drawn.append(
                 PurchasePlan(
                     index=i,
@@ -132,6 +144,7 @@ class Workload:
                     lines=tuple((p, options.quantity) for p in sorted(chosen)),
                     currency_code=REJECTED_CURRENCY if rejected else "VND",
                     idempotency_key=f"bench-{self.run_id}-{i}",
+                    cancel_on_purpose=bool(cancelled),
                 )
             )
         self.plans.extend(drawn)

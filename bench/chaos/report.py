@@ -19,7 +19,7 @@ from bench.report import failure_kind
 from bench.runner import epoch
 from bench.stats import distribution
 
-FINAL = ("COMPLETED", "FAILED", "NEEDS_ATTENTION")
+FINAL = ("COMPLETED", "FAILED", "CANCELLED", "NEEDS_ATTENTION")
 
 
 def _since(moment: float | None, origin: float) -> float | None:

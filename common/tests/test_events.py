@@ -11,10 +11,20 @@ from typing import Any
 import pytest
 
 from common.contract.events import (
+    END_REASON_CANCELLED,
+    MAX_END_REASON_LENGTH,
     MAX_ITEM_NAME_LENGTH,
+    CancelRequester,
+    PurchaseCancelRequested,
     PurchaseCreated,
     PurchaseItem,
+    PurchaseResult,
+    PurchaseStatus,
+    Step,
+    StepStatus,
     parse_purchase_created,
+    parse_purchase_message,
+    parse_purchase_result,
 )
 from common.ids import MAX_INT64
 from common.kafka.messages import PoisonMessage
@@ -140,3 +150,99 @@ def test_free_lines_make_a_zero_amount() -> None:
     event = body(items=[{"product_id": 1, "quantity": 3, "unit_price": 0}], amount=0)
 
     assert parse_purchase_created(event).amount == 0
+
+
+# --------------------------------------------------------------- cancellation (issue 21)
+
+
+def cancel_body(**changes: Any) -> dict[str, Any]:
+    return {
+        "type": "PurchaseCancelRequested",
+        "purchase_id": str(uuid.uuid4()),
+        "customer_id": 42,
+        "requested_by": "customer",
+        **changes,
+    }
+
+
+def test_a_cancel_request_reads_back_as_it_was_written() -> None:
+    event = PurchaseCancelRequested(str(uuid.uuid4()), 42, CancelRequester.STAFF)
+
+    wire = json.loads(json.dumps(event.to_json()))
+
+    assert wire == {
+        "type": "PurchaseCancelRequested",
+        "purchase_id": event.purchase_id,
+        "customer_id": 42,
+        "requested_by": "staff",
+    }
+    assert parse_purchase_message(wire) == event
+
+
+@pytest.mark.parametrize("kind", [None, "PurchaseCreated"])
+def test_a_purchase_created_reads_with_or_without_its_type(kind: str | None) -> None:
+    event = body() if kind is None else body(type=kind)
+
+    assert parse_purchase_message(event) == parse_purchase_created(body(**event))
+
+
+@pytest.mark.parametrize(
+    ("event", "why"),
+    [
+        (cancel_body(type="PurchaseRefunded"), "unknown type"),
+        (cancel_body(type=7), "type not a string"),
+        (cancel_body(requested_by="robot"), "unknown requester"),
+        (cancel_body(customer_id="42"), "customer id a string"),
+        (cancel_body(customer_id=0), "customer id 0"),
+        (cancel_body(purchase_id="42"), "purchase id not a UUID"),
+        ({k: v for k, v in cancel_body().items() if k != "requested_by"}, "no requester"),
+        (["PurchaseCancelRequested"], "not an object"),
+    ],
+)
+def test_a_purchase_topic_message_that_cannot_be_read_is_poison(event: Any, why: str) -> None:
+    with pytest.raises(PoisonMessage):
+        parse_purchase_message(event)
+
+
+def test_a_final_result_carries_why_the_saga_ended() -> None:
+    result = PurchaseResult(
+        str(uuid.uuid4()),
+        Step.UPDATE_PRODUCT_INVENTORY,
+        StepStatus.CANCELLED,
+        PurchaseStatus.CANCELLED,
+        sequence=2,
+        reason=END_REASON_CANCELLED,
+    )
+
+    assert parse_purchase_result(json.loads(json.dumps(result.to_json()))) == result
+    assert PurchaseStatus.CANCELLED.is_final
+
+
+def test_a_result_written_before_reasons_existed_reads_with_none() -> None:
+    wire = {"purchase_id": str(uuid.uuid4()), "step": "CREATE_PAYMENT", "status": "FAILED"}
+
+    assert parse_purchase_result(wire).reason == ""
+
+
+@pytest.mark.parametrize(("reason", "kept"), [("deadline", True), ("operator", True), (3, False)])
+def test_an_unknown_reason_is_kept_and_a_malformed_one_is_poison(reason: Any, kept: bool) -> None:
+    wire = {
+        "purchase_id": str(uuid.uuid4()),
+        "step": "CREATE_PAYMENT",
+        "status": "FAILED",
+        "purchase_status": "FAILED",
+        "reason": reason,
+    }
+
+    if kept:
+        assert parse_purchase_result(wire).reason == reason
+    else:
+        with pytest.raises(PoisonMessage):
+            parse_purchase_result(wire)
+
+
+def test_a_reason_longer_than_the_stored_column_is_poison() -> None:
+    wire = {"purchase_id": str(uuid.uuid4()), "step": "CREATE_ORDER", "status": "FAILED"}
+
+    with pytest.raises(PoisonMessage):
+        parse_purchase_result({**wire, "reason": "x" * (MAX_END_REASON_LENGTH + 1)})

@@ -143,9 +143,10 @@ def up_down(title: str, query: Query, *, description: str, height: int) -> stat.
 
 
 def saga_row() -> Row:
-    outcomes = ("started", "completed", "failed", "needs_attention")
+    outcomes = ("started", "completed", "failed", "needs_attention", "cancelled")
     finished = " - ".join(
-        f"(sum(saga_{o}_total) or vector(0))" for o in ("completed", "failed", "needs_attention")
+        f"(sum(saga_{o}_total) or vector(0))"
+        for o in ("completed", "failed", "needs_attention", "cancelled")
     )
     step = "step, action"
     return (
@@ -159,8 +160,20 @@ def saga_row() -> Row:
             graph(
                 "Sagas in flight (estimate)",
                 (f"sum(saga_started_total) - {finished}", "in flight"),
-                description="Started minus finished (completed, failed, needing attention)"
-                " since the orchestrator's counters began.",
+                description="Started minus finished (completed, failed, needing attention,"
+                " cancelled) since the orchestrator's counters began.",
+            ),
+            graph(
+                "Cancels and deadlines per second",
+                (
+                    rate("saga_cancel_requests_total", "requested_by, outcome"),
+                    "cancel by {{requested_by}} {{outcome}}",
+                ),
+                (rate("saga_deadline_exceeded_total"), "deadline exceeded"),
+                unit="ops",
+                description="Cancels the orchestrator received (applied, pending: before its"
+                " saga, ignored: asked before, final or compensating) and sagas its deadline"
+                " stopped (ADR 0024).",
             ),
             graph(
                 "Step executions per second by outcome",
@@ -194,6 +207,13 @@ def saga_row() -> Row:
                 (rate("saga_audit_repairs_total"), "audit repair"),
                 (rate("saga_audit_purchases_total"), "audited"),
                 unit="ops",
+            ),
+            graph(
+                "Purchases ended per second by status",
+                (rate("purchase_finished_total", "status, reason"), "{{status}} {{reason}}"),
+                unit="ops",
+                description="Final statuses the purchase service applied: COMPLETED, FAILED,"
+                " NEEDS_ATTENTION, CANCELLED; reason cancelled or deadline when that ended it.",
             ),
         ],
     )

@@ -55,11 +55,17 @@ METRICS: tuple[Metric, ...] = (
     Metric("kafka_consumer_lag_messages", G, ("group", "topic", "partition")),
     Metric("kafka_messages_consumed_total", C, ("topic", "outcome")),
     Metric("kafka_messages_published_total", C, ("topic",)),
+    # Purchases (purchase consumer): final statuses applied; reason = cancelled | deadline
+    # | "" (a step's own outcome) | other.
+    Metric("purchase_finished_total", C, ("status", "reason")),
     # Saga (orchestrator); action = execute | compensate, outcome = ok | refused | error.
     Metric("saga_started_total", C),
     Metric("saga_completed_total", C),
     Metric("saga_failed_total", C),
     Metric("saga_needs_attention_total", C),
+    Metric("saga_cancelled_total", C),
+    Metric("saga_deadline_exceeded_total", C),
+    Metric("saga_cancel_requests_total", C, ("requested_by", "outcome")),
     Metric("saga_step_duration_seconds", H, ("step", "action", "outcome")),
     Metric("saga_step_retries_total", C, ("step", "action")),
     Metric("saga_circuit_opened_total", C, ("participant",)),

@@ -1,5 +1,6 @@
-"""Admin for sagas: find them by state and age, read their step log, and the two
-operator actions (resume a stalled saga; compensate again one that needs attention);
+"""Admin for sagas: find them by state, age and why they ended, read their step log,
+and the operator actions (resume a stalled saga; compensate again one that needs
+attention; cancel one still going forward);
 and the consistency audit's findings (audit.py), on their own list and on each saga.
 
 Everything is read-only here: a saga changes only through services, so the actions
@@ -136,9 +137,17 @@ class SagaAdmin(admin.ModelAdmin):
         "attempt",
         "age",
         "updated_at",
+        "stop_reason",
         "short_error",
     )
-    list_filter = ("state", InFlightFilter, AgeFilter, "phase")
+    list_filter = (
+        "state",
+        InFlightFilter,
+        AgeFilter,
+        "phase",
+        "stop_reason",
+        ("cancel_requested_at", admin.EmptyFieldListFilter),
+    )
     search_fields = ("purchase_id__exact", "customer_id__exact")
     search_help_text = "A purchase id or a customer id."
     date_hierarchy = "created_at"
@@ -156,13 +165,17 @@ class SagaAdmin(admin.ModelAdmin):
         "lease_until",
         "next_run_at",
         "last_error",
+        "deadline_at",
+        "cancel_requested_at",
+        "cancel_requested_by",
+        "stop_reason",
         "payload",
         "created_at",
         "updated_at",
     )
     fields = readonly_fields
     inlines = (AuditFindingInline, SagaStepLogInline)
-    actions = ("resume", "compensate")
+    actions = ("resume", "compensate", "cancel")
 
     @admin.display(description="step")
     def current_step(self, saga: Saga) -> str:
@@ -200,6 +213,13 @@ class SagaAdmin(admin.ModelAdmin):
     )
     def compensate(self, request: HttpRequest, queryset: QuerySet[Saga]) -> None:
         self._run(request, queryset, services.saga_compensation_retry, "compensation resumed")
+
+    @admin.action(
+        description="Cancel: stop the selected sagas going forward and undo their steps",
+        permissions=["change"],
+    )
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Saga]) -> None:
+        self._run(request, queryset, services.saga_cancel, "cancel requested")
 
     def _run(self, request: HttpRequest, queryset: QuerySet[Saga], action: Any, done: str) -> None:
         succeeded, refused = 0, []

@@ -40,6 +40,11 @@ class SagaOutputSerializer(serializers.Serializer):
     sequence = serializers.IntegerField()
     next_run_at = serializers.DateTimeField(allow_null=True)
     last_error = serializers.CharField()
+    deadline_at = serializers.DateTimeField(allow_null=True)
+    cancel_requested_at = serializers.DateTimeField(allow_null=True)
+    cancel_requested_by = serializers.CharField()
+    # Why it stopped going forward when no step decided it: "cancelled", "deadline" or "".
+    stop_reason = serializers.CharField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 

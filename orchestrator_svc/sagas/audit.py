@@ -1,13 +1,13 @@
 """The consistency audit: do the participants' records agree with each finished saga?
 
-For every saga that ended COMPLETED or FAILED in a window, the audit asks each
+For every saga that ended COMPLETED, FAILED or CANCELLED in a window, the audit asks each
 participant, by its read-only gRPC method and one call per chunk of purchases, for the
 purchase's reservation, order and payment, and checks them against the outcome:
 
 - COMPLETED: the stock RESERVED, the order CREATED, the payment COMPLETED, and the
   order, the payment and the saga agreeing on the amount;
-- FAILED: the reservation RELEASED or none, the order CANCELLED or none, the payment
-  REFUNDED or none.
+- FAILED or CANCELLED (every step done undone alike): the reservation RELEASED or none,
+  the order CANCELLED or none, the payment REFUNDED or none.
 
 NEEDS_ATTENTION sagas are skipped: a person already owns them. A discrepancy is logged
 with its evidence, counted (metrics.AUDIT_DISCREPANCIES), and kept as an AuditFinding
@@ -47,7 +47,7 @@ from orchestrator_svc.sagas.models import (
 
 logger = logging.getLogger(__name__)
 
-AUDITED_STATES = (SagaState.COMPLETED, SagaState.FAILED)
+AUDITED_STATES = (SagaState.COMPLETED, SagaState.FAILED, SagaState.CANCELLED)
 CHUNK_SIZE = 500  # purchases per read call: the participants' MAX_BATCH_ITEMS
 REPAIR_NOTE = "audit repair: the FAILED purchase still held stock; released"
 # A read that fails transiently is tried again after 1-2, 2-4, 4-8 s (the saga's own
@@ -145,7 +145,7 @@ class AuditReport:
 def sagas_to_audit(
     *, since: datetime | None = None, purchase_ids: Iterable[str] | None = None
 ) -> Iterator[Saga]:
-    """COMPLETED and FAILED sagas that ended since `since` (their last change), or those
+    """COMPLETED, FAILED and CANCELLED sagas that ended since `since` (their last change), or those
     of `purchase_ids`, oldest first, streamed."""
     sagas = Saga.objects.filter(state__in=AUDITED_STATES)
     if since is not None:
@@ -198,7 +198,7 @@ def discrepancies(*, state: str, amount: int, records: Records) -> list[Discrepa
                     + ", ".join(f"{name} {value}" for name, value in amounts.items()),
                 )
             )
-    elif state == SagaState.FAILED:
+    elif state in (SagaState.FAILED, SagaState.CANCELLED):
         for kind, record, undone in (
             (AuditFindingKind.RESERVATION, reservation, RELEASED),
             (AuditFindingKind.ORDER, order, ORDER_CANCELLED),
@@ -208,7 +208,7 @@ def discrepancies(*, state: str, amount: int, records: Records) -> list[Discrepa
                 found.append(
                     Discrepancy(
                         kind,
-                        f"FAILED, but the {kind.lower()} is {record.status}, not {undone} or none",
+                        f"{state}, but the {kind.lower()} is {record.status}, not {undone} or none",
                         repairable=kind == AuditFindingKind.RESERVATION,
                     )
                 )

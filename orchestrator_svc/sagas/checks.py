@@ -33,6 +33,7 @@ _POSITIVE = (
     "SAGA_CALL_CONCURRENCY",
     "SAGA_CIRCUIT_FAILURES",
     "SAGA_CIRCUIT_OPEN_SECONDS",
+    "SAGA_DEADLINE_SECONDS",
 )
 _NOT_NEGATIVE = (
     "SAGA_RETRY_BASE_SECONDS",
@@ -111,7 +112,28 @@ def check_budgets(conf: Any) -> list[checks.CheckMessage]:
             )
         )
     errors += _compensation_outlasts_a_restart(values)
+    errors += _deadline_outlasts_the_windows(conf, values["SAGA_DEADLINE_SECONDS"])
     return errors
+
+
+def _deadline_outlasts_the_windows(conf: Any, deadline: float | None) -> list[checks.Warning]:
+    """A saga deadline within a step's retry window ends sagas a short outage would not
+    have ended: allowed (tests want short ones), but said."""
+    try:
+        windows = [float(getattr(conf, "SAGA_STEP_RETRY_WINDOW_SECONDS", 0) or 0)]
+        windows += [float(w) for w in dict(getattr(conf, "SAGA_STEP_RETRY_WINDOWS", {})).values()]
+    except (TypeError, ValueError):
+        return []  # reported by the checks of the windows themselves
+    longest = max(windows)
+    if deadline is None or deadline <= 0 or deadline > longest:
+        return []
+    return [
+        checks.Warning(
+            f"SAGA_DEADLINE_SECONDS ({deadline:g}) is not above the longest step retry"
+            f" window ({longest:g} s): sagas end by their deadline before a step gives up.",
+            id="sagas.W017",
+        )
+    ]
 
 
 def _compensation_outlasts_a_restart(values: dict[str, float | None]) -> list[checks.Error]:

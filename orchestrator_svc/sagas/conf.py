@@ -63,6 +63,11 @@ class SagaSettings:
     resume_interval_seconds: float = 5.0
     audit_interval_seconds: float = 300.0
     audit_window_seconds: float = 900.0
+    # Every saga's deadline, stored on its row when it starts (now + this): a saga still
+    # going forward past it stops and compensates (it ends FAILED, reason "deadline").
+    # Well above the step retry windows, so a deadline ends only a saga that cannot settle;
+    # it never cuts a compensation short.
+    deadline_seconds: float = 3600.0
 
 
 config = AppSettings(SagaSettings, prefix="SAGA_")

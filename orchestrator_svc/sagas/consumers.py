@@ -1,34 +1,53 @@
-"""Kafka handlers of the orchestrator (registered in common.contract.consumers)."""
+"""Kafka handlers of the orchestrator (registered in common.contract.consumers).
 
-from common.contract.events import parse_purchase_created
+The `purchase` topic carries two messages, keyed by purchase id (so a purchase's
+cancel follows its PurchaseCreated in the same partition): PurchaseCreated starts the
+saga, PurchaseCancelRequested cancels it (services.sagas_cancel).
+"""
+
+from common.contract.events import (
+    PurchaseCancelRequested,
+    PurchaseCreated,
+    parse_purchase_message,
+)
 from common.kafka.messages import ConsumedMessage
-from orchestrator_svc.sagas.services import Started, saga_start, sagas_start
+from orchestrator_svc.sagas.services import Started, saga_start, sagas_cancel, sagas_start
 
 TRACE_HEADERS = ("traceparent", "tracestate")
 
 
-def handle_purchase_created(message: ConsumedMessage) -> None:
-    """`purchase` topic: start the purchase's saga (idempotent on purchase id).
+def handle_purchase_message(message: ConsumedMessage) -> None:
+    """`purchase` topic, one message: start the purchase's saga, or cancel it
+    (both idempotent on purchase id).
 
     The saga row is committed before this returns (so the loop may commit the offset);
-    the first advance is enqueued only after that commit.
+    the advance is enqueued only after that commit.
     """
-    saga_start(event=parse_purchase_created(message.json()))
+    event = parse_purchase_message(message.json())
+    if isinstance(event, PurchaseCancelRequested):
+        sagas_cancel(cancels=[event])
+    else:
+        saga_start(event=event)
 
 
-def handle_purchases_created(messages: list[ConsumedMessage]) -> None:
-    """A batch of the `purchase` topic: start every saga with one INSERT, hand them to
-    the workers in batches after commit. Any message that cannot be parsed raises
-    PoisonMessage, and the loop handles the batch one by one instead."""
-    sagas_start(
-        starts=[
-            Started(
-                event=parse_purchase_created(message.json()),
-                trace=_trace_headers(message),
-            )
-            for message in messages
-        ]
-    )
+def handle_purchase_messages(messages: list[ConsumedMessage]) -> None:
+    """A batch of the `purchase` topic: start every saga with one statement, then apply
+    every cancel with one (the same effect as in offset order: a cancel that precedes
+    its saga's start is kept and applied when the saga starts), and hand the sagas to
+    the workers after commit. Any message that cannot be parsed raises PoisonMessage,
+    and the loop handles the batch one by one instead."""
+    starts: list[Started] = []
+    cancels: list[PurchaseCancelRequested] = []
+    for message in messages:
+        event = parse_purchase_message(message.json())
+        if isinstance(event, PurchaseCreated):
+            starts.append(Started(event=event, trace=_trace_headers(message)))
+        else:
+            cancels.append(event)
+    if starts:
+        sagas_start(starts=starts)
+    if cancels:
+        sagas_cancel(cancels=cancels)
 
 
 def _trace_headers(message: ConsumedMessage) -> dict[str, str]:

@@ -275,6 +275,8 @@ _SAGA_FIELDS = (
     "call_started_at",
     "last_error",
     "updated_at",
+    "stop_reason",
+    "effect_possible",
 )
 
 
@@ -306,7 +308,7 @@ def _update_sagas(sagas: list[Saga]) -> Statement:
     """One UPDATE for every row of the wave (Django's bulk_update builds a CASE per
     field and row, which costs more Python than the wave's whole SQL)."""
     row = "(%s::uuid, %s, %s::smallint, %s, %s::integer, %s::integer, %s, %s::timestamptz,"
-    row += " %s::timestamptz, %s::timestamptz, %s, %s::timestamptz)"
+    row += " %s::timestamptz, %s::timestamptz, %s, %s::timestamptz, %s, %s::boolean)"
     sql = (
         f"UPDATE saga SET {', '.join(f'{name} = v.{name}' for name in _SAGA_FIELDS)}"
         f" FROM (VALUES {', '.join([row] * len(sagas))})"

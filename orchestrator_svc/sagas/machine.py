@@ -23,6 +23,19 @@ The rules it keeps:
   again when the next probe may go; the window still runs.
 - A call that started and never recorded an outcome (its worker died) counts as an
   attempt, so a step that kills its worker ends with its window.
+- A cancel (`cancel_requested_at`) or the saga's deadline (`deadline_at`) stops a saga
+  going forward at its next transition, never in the middle of a call: before a forward
+  call begins and when one concludes. The step it stopped at gets a CANCELLED (a cancel)
+  or FAILED (the deadline) event; nothing done yet ends the saga at once, else it
+  compensates what was done, in reverse, as after a refusal, and ends CANCELLED (a
+  cancel) or FAILED (the deadline), the reason on the final event. The step it stopped
+  at counts as done when one of its calls may have taken effect (`effect_possible`):
+  not when every call was refused by the edge before reaching its participant (down),
+  so a cancel or a deadline ends a saga during its participant's outage. A saga already
+  compensating is never stopped: it ends as it would have. A cancel that arrives while
+  the last call is in flight is honoured too: the customer was told it is under way
+  (202), so when that call succeeds the saga undoes every step, the last included, and
+  ends CANCELLED; a deadline passed meanwhile lets the completed saga stand.
 - Every step status change is one step-log row and one `purchase-result` event with
   the saga's next sequence number.
 """
@@ -38,11 +51,26 @@ from common.contract.events import PurchaseResult, PurchaseStatus, StepStatus
 from common.grpc.errors import Outcome
 from orchestrator_svc.sagas import metrics
 from orchestrator_svc.sagas.conf import config
-from orchestrator_svc.sagas.models import Saga, SagaPhase, SagaState, SagaStepLog, StepLogStatus
+from orchestrator_svc.sagas.models import (
+    Saga,
+    SagaPhase,
+    SagaState,
+    SagaStepLog,
+    StepLogStatus,
+    StopReason,
+)
 from orchestrator_svc.sagas.steps import BatchCall, StepCall, StepDefinition
 
 ERROR_MAX_CHARS = 500  # events stay small; the full story is in the worker's log
 INTERRUPTED = "interrupted: the worker making the call was lost"
+# A transient fault whose text proves the request never reached the participant: the edge
+# answered 503 (no server to send it to) or could not be connected to at all. Anything
+# else (a timeout, a reset, a 502) may have let the command take effect.
+UNREACHED_MARKERS = (
+    "Received http2 header with status: 503",
+    "failed to connect to all addresses",
+    "Connection refused",
+)
 HOLD_JITTER_SECONDS = 1.0  # held sagas come due spread over this, not all at once
 
 # The circuit's answer for a participant: None to call now, else seconds to wait.
@@ -58,6 +86,12 @@ def retry_window(call: Call) -> float:
         return conf.compensation_retry_window_seconds
     step = call.definition.step.value
     return conf.step_retry_windows.get(step, conf.step_retry_window_seconds)
+
+
+def unreached(error: str) -> bool:
+    """Whether a failed call's error (engine: "CODE: details") proves the request never
+    reached the participant, so its command cannot have taken effect."""
+    return error.startswith("UNAVAILABLE:") and any(m in error for m in UNREACHED_MARKERS)
 
 
 def _always_call(participant: str) -> float | None:
@@ -114,6 +148,7 @@ _FINISHED = {
     SagaState.COMPLETED: metrics.COMPLETED,
     SagaState.FAILED: metrics.FAILED,
     SagaState.NEEDS_ATTENTION: metrics.NEEDS_ATTENTION,
+    SagaState.CANCELLED: metrics.CANCELLED,
 }
 
 
@@ -158,8 +193,12 @@ class SagaMachine:
         if saga.phase == SagaPhase.CALLING:
             # The previous lease holder started this call and died before its outcome.
             saga.last_error = INTERRUPTED
+            saga.effect_possible = saga.effect_possible or self.forward
             self._log(StepLogStatus.RETRY, error=INTERRUPTED)
             self._count_retry()
+        if self.forward and (reason := self._stop_asked()) is not None:
+            self._stop(reason)
+            return
         if saga.call_started_at is None:
             saga.call_started_at = self.now
         if self._spent(self.now):
@@ -191,6 +230,12 @@ class SagaMachine:
         saga = self.saga
         if self.forward:
             last = saga.step_index == len(self.steps) - 1
+            if last and saga.cancel_requested_at is not None:
+                # Cancelled while the last call was in flight: undo it and the rest.
+                self._publish(StepStatus.SUCCESS, duration_ms=duration_ms)
+                saga.effect_possible = True
+                self._stop(StopReason.CANCELLED)
+                return
             overall = PurchaseStatus.COMPLETED if last else PurchaseStatus.PENDING
             self._publish(StepStatus.SUCCESS, duration_ms=duration_ms, overall=overall)
             saga.last_error = ""
@@ -200,12 +245,13 @@ class SagaMachine:
             saga.step_index += 1
         else:
             first = saga.step_index == 0
-            overall = PurchaseStatus.FAILED if first else PurchaseStatus.PENDING
+            state, final = self._undone()
+            overall = final if first else PurchaseStatus.PENDING
             self._publish(StepStatus.ROLLBACK, duration_ms=duration_ms, overall=overall)
             step = self.steps[saga.step_index].step.value
             self.effects.after_commit.append(metrics.COMPENSATIONS.labels(step).inc)
             if first:
-                self._finish(SagaState.FAILED)
+                self._finish(state)
                 return
             saga.step_index -= 1
         self._next_call()
@@ -226,6 +272,11 @@ class SagaMachine:
 
     def _failed_transiently(self, error: str, duration_ms: int) -> None:
         saga = self.saga
+        if self.forward and not unreached(error):
+            saga.effect_possible = True
+        if self.forward and (reason := self._stop_asked()) is not None:
+            self._stop(reason, error=error, duration_ms=duration_ms)  # no retry: it stops
+            return
         saga.last_error = error
         delay = retry_delay(
             saga.attempt,
@@ -280,6 +331,55 @@ class SagaMachine:
         )
         self._finish(SagaState.NEEDS_ATTENTION)
 
+    def _stop_asked(self) -> StopReason | None:
+        """Why a saga going forward must stop now, if it must: a cancel first (someone
+        asked), then the deadline."""
+        saga = self.saga
+        if saga.cancel_requested_at is not None:
+            return StopReason.CANCELLED
+        if saga.deadline_at is not None and self.now >= saga.deadline_at:
+            return StopReason.DEADLINE
+        return None
+
+    def _stop(self, reason: StopReason, *, error: str = "", duration_ms: int | None = None) -> None:
+        """Stop going forward: end at once when no step's command was made, else
+        compensate from the last step whose command was made (its call may have taken
+        effect), down to the first."""
+        saga = self.saga
+        saga.stop_reason = reason
+        if reason == StopReason.CANCELLED:
+            status, why = (
+                StepStatus.CANCELLED,
+                f"cancelled at the {saga.cancel_requested_by or 'customer'}'s request",
+            )
+        else:
+            assert saga.deadline_at is not None
+            status, why = (
+                StepStatus.FAILED,
+                f"deadline: the saga passed its deadline ({saga.deadline_at.isoformat()})",
+            )
+            self.effects.after_commit.append(metrics.DEADLINE_EXCEEDED.inc)
+        if error:
+            why = f"{why}; the last call: {error}"
+        saga.last_error = why[:ERROR_MAX_CHARS]
+        acted = saga.attempt > 0 and saga.effect_possible
+        if not acted and saga.step_index == 0:  # nothing took effect: nothing to undo
+            state, final = self._undone()
+            self._publish(status, error=why, duration_ms=duration_ms, overall=final)
+            self._finish(state)
+            return
+        self._publish(status, error=why, duration_ms=duration_ms)
+        if not acted:  # this step's command never took effect: undo from the one before
+            saga.step_index -= 1
+        self._compensate_from_here()
+
+    def _undone(self) -> tuple[SagaState, PurchaseStatus]:
+        """How a saga whose steps are all undone ends: CANCELLED after a cancel, else
+        FAILED (a step's refusal or spent window, or the deadline)."""
+        if self.saga.stop_reason == StopReason.CANCELLED:
+            return SagaState.CANCELLED, PurchaseStatus.CANCELLED
+        return SagaState.FAILED, PurchaseStatus.FAILED
+
     def _compensate_from_here(self) -> None:
         # The failed step itself is compensated first: its effect may have happened
         # without a reply arriving; compensating what never happened is a no-op.
@@ -288,6 +388,7 @@ class SagaMachine:
 
     def _next_call(self) -> None:
         self.saga.attempt = 0
+        self.saga.effect_possible = False
         self.saga.phase = SagaPhase.READY
         self.saga.call_started_at = None
         self.begin()
@@ -358,6 +459,8 @@ class SagaMachine:
                 attempt=saga.attempt,
                 error=error,
                 retry_at=retry_at.isoformat() if retry_at is not None else "",
+                # Why it ended, on the final event only (the contract's `reason`).
+                reason=str(saga.stop_reason) if overall.is_final else "",
             )
         )
 

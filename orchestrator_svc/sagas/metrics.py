@@ -19,6 +19,19 @@ FAILED = counter("saga_failed", "Sagas rolled back completely after a step faile
 NEEDS_ATTENTION = counter(
     "saga_needs_attention", "Sagas stopped because a compensation could not succeed"
 )
+CANCELLED = counter(
+    "saga_cancelled", "Sagas cancelled before they completed (every step done is undone)"
+)
+DEADLINE_EXCEEDED = counter(
+    "saga_deadline_exceeded",
+    "Sagas stopped going forward by their deadline (then compensated: FAILED, reason deadline)",
+)
+CANCEL_REQUESTS = counter(
+    "saga_cancel_requests",
+    "Cancels received, by who asked and what they found (applied: the saga stops at its next"
+    " transition; pending: no saga yet; ignored: asked before, final or compensating)",
+    ["requested_by", "outcome"],  # outcome: applied | pending | ignored
+)
 STEP_DURATION = histogram(
     "saga_step_duration_seconds",
     "One call of a step: its command (execute) or its compensation (compensate)",

@@ -13,7 +13,13 @@ from django.db.models import DateTimeField, ExpressionWrapper, Q, Value
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from common.contract.events import Step, StepStatus
+from common.contract.events import (
+    END_REASON_CANCELLED,
+    END_REASON_DEADLINE,
+    CancelRequester,
+    Step,
+    StepStatus,
+)
 
 
 class SagaState(models.TextChoices):
@@ -23,10 +29,26 @@ class SagaState(models.TextChoices):
     COMPLETED = "COMPLETED"  # every step succeeded
     FAILED = "FAILED"  # a step was refused or gave up; every step is compensated
     NEEDS_ATTENTION = "NEEDS_ATTENTION"  # a compensation could not finish; a person decides
+    CANCELLED = "CANCELLED"  # cancelled before it completed; every step done is compensated
 
 
 ACTIVE_STATES = (SagaState.STARTED, SagaState.RUNNING, SagaState.COMPENSATING)
-FINAL_STATES = (SagaState.COMPLETED, SagaState.FAILED, SagaState.NEEDS_ATTENTION)
+FORWARD_STATES = (SagaState.STARTED, SagaState.RUNNING)
+FINAL_STATES = (
+    SagaState.COMPLETED,
+    SagaState.FAILED,
+    SagaState.NEEDS_ATTENTION,
+    SagaState.CANCELLED,
+)
+
+
+class StopReason(models.TextChoices):
+    """Why a saga stopped going forward when no step decided it (the final event's
+    `reason`): a cancel, or its deadline. Empty: a step's own outcome."""
+
+    NONE = "", "a step's own outcome"
+    CANCELLED = END_REASON_CANCELLED, "cancelled"
+    DEADLINE = END_REASON_DEADLINE, "deadline"
 
 
 class SagaPhase(models.TextChoices):
@@ -75,6 +97,36 @@ class Saga(models.Model):
         "retry window counts from here.",
     )
     last_error = models.TextField(blank=True, default="")
+    deadline_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Set at start (SAGA_DEADLINE_SECONDS): still going forward past it, the "
+        "saga stops and compensates (FAILED, reason deadline). Empty: started before "
+        "deadlines existed, none.",
+    )
+    cancel_requested_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a cancel was first asked for (later ones change nothing); the saga "
+        "stops going forward at its next transition.",
+    )
+    cancel_requested_by = models.CharField(
+        max_length=10, blank=True, default="", choices=[(r.value, r.value) for r in CancelRequester]
+    )
+    effect_possible = models.BooleanField(
+        default=False,
+        help_text="Whether a command of the current step may have taken effect (a call "
+        "that succeeded, timed out or was lost, not one the edge refused before it reached "
+        "the participant): a cancel or deadline undoes the current step only then.",
+    )
+    stop_reason = models.CharField(
+        max_length=10,
+        blank=True,
+        default=StopReason.NONE,
+        choices=StopReason.choices,
+        help_text="Why the saga stopped going forward and compensates, when no step "
+        "decided it: the final event's reason.",
+    )
     trace = models.JSONField(
         default=dict,
         blank=True,
@@ -94,6 +146,12 @@ class Saga(models.Model):
                 name="saga_active_next_run",
                 condition=Q(state__in=["STARTED", "RUNNING", "COMPENSATING"]),
             ),
+            # The periodic resume finds the sagas going forward past their deadline.
+            models.Index(
+                fields=["deadline_at"],
+                name="saga_forward_deadline",
+                condition=Q(state__in=["STARTED", "RUNNING"]),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -102,6 +160,25 @@ class Saga(models.Model):
     @property
     def is_final(self) -> bool:
         return self.state in FINAL_STATES
+
+
+class PendingCancel(models.Model):
+    """A cancel that arrived before its purchase's saga existed (its PurchaseCreated not
+    yet consumed, or lost to the dead-letter topic): kept, so the saga starts cancelled
+    and ends CANCELLED without a call. Consumed when the saga starts."""
+
+    purchase_id = models.UUIDField(primary_key=True)
+    customer_id = models.BigIntegerField()
+    requested_by = models.CharField(
+        max_length=10, choices=[(r.value, r.value) for r in CancelRequester]
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "saga_pending_cancel"
+
+    def __str__(self) -> str:
+        return f"pending cancel of {self.purchase_id}"
 
 
 class StepLogStatus(models.TextChoices):
@@ -118,6 +195,7 @@ class StepLogStatus(models.TextChoices):
     ROLLBACK = StepStatus.ROLLBACK.value
     ROLLBACK_FAILED = StepStatus.ROLLBACK_FAILED.value
     RETRY = StepStatus.RETRY.value
+    CANCELLED = StepStatus.CANCELLED.value
 
 
 class SagaStepLog(models.Model):

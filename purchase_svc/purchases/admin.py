@@ -46,8 +46,24 @@ def _search_terms(search_term: str) -> tuple[list[uuid.UUID], list[int]]:
 
 @admin.register(Purchase)
 class PurchaseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("id", "status", "customer_id", "amount", "currency_code", "created_at")
-    list_filter = ("status", "currency_code", "created_at")
+    list_display = (
+        "id",
+        "status",
+        "reason",
+        "customer_id",
+        "amount",
+        "currency_code",
+        "created_at",
+    )
+    # cancel_requested_at: empty or not, i.e. whether the customer asked to cancel (a
+    # purchase asked may still have completed: the saga was faster).
+    list_filter = (
+        "status",
+        "reason",
+        ("cancel_requested_at", admin.EmptyFieldListFilter),
+        "currency_code",
+        "created_at",
+    )
     search_fields = ("id", "customer_id")
     search_help_text = "A purchase id (UUID) or a customer id."
     date_hierarchy = "created_at"
@@ -56,6 +72,8 @@ class PurchaseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "id",
         "customer_id",
         "status",
+        "reason",
+        "cancel_requested_at",
         "amount",
         "currency_code",
         "items",

@@ -24,6 +24,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -74,6 +75,16 @@ _errors = ErrorResponses(
     }
 )
 
+_cancel_errors = ErrorResponses(
+    {
+        400: "a body other than empty or {}, or an invalid Idempotency-Key",
+        401: "not authenticated",
+        404: "no such purchase (or not yours)",
+        409: "the purchase already ended: completed (a refund is another flow), or failed",
+        422: "Idempotency-Key already used to cancel another purchase",
+    }
+)
+
 
 def purchase_url(purchase_id: uuid.UUID | str) -> str:
     """Where a purchase is read, as the edge routes it."""
@@ -82,7 +93,7 @@ def purchase_url(purchase_id: uuid.UUID | str) -> str:
 
 def purchase_links(purchase_id: uuid.UUID | str) -> dict[str, str]:
     url = purchase_url(purchase_id)
-    return {"self": url, "events": f"{url}/events"}
+    return {"self": url, "events": f"{url}/events", "cancel": f"{url}/cancel"}
 
 
 # ------------------------------------------------------------------ strict input
@@ -107,6 +118,8 @@ class CurrencyCodeField(StrictCharField):
 class PurchaseLinksSerializer(serializers.Serializer):
     self = serializers.CharField()
     events = serializers.CharField()
+    # Not required: the stored first answer of a purchase made before cancels has none.
+    cancel = serializers.CharField(required=False, help_text="POST here to cancel the purchase.")
 
 
 class PurchaseAcceptedSerializer(serializers.Serializer):
@@ -132,7 +145,15 @@ class PurchaseWaitingSerializer(serializers.Serializer):
 
 class PurchaseSummarySerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=[s.value for s in PurchaseStatus])
+    reason = serializers.CharField(
+        help_text="Why the purchase ended, when not by a step's own outcome: `cancelled`"
+        " (it was cancelled) or `deadline` (its saga ran out of time; status FAILED);"
+        " empty otherwise."
+    )
+    cancel_requested_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the customer first asked to cancel; null if never."
+    )
     amount = serializers.IntegerField()
     currency_code = serializers.CharField()
     items = PurchaseItemSerializer(many=True)
@@ -140,6 +161,7 @@ class PurchaseSummarySerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
     links = serializers.SerializerMethodField()
 
+    @extend_schema_field(PurchaseLinksSerializer)
     def get_links(self, purchase: Purchase) -> dict[str, str]:
         return purchase_links(purchase.id)
 
@@ -185,6 +207,13 @@ def _first_answer(purchase: Purchase) -> tuple[int, str]:
         "links": purchase_links(purchase.id),
     }
     return HTTPStatus.ACCEPTED.value, json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+
+
+def _cancel_answer(purchase: Purchase) -> tuple[int, str]:
+    """The 202 answer to a cancel of `purchase`: its body as GET shows it now, stored
+    under the request's Idempotency-Key (services.purchase_cancel)."""
+    body = JSONRenderer().render(PurchaseDetailSerializer(purchase).data)
+    return HTTPStatus.ACCEPTED.value, body.decode()
 
 
 def _own_purchase(request: Request, purchase_id: Any) -> Purchase:
@@ -291,6 +320,50 @@ class PurchasesApi(APIView):
             ) from None
         purchases = selectors.purchase_list(customer_id=customer_of(request).id, status=wanted)
         return paginated_response(request, self, purchases, PurchaseSummarySerializer)
+
+
+class PurchaseCancelApi(APIView):
+    """POST: ask to cancel the caller's purchase (202 while it is not final)."""
+
+    class InputSerializer(StrictSerializer):
+        """No fields: the body is empty or `{}`."""
+
+    @extend_schema(
+        operation_id="purchase_cancel",
+        description="Ask the purchase's saga to stop and undo what it did. 202 with the"
+        " purchase: still PENDING (with `cancel_requested_at`) until the saga ends"
+        " CANCELLED; asking again, or once it is CANCELLED, answers the same. 409"
+        " (`failed_precondition`) once it ended otherwise: `details.reason` is"
+        " `purchase_completed` (undoing it is a refund, another flow) or `purchase_ended`"
+        " (FAILED or NEEDS_ATTENTION).",
+        request=InputSerializer,
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER,
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="Up to 128 visible ASCII characters. A retry with the same key"
+                " answers the first response again; the key with another purchase is 422.",
+            )
+        ],
+        responses={202: PurchaseDetailSerializer, **_cancel_errors(400, 401, 404, 409, 422)},
+    )
+    def post(self, request: Request, purchase_id: Any) -> HttpResponse:
+        purchase = _own_purchase(request, purchase_id)
+        key = idempotency_key(request)
+        self.InputSerializer(data=request.data).is_valid(raise_exception=True)
+        cancellation = services.purchase_cancel(
+            purchase=purchase,
+            answer=_cancel_answer,
+            idempotency_key=key,
+            request_fingerprint=request_fingerprint({"cancel": str(purchase.id)}),
+        )
+        status, body = cancellation.answer
+        response = HttpResponse(body, status=status, content_type="application/json")
+        response["Location"] = purchase_url(purchase.id)
+        if cancellation.replayed:
+            response[REPLAYED_HEADER] = "true"
+        return response
 
 
 class PurchaseDetailApi(APIView):

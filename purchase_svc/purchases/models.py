@@ -12,7 +12,7 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
-from common.contract.events import PurchaseStatus
+from common.contract.events import MAX_END_REASON_LENGTH, PurchaseStatus
 
 STATUS_CHOICES = [(s.value, s.value.replace("_", " ").capitalize()) for s in PurchaseStatus]
 IDEMPOTENCY_KEY_MAX_LENGTH = 128
@@ -32,6 +32,11 @@ class Purchase(models.Model):
     a retry with the same `Idempotency-Key` gets that answer byte for byte.
     `request_fingerprint` (sha256 of the canonical JSON body) tells a retry from a
     different request that reuses the key.
+
+    `cancel_requested_at` is when the customer first asked to cancel (its
+    PurchaseCancelRequested left with it); the purchase stays PENDING until the saga
+    ends. `reason` is the final event's: "cancelled", "deadline" or "" (a step's own
+    outcome).
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -43,6 +48,11 @@ class Purchase(models.Model):
         max_length=20, choices=STATUS_CHOICES, default=PurchaseStatus.PENDING.value
     )
     last_sequence = models.IntegerField(default=0)
+    # db_default: rows written by plain SQL that predates the column (older code) get "".
+    reason = models.CharField(
+        max_length=MAX_END_REASON_LENGTH, blank=True, default="", db_default=""
+    )
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
     idempotency_key = models.CharField(max_length=IDEMPOTENCY_KEY_MAX_LENGTH, null=True, blank=True)
     request_fingerprint = models.CharField(max_length=64, blank=True, default="")
     response_status = models.PositiveSmallIntegerField()
@@ -110,3 +120,34 @@ class PurchaseStepEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purchase_id} {self.step} {self.status}"
+
+
+class PurchaseCancelKey(models.Model):
+    """An `Idempotency-Key` a cancel request bound, with the first answer it got.
+
+    A retry of the cancel with the key answers `response_body` byte for byte; the key
+    with another request (a cancel of another purchase) answers 422, as on the POST.
+    Only an accepted cancel (202) binds its key. A customer's cancel keys are their own
+    namespace, apart from the POST's (`Purchase.idempotency_key`).
+    """
+
+    customer_id = models.BigIntegerField()
+    idempotency_key = models.CharField(max_length=IDEMPOTENCY_KEY_MAX_LENGTH)
+    purchase = models.ForeignKey(
+        Purchase, on_delete=models.CASCADE, db_column="purchase_id", related_name="cancel_keys"
+    )
+    request_fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "purchase_cancel_key"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer_id", "idempotency_key"], name="purchase_cancel_key_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"cancel key {self.idempotency_key!r} of {self.purchase_id}"

@@ -7,7 +7,7 @@ import uuid
 from django.db.models import QuerySet
 
 from common.contract.events import PurchaseStatus
-from purchase_svc.purchases.models import Purchase, PurchaseStepEvent
+from purchase_svc.purchases.models import Purchase, PurchaseCancelKey, PurchaseStepEvent
 
 
 def purchase_get(*, purchase_id: uuid.UUID | str, customer_id: int) -> Purchase | None:
@@ -75,4 +75,14 @@ def purchase_find_by_key(*, customer_id: int, idempotency_key: str) -> Purchase 
             )
         ),
         None,
+    )
+
+
+def cancel_key_find(*, customer_id: int, idempotency_key: str) -> PurchaseCancelKey | None:
+    """The cancel an earlier request of this customer with this Idempotency-Key made
+    (with its purchase), or None."""
+    return (
+        PurchaseCancelKey.objects.select_related("purchase")
+        .filter(customer_id=customer_id, idempotency_key=idempotency_key)
+        .first()
     )

@@ -2,8 +2,9 @@
 
 A purchase is written once, by `purchase_create`, together with the PurchaseCreated
 event in the outbox (one transaction: the event leaves if and only if the purchase
-exists). After that only `purchase_step_record` (one event) and `purchase_steps_record`
-(a batch), fed by the orchestrator's `purchase-result` events, change it.
+exists). `purchase_cancel` records a customer's cancel with its PurchaseCancelRequested
+the same way. Its status changes only by `purchase_step_record` (one event) and
+`purchase_steps_record` (a batch), fed by the orchestrator's `purchase-result` events.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ from dataclasses import dataclass
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from common.contract.events import PurchaseCreated, PurchaseItem, PurchaseResult, PurchaseStatus
+from common.contract.events import (
+    CancelRequester,
+    PurchaseCancelRequested,
+    PurchaseCreated,
+    PurchaseItem,
+    PurchaseResult,
+    PurchaseStatus,
+)
 from common.contract.topics import Topic
 from common.errors import ApplicationError, ErrorCode
 from common.ids import MAX_INT64
@@ -24,7 +32,8 @@ from purchase_svc.purchases import selectors
 from purchase_svc.purchases.clients import products_check
 from purchase_svc.purchases.conf import config
 from purchase_svc.purchases.idempotency import IdempotencyKeyReused
-from purchase_svc.purchases.models import Purchase, PurchaseStepEvent
+from purchase_svc.purchases.metrics import count_finished_on_commit
+from purchase_svc.purchases.models import Purchase, PurchaseCancelKey, PurchaseStepEvent
 
 # pg_notify channel: payload = purchase id, delivered at commit of a recorded step.
 EVENTS_CHANNEL = "purchase_events"
@@ -188,6 +197,120 @@ def purchase_replay(
     return earlier
 
 
+@dataclass(frozen=True)
+class PurchaseCancellation:
+    """The outcome of a cancel: the purchase, the answer to send (status, body), and
+    whether it is a replay of a keyed cancel's first answer."""
+
+    purchase: Purchase
+    answer: tuple[int, str]
+    replayed: bool
+
+
+def purchase_cancel(
+    *,
+    purchase: Purchase,
+    answer: FirstAnswer,
+    idempotency_key: str | None = None,
+    request_fingerprint: str = "",
+    requested_by: CancelRequester = CancelRequester.CUSTOMER,
+) -> PurchaseCancellation:
+    """Ask the saga of `purchase` (the caller's own) to stop and undo what it did.
+
+    While the purchase is PENDING, the first request records `cancel_requested_at` and,
+    in the same transaction, the PurchaseCancelRequested outbox row; a later one
+    changes nothing (the saga has been asked already). CANCELLED: nothing to do either.
+    `answer(purchase)` is the answer, stored under `idempotency_key` so that a retry
+    gets it byte for byte. Raises ApplicationError FAILED_PRECONDITION (409) for a
+    purchase that COMPLETED (details.reason "purchase_completed": undoing it is a
+    refund, another flow) or ended otherwise ("purchase_ended"), and
+    IdempotencyKeyReused (422) for a key another request used.
+    """
+    if idempotency_key is not None:
+        earlier = _cancel_replay(
+            customer_id=purchase.customer_id,
+            idempotency_key=idempotency_key,
+            request_fingerprint=request_fingerprint,
+        )
+        if earlier is not None:
+            return earlier
+    try:
+        with transaction.atomic():
+            # The row lock orders this against a concurrent cancel and against the
+            # consumer applying a final status: one outbox row, and never after the end.
+            locked = Purchase.objects.select_for_update().get(id=purchase.id)
+            _refuse_cancel_of_ended(locked)
+            if locked.status == PurchaseStatus.PENDING and locked.cancel_requested_at is None:
+                locked.cancel_requested_at = locked.updated_at = timezone.now()
+                locked.save(update_fields=["cancel_requested_at", "updated_at"])
+                event = PurchaseCancelRequested(
+                    purchase_id=str(locked.id),
+                    customer_id=locked.customer_id,
+                    requested_by=requested_by,
+                )
+                outbox_enqueue_many(
+                    [OutboxEvent(topic=Topic.PURCHASE, key=str(locked.id), payload=event.to_json())]
+                )
+            status, body = answer(locked)
+            if idempotency_key is not None:
+                PurchaseCancelKey.objects.create(
+                    customer_id=locked.customer_id,
+                    idempotency_key=idempotency_key,
+                    purchase=locked,
+                    request_fingerprint=request_fingerprint,
+                    response_status=status,
+                    response_body=body,
+                )
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        # A concurrent cancel with the same key committed first: answer what it answered.
+        earlier = _cancel_replay(
+            customer_id=purchase.customer_id,
+            idempotency_key=idempotency_key,
+            request_fingerprint=request_fingerprint,
+        )
+        if earlier is None:
+            raise
+        return earlier
+    return PurchaseCancellation(purchase=locked, answer=(status, body), replayed=False)
+
+
+def _refuse_cancel_of_ended(purchase: Purchase) -> None:
+    if purchase.status == PurchaseStatus.COMPLETED:
+        raise ApplicationError(
+            ErrorCode.FAILED_PRECONDITION,
+            "The purchase is completed and cannot be cancelled; giving the money back is a"
+            " refund, a different flow.",
+            {"reason": "purchase_completed", "status": purchase.status},
+        )
+    if purchase.status in (PurchaseStatus.FAILED, PurchaseStatus.NEEDS_ATTENTION):
+        raise ApplicationError(
+            ErrorCode.FAILED_PRECONDITION,
+            f"The purchase already ended ({purchase.status}); there is nothing to cancel.",
+            {"reason": "purchase_ended", "status": purchase.status},
+        )
+
+
+def _cancel_replay(
+    *, customer_id: int, idempotency_key: str, request_fingerprint: str
+) -> PurchaseCancellation | None:
+    """The first answer of an earlier cancel with this key, or None when the key is new.
+    IdempotencyKeyReused when the key cancelled another purchase. (Cancels keep their
+    keys apart from the POST's, as a key names a retry of one operation: checking both
+    would cost every POST a query.)"""
+    earlier = selectors.cancel_key_find(customer_id=customer_id, idempotency_key=idempotency_key)
+    if earlier is None:
+        return None
+    if earlier.request_fingerprint != request_fingerprint:
+        raise IdempotencyKeyReused(idempotency_key)
+    return PurchaseCancellation(
+        purchase=earlier.purchase,
+        answer=(earlier.response_status, earlier.response_body),
+        replayed=True,
+    )
+
+
 @transaction.atomic
 def purchase_step_record(*, message_id: str, result: PurchaseResult) -> bool:
     """Store one step change once and apply its `purchase_status`; answer whether it was new.
@@ -213,11 +336,16 @@ def purchase_step_record(*, message_id: str, result: PurchaseResult) -> bool:
     )
     if not created:
         return False
-    Purchase.objects.filter(id=result.purchase_id, last_sequence__lt=result.sequence).update(
+    applied = Purchase.objects.filter(
+        id=result.purchase_id, last_sequence__lt=result.sequence
+    ).update(
         status=result.purchase_status.value,
+        reason=result.reason,
         last_sequence=result.sequence,
         updated_at=timezone.now(),
     )
+    if applied:
+        count_finished_on_commit([(result.purchase_status.value, result.reason)])
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_notify(%s, %s)", [EVENTS_CHANNEL, str(result.purchase_id)])
     return True
@@ -232,8 +360,9 @@ def purchase_steps_record(*, steps: Iterable[tuple[str, PurchaseResult]]) -> lis
     skipping the message ids already recorded (`ON CONFLICT DO NOTHING RETURNING` tells
     which were new); one UPDATE of the purchases of the new steps, each to its newest new
     sequence (the first of equal sequences, as one by one) where that is newer than the
-    applied one; one SELECT that sends a `pg_notify` per purchase with a new step. Runs in
-    the caller's transaction when there is one (the consumer's batch), without a savepoint.
+    applied one (RETURNING what it applied, for the finished-purchases metric); one
+    SELECT that sends a `pg_notify` per purchase with a new step. Runs in the caller's
+    transaction when there is one (the consumer's batch), without a savepoint.
     """
     unique: dict[str, PurchaseResult] = {}
     for message_id, result in steps:
@@ -274,20 +403,26 @@ def purchase_steps_record(*, steps: Iterable[tuple[str, PurchaseResult]]) -> lis
                 newest[r.purchase_id] = r
         purchase_ids = sorted(newest)  # one lock order, whoever else updates these rows
         cursor.execute(
-            "UPDATE purchase AS p SET status = v.status, last_sequence = v.sequence,"
-            " updated_at = %s FROM (VALUES "
-            + ", ".join(["(%s::uuid, %s::integer, %s::varchar)"] * len(purchase_ids))
-            + ") AS v (id, sequence, status)"
-            " WHERE p.id = v.id AND p.last_sequence < v.sequence",
+            "UPDATE purchase AS p SET status = v.status, reason = v.reason,"
+            " last_sequence = v.sequence, updated_at = %s FROM (VALUES "
+            + ", ".join(["(%s::uuid, %s::integer, %s::varchar, %s::varchar)"] * len(purchase_ids))
+            + ") AS v (id, sequence, status, reason)"
+            " WHERE p.id = v.id AND p.last_sequence < v.sequence RETURNING v.status, v.reason",
             [
                 now,
                 *(
                     value
                     for pid in purchase_ids
-                    for value in (pid, newest[pid].sequence, newest[pid].purchase_status.value)
+                    for value in (
+                        pid,
+                        newest[pid].sequence,
+                        newest[pid].purchase_status.value,
+                        newest[pid].reason,
+                    )
                 ),
             ],
         )
+        count_finished_on_commit(cursor.fetchall())
         cursor.execute(
             "SELECT pg_notify(%s, purchase_id) FROM unnest(%s::text[]) AS purchase_id",
             [EVENTS_CHANNEL, purchase_ids],

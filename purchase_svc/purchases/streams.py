@@ -7,7 +7,10 @@ The wire format (text/event-stream), in order:
     id: <n>  event: step  data: {step, status, purchase_status, sequence, attempt,
                                  error, at}       each step already recorded, then
                                                   each new one as it is recorded
-    event: status    data: {id, status}           the final status; then the stream ends
+    event: status    data: {id, status, reason}   the final status (COMPLETED, FAILED,
+                                                  NEEDS_ATTENTION or CANCELLED) and why
+                                                  ("cancelled", "deadline" or ""); then
+                                                  the stream ends
     : keepalive                                   a comment every ~15 s of silence
 
 The events tell the story in its order, the final one last: `state` gives the status
@@ -166,7 +169,14 @@ class PurchaseEventStream:
                 if steps:
                     last_write = self._clock()
                 if PurchaseStatus(purchase.status).is_final:
-                    yield sse_event("status", {"id": self.purchase_id, "status": purchase.status})
+                    yield sse_event(
+                        "status",
+                        {
+                            "id": self.purchase_id,
+                            "status": purchase.status,
+                            "reason": purchase.reason,
+                        },
+                    )
                     return
                 now = self._clock()
                 if now - started >= max_seconds:

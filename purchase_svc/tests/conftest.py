@@ -259,9 +259,10 @@ class ResultPublisher:
         attempt: int = 1,
         error: str = "",
         message_id: str | None = None,
+        reason: str = "",
     ) -> str:
         result = PurchaseResult(
-            purchase_id, step, status, purchase_status, sequence, attempt, error
+            purchase_id, step, status, purchase_status, sequence, attempt, error, reason=reason
         )
         message_id = message_id or f"purchase-test-{uuid.uuid4().hex}"
         self._producer.produce(

@@ -35,7 +35,7 @@ from common.testing import edge as _edge
 from common.topology import INFRA
 
 PASSWORD = "e2e-tests-Secret-42"
-FINAL = frozenset({"COMPLETED", "FAILED", "NEEDS_ATTENTION"})
+FINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED", "NEEDS_ATTENTION"})
 # A saga that retries a transient fault can take a minute (docs/adr/0008): wait longer.
 FINAL_WITHIN_SECONDS = 180.0
 HTTP_TIMEOUT = 30.0

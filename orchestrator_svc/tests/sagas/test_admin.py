@@ -11,6 +11,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from common.admin_identity.testing import logged_in_client
 from orchestrator_svc.sagas.models import SagaState
 from orchestrator_svc.tests.fakes import FakeServices, run_to_rest, saga_row
 
@@ -121,3 +122,49 @@ def test_the_resume_action_hands_a_saga_in_flight_to_a_worker(
 
 def test_sagas_cannot_be_added_or_deleted_by_hand(admin_client: Client) -> None:
     assert admin_client.get(reverse("admin:sagas_saga_add")).status_code == 403
+
+
+def test_the_cancel_action_stops_a_saga_and_staff_without_change_rights_cannot_use_it(
+    admin_client: Client,
+    fake_identities: Any,
+    start_saga: Callable[..., str],
+    fake: FakeServices,
+    enqueued: list[str],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    purchase_id = start_saga()
+    viewer = logged_in_client(fake_identities.add("viewer@example.com"))  # staff, no superuser
+    enqueued.clear()
+
+    refused = viewer.post(
+        reverse(CHANGELIST), {"action": "cancel", "_selected_action": [purchase_id]}, follow=True
+    )
+    assert saga_row(purchase_id).cancel_requested_at is None
+    assert refused.status_code in (200, 403)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            reverse(CHANGELIST),
+            {"action": "cancel", "_selected_action": [purchase_id]},
+            follow=True,
+        )
+
+    assert "1 saga(s) cancel requested." in response.text
+    assert enqueued == [purchase_id]
+    assert run_to_rest(purchase_id, fake).state == SagaState.CANCELLED
+    listed = admin_client.get(reverse(CHANGELIST), {"state__exact": "CANCELLED"})
+    requested = admin_client.get(reverse(CHANGELIST), {"cancel_requested_at__isnull": "False"})
+    assert purchase_id in listed.text and purchase_id in requested.text
+
+
+def test_cancelling_a_saga_that_ended_is_refused_with_a_message(
+    admin_client: Client, start_saga: Callable[..., str], fake: FakeServices
+) -> None:
+    done = start_saga()
+    run_to_rest(done, fake)
+
+    response = admin_client.post(
+        reverse(CHANGELIST), {"action": "cancel", "_selected_action": [done]}, follow=True
+    )
+
+    assert "there is nothing to cancel" in response.text
+    assert saga_row(done).state == SagaState.COMPLETED

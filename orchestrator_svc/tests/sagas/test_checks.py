@@ -28,6 +28,7 @@ GOOD = {
     "SAGA_RETRY_MAX_DELAY_SECONDS": 30,
     "SAGA_MAX_ATTEMPTS": 0,
     "SAGA_MAX_COMPENSATION_ATTEMPTS": 0,
+    "SAGA_DEADLINE_SECONDS": 3600,
 }
 
 
@@ -67,6 +68,10 @@ def test_a_step_the_purchase_service_cannot_parse_is_an_error() -> None:
         # Eight calls may be spent in 1+2+4+8+15+15+15 = 60 s: just enough; three are not.
         ({"SAGA_MAX_COMPENSATION_ATTEMPTS": 8}, []),
         ({"SAGA_MAX_COMPENSATION_ATTEMPTS": 3}, ["sagas.E016"]),
+        ({"SAGA_DEADLINE_SECONDS": 0}, ["sagas.E011"]),
+        # A deadline within the longest step window (600 s) is said, not refused.
+        ({"SAGA_DEADLINE_SECONDS": 600}, ["sagas.W017"]),
+        ({"SAGA_DEADLINE_SECONDS": 601}, []),
     ],
 )
 def test_budgets_must_be_positive_and_consistent(

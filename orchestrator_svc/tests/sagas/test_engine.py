@@ -178,7 +178,7 @@ def test_the_batch_handler_starts_every_saga_once_and_hands_them_over_after_comm
     ]
 
     with django_capture_on_commit_callbacks(execute=True):
-        consumers.handle_purchases_created(messages)
+        consumers.handle_purchase_messages(messages)
 
     assert Saga.objects.filter(pk__in=[e.purchase_id for e in events]).count() == 3
     assert sorted(enqueued) == sorted(e.purchase_id for e in events)

@@ -11,8 +11,9 @@ import grpc
 import pytest
 from django.core.management import CommandError, call_command
 
+from orchestrator_svc.sagas import services
 from orchestrator_svc.sagas.management.commands.saga import duration_text, short_error
-from orchestrator_svc.tests.fakes import FakeServices, run_to_rest
+from orchestrator_svc.tests.fakes import FakeServices, run_to_rest, saga_row
 
 pytestmark = pytest.mark.django_db
 
@@ -144,3 +145,39 @@ def test_a_long_error_is_cut_to_its_first_line() -> None:
     assert short_error("UNAVAILABLE: gone\ntraceback...") == "UNAVAILABLE: gone"
     assert short_error("x" * 100, width=10) == "xxxxxxx..."
     assert short_error("") == "-"
+
+
+def test_cancel_stops_sagas_going_forward_and_refuses_the_others(
+    start_saga: Callable[..., str], enqueued: list[str]
+) -> None:
+    running, done = start_saga(customer_id=8), start_saga(customer_id=9)
+    run_to_rest(done, FakeServices())
+
+    with pytest.raises(CommandError, match="there is nothing to cancel"):
+        saga("cancel", running, done)  # the first is cancelled, the second refused
+
+    assert run_to_rest(running, FakeServices()).state == "CANCELLED"
+    states = {row.split()[0]: row.split()[1] for row in saga("list").splitlines()[1:]}
+    assert states == {running: "CANCELLED", done: "COMPLETED"}
+    shown = saga("show", running)
+    assert "state        CANCELLED" in shown
+    assert "cancel       asked by staff at" in shown
+    assert "deadline     " in shown and "(in " in shown
+
+
+def test_list_says_why_a_saga_stopped_going_forward(
+    start_saga: Callable[..., str], enqueued: list[str]
+) -> None:
+    cancelling = start_saga(customer_id=10)
+    services.saga_cancel(purchase_id=cancelling)
+    late = start_saga(customer_id=11)
+    row = saga_row(late)
+    row.deadline_at = row.created_at
+    row.save()
+    run_to_rest(late, FakeServices())
+
+    states = {line.split()[0]: line.split()[1] for line in saga("list").splitlines()[1:]}
+
+    assert states[cancelling] == "STARTED:cancelling"
+    assert states[late] == "FAILED:deadline"
+    assert "deadline     " in saga("show", late) and "passed" in saga("show", late)

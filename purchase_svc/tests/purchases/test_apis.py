@@ -65,6 +65,7 @@ def test_a_purchase_is_accepted_priced_and_announced_in_one_go(
         "links": {
             "self": f"{URL}/{purchase_id}",
             "events": f"{URL}/{purchase_id}/events",
+            "cancel": f"{URL}/{purchase_id}/cancel",
         },
     }
     assert response.headers["Location"] == f"{URL}/{purchase_id}"

@@ -229,7 +229,7 @@ def test_the_event_stream_delivers_each_change_in_order_and_ends_at_the_final_st
         assert event.data["purchase_status"] == overall.value
 
     rest = [e for e in events if e.event not in ("retry", ":")]
-    assert rest == [SseEvent("status", {"id": purchase_id, "status": final.value})]
+    assert rest == [SseEvent("status", {"id": purchase_id, "status": final.value, "reason": ""})]
     assert max(latencies) < 5.0, latencies
     view = shown(live_customer, purchase_id)
     assert view["status"] == final.value

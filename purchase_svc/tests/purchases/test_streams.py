@@ -130,7 +130,9 @@ def test_the_stream_tells_the_state_the_history_each_new_step_and_the_end(
         )
         assert event.data["purchase_status"] == overall.value
 
-    assert stream.rest() == [SseEvent("status", {"id": str(purchase.id), "status": "COMPLETED"})]
+    assert stream.rest() == [
+        SseEvent("status", {"id": str(purchase.id), "status": "COMPLETED", "reason": ""})
+    ]
 
 
 def test_a_final_purchase_streams_its_story_and_ends_at_once(

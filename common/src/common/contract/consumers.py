@@ -71,16 +71,16 @@ class ConsumerSpec:
 # registry without Django, and every handler imports common.kafka, which imports this.
 
 
-def _handle_purchase_created() -> Handler:
-    from orchestrator_svc.sagas.consumers import handle_purchase_created
+def _handle_purchase_message() -> Handler:
+    from orchestrator_svc.sagas.consumers import handle_purchase_message
 
-    return handle_purchase_created
+    return handle_purchase_message
 
 
-def _handle_purchases_created() -> BatchHandler:
-    from orchestrator_svc.sagas.consumers import handle_purchases_created
+def _handle_purchase_messages() -> BatchHandler:
+    from orchestrator_svc.sagas.consumers import handle_purchase_messages
 
-    return handle_purchases_created
+    return handle_purchase_messages
 
 
 def _handle_purchase_result() -> Handler:
@@ -99,9 +99,9 @@ PURCHASES = ConsumerSpec(
     name="purchases",
     topic=Topic.PURCHASE,
     group_id="orchestrator",
-    handler=_handle_purchase_created,
+    handler=_handle_purchase_message,
     batch_transaction=True,
-    batch_handler=_handle_purchases_created,
+    batch_handler=_handle_purchase_messages,
 )
 PURCHASE_RESULTS = ConsumerSpec(
     name="purchase-results",

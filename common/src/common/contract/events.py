@@ -27,7 +27,7 @@ class Step(StrEnum):
 class StepStatus(StrEnum):
     """The seed's status vocabulary for one step, plus RETRY: the step's call failed
     transiently or its participant is known to be down, and the call is made again at
-    the event's `retry_at` (the purchase stays PENDING meanwhile)."""
+    the event's `retry_at` (the purchase stays PENDING meanwhile), and CANCELLED."""
 
     EXECUTE = "EXECUTE"
     SUCCESS = "SUCCESS"
@@ -35,6 +35,9 @@ class StepStatus(StrEnum):
     ROLLBACK = "ROLLBACK"
     ROLLBACK_FAILED = "ROLLBACK_FAILED"
     RETRY = "RETRY"
+    # The step will not run: the purchase was cancelled before it (the final event of
+    # a saga cancelled before any step ran).
+    CANCELLED = "CANCELLED"
 
 
 MAX_ITEM_NAME_LENGTH = 200
@@ -80,6 +83,7 @@ class PurchaseStatus(StrEnum):
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"  # every step that had run is compensated
     NEEDS_ATTENTION = "NEEDS_ATTENTION"  # a compensation could not finish
+    CANCELLED = "CANCELLED"  # the customer (or staff) cancelled; every step done is undone
 
     @property
     def is_final(self) -> bool:
@@ -92,7 +96,10 @@ class PurchaseResult:
 
     `step` and `status` are the seed's vocabulary; `purchase_status` is the purchase's
     overall state after this change; `sequence` orders the changes of one saga;
-    `retry_at` (ISO 8601, RETRY only) is when the call is due again.
+    `retry_at` (ISO 8601, RETRY only) is when the call is due again. `reason`, on the
+    final event, says why the saga ended when not by a step's own outcome: one of
+    `END_REASONS` ("cancelled", "deadline"), else "" (also on every other event, and on
+    bodies written before the field existed; parse_purchase_result keeps an unknown one).
     """
 
     purchase_id: str
@@ -103,6 +110,7 @@ class PurchaseResult:
     attempt: int = 1
     error: str = ""
     retry_at: str = ""
+    reason: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -110,6 +118,45 @@ class PurchaseResult:
             "step": self.step.value,
             "status": self.status.value,
             "purchase_status": self.purchase_status.value,
+        }
+
+
+END_REASON_CANCELLED = "cancelled"
+END_REASON_DEADLINE = "deadline"
+END_REASONS = ("", END_REASON_CANCELLED, END_REASON_DEADLINE)
+"""`PurchaseResult.reason`: "" (a step's own outcome), a cancel, or the saga's deadline."""
+MAX_END_REASON_LENGTH = 32
+"""A reader accepts an unknown reason (a newer producer's) up to this length."""
+
+
+class CancelRequester(StrEnum):
+    """Who asked to cancel a purchase."""
+
+    CUSTOMER = "customer"
+    STAFF = "staff"
+
+
+PURCHASE_CANCEL_REQUESTED = "PurchaseCancelRequested"
+PURCHASE_CREATED = "PurchaseCreated"
+
+
+@dataclass(frozen=True)
+class PurchaseCancelRequested:
+    """A request to cancel a purchase's saga, on the `purchase` topic keyed by purchase id
+    (so it follows the purchase's PurchaseCreated in the same partition). The saga stops
+    forward progress at its next transition and undoes what it did; asking twice is
+    asking once."""
+
+    purchase_id: str
+    customer_id: int
+    requested_by: str  # a CancelRequester: "customer" | "staff"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": PURCHASE_CANCEL_REQUESTED,
+            "purchase_id": self.purchase_id,
+            "customer_id": self.customer_id,
+            "requested_by": str(self.requested_by),
         }
 
 
@@ -163,6 +210,29 @@ def parse_purchase_created(body: Any) -> PurchaseCreated:
     )
 
 
+def parse_purchase_cancel_requested(body: Any) -> PurchaseCancelRequested:
+    try:
+        requested_by = CancelRequester(_require(body, "requested_by", str))
+    except ValueError as exc:
+        raise PoisonMessage(str(exc)) from exc
+    customer_id = _require(body, "customer_id", int)
+    if not 1 <= customer_id <= MAX_INT64:
+        raise PoisonMessage("customer_id must be from 1 to 2**63 - 1")
+    return PurchaseCancelRequested(_purchase_id(body), customer_id, requested_by)
+
+
+def parse_purchase_message(body: Any) -> PurchaseCreated | PurchaseCancelRequested:
+    """A message of the `purchase` topic, by its "type": PurchaseCreated (also when the
+    body has no "type", as every body written before cancellation) or
+    PurchaseCancelRequested. PoisonMessage for any other type."""
+    kind = body.get("type", PURCHASE_CREATED) if isinstance(body, dict) else PURCHASE_CREATED
+    if kind == PURCHASE_CREATED:
+        return parse_purchase_created(body)
+    if kind == PURCHASE_CANCEL_REQUESTED:
+        return parse_purchase_cancel_requested(body)
+    raise PoisonMessage(f"unknown message type {kind!r} on the purchase topic")
+
+
 def parse_purchase_result(body: Any) -> PurchaseResult:
     try:
         step = Step(_require(body, "step", str))
@@ -170,21 +240,26 @@ def parse_purchase_result(body: Any) -> PurchaseResult:
         overall = PurchaseStatus(body.get("purchase_status", PurchaseStatus.PENDING.value))
     except ValueError as exc:
         raise PoisonMessage(str(exc)) from exc
-    sequence, attempt, error, retry_at = (
+    sequence, attempt, error, retry_at, reason = (
         body.get("sequence", 0),
         body.get("attempt", 1),
         body.get("error", ""),
         body.get("retry_at", ""),
+        body.get("reason", ""),  # absent from bodies written before cancellation
     )
     if not isinstance(sequence, int) or not isinstance(attempt, int):
         raise PoisonMessage("sequence and attempt must be integers")
     if not isinstance(error, str) or not isinstance(retry_at, str):
         raise PoisonMessage("error and retry_at must be strings")
+    # An unknown reason is kept, not refused: a final event must never be lost to a
+    # newer producer's vocabulary.
+    if not isinstance(reason, str) or len(reason) > MAX_END_REASON_LENGTH:
+        raise PoisonMessage(f"reason must be a string of at most {MAX_END_REASON_LENGTH}")
     if retry_at:
         try:
             datetime.fromisoformat(retry_at)
         except ValueError as exc:
             raise PoisonMessage(f"retry_at is not an ISO 8601 time: {retry_at!r}") from exc
     return PurchaseResult(
-        _purchase_id(body), step, status, overall, sequence, attempt, error, retry_at
+        _purchase_id(body), step, status, overall, sequence, attempt, error, retry_at, reason
     )

@@ -1,4 +1,4 @@
-"""`manage.py saga resume|compensate PURCHASE_ID...`: the admin's operator actions
+"""`manage.py saga resume|compensate|cancel PURCHASE_ID...`: the admin's operator actions
 from a shell (same service functions); `manage.py saga audit [--since ...]`: the
 consistency audit (audit.py) over the sagas that ended in a window;
 `manage.py saga list [--state STATE ...] [--limit N]` and `saga show PURCHASE_ID`:
@@ -24,6 +24,7 @@ from orchestrator_svc.sagas.models import Saga, SagaState
 ACTIONS = {
     "resume": services.saga_resume,
     "compensate": services.saga_compensation_retry,
+    "cancel": services.saga_cancel,
 }
 DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -68,6 +69,22 @@ def next_run_text(saga: Saga, now: datetime) -> str:
     return f"in {duration_text(delta)}" if delta >= 0 else f"overdue {duration_text(delta)}"
 
 
+def deadline_text(saga: Saga, now: datetime) -> str:
+    """The saga's deadline and how far it is: `... (in 58m12s)`, `(passed 3s ago)`."""
+    if saga.deadline_at is None:
+        return "-"
+    delta = (saga.deadline_at - now).total_seconds()
+    when = f"in {duration_text(delta)}" if delta >= 0 else f"passed {duration_text(delta)} ago"
+    return f"{saga.deadline_at.isoformat()} ({when})"
+
+
+def cancel_text(saga: Saga) -> str:
+    """Who asked to cancel and when, or `-`."""
+    if saga.cancel_requested_at is None:
+        return "-"
+    return f"asked by {saga.cancel_requested_by or '?'} at {saga.cancel_requested_at.isoformat()}"
+
+
 def short_error(error: str, width: int = ERROR_WIDTH) -> str:
     """The first line of an error, cut to `width` characters."""
     first = error.strip().splitlines()[0] if error.strip() else "-"
@@ -85,10 +102,20 @@ def table(rows: Sequence[tuple[str, ...]], header: tuple[str, ...]) -> list[str]
     ]
 
 
+def state_text(saga: Saga) -> str:
+    """The state, with why the saga stopped going forward (`FAILED:deadline`) or that a
+    cancel waits for its next transition (`RUNNING:cancelling`); one word, a column."""
+    if saga.stop_reason and saga.state != SagaState.CANCELLED:
+        return f"{saga.state}:{saga.stop_reason}"
+    if saga.cancel_requested_at is not None and not saga.is_final and not saga.stop_reason:
+        return f"{saga.state}:cancelling"
+    return str(saga.state)
+
+
 def saga_row(saga: Saga, now: datetime) -> tuple[str, ...]:
     return (
         str(saga.purchase_id),
-        saga.state,
+        state_text(saga),
         selectors.saga_current_step(saga),
         str(saga.attempt),
         duration_text((now - saga.created_at).total_seconds()),
@@ -105,12 +132,14 @@ def saga_detail_lines(saga: Saga, now: datetime) -> list[str]:
     lines = [
         f"purchase     {saga.purchase_id}",
         f"customer     {saga.customer_id}",
-        f"state        {saga.state}",
+        f"state        {state_text(saga)}",
         f"step         {selectors.saga_current_step(saga)}"
         f" (#{saga.step_index + 1}, {saga.phase}, attempt {saga.attempt})",
         f"created      {saga.created_at.isoformat()} ({duration_text(age)} ago)",
         f"updated      {saga.updated_at.isoformat()}",
         f"next run     {next_run_text(saga, now)}",
+        f"deadline     {deadline_text(saga, now)}",
+        f"cancel       {cancel_text(saga)}",
         f"lease        {saga.lease_owner or '-'}"
         + (
             f" until {saga.lease_until.isoformat()}"
@@ -153,6 +182,7 @@ class Command(BaseCommand):
         "show: one saga with its step log. "
         "resume: hand stalled sagas to a worker now. "
         "compensate: retry the failed compensation of sagas in NEEDS_ATTENTION. "
+        "cancel: stop sagas going forward and undo their steps (they end CANCELLED). "
         "audit: check the sagas that ended in a window against the participants' records."
     )
 
