@@ -64,7 +64,7 @@ def test_an_ended_purchase_streams_its_story_in_order_the_final_status_last(
     # and the final status is the last event
     assert events[-1] == {
         "event": "status",
-        "data": {"id": purchase_id, "status": ending},
+        "data": {"id": purchase_id, "status": ending, "reason": ""},
         "id": None,
     }
 
