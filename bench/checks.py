@@ -19,6 +19,7 @@ from typing import Any
 
 from psycopg2.extensions import cursor as PgCursor
 
+from bench.workload import ENDED
 from common.settings import REPO_ROOT
 from common.testing import connect, without_django_settings
 
@@ -101,9 +102,7 @@ def run_checks(
         )
     )
 
-    unfinished = Counter(
-        s for s in status.values() if s not in ("COMPLETED", "FAILED", "CANCELLED")
-    )
+    unfinished = Counter(s for s in status.values() if s not in ENDED)
     checks.append(
         Check(
             "no saga left unfinished",

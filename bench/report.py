@@ -17,10 +17,8 @@ from bench import per_saga, procstat, serial, stages, steady
 from bench.chart import draw as draw_chart
 from bench.runner import Outcome, describe_load, epoch
 from bench.stats import distribution, percentile
+from bench.workload import ENDED
 from deploy.local.programs import replicas
-
-# A purchase's ends that the saga reached by itself (NEEDS_ATTENTION waits for a person).
-ENDED = ("COMPLETED", "FAILED", "CANCELLED")
 
 
 def failure_kind(detail: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 import psycopg2
 
 from bench.checks import reading
+from bench.workload import ENDED
 
 STAGES = (
     ("purchase stored -> saga stored", "purchase relay, Kafka, orchestrator consumer"),
@@ -26,11 +27,7 @@ STAGES = (
 
 def breakdown(purchases: dict[str, dict[str, Any]]) -> dict[str, list[float]] | str:
     """{stage: [seconds per finished purchase]}, or why it could not be read."""
-    finished = {
-        pid: p
-        for pid, p in purchases.items()
-        if p["status"] in ("COMPLETED", "FAILED", "CANCELLED")
-    }
+    finished = {pid: p for pid, p in purchases.items() if p["status"] in ENDED}
     ids = sorted(finished)
     try:
         with reading("orchestrator") as cursor:

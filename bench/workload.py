@@ -18,6 +18,8 @@ SCENARIOS = {
     " at most DURATION seconds); without RATE, short steps of rising rate find the highest"
     " one sustained with POST->final p99 under the target",
 }
+# The statuses a purchase's saga ends in by itself (NEEDS_ATTENTION waits for a person).
+ENDED = ("COMPLETED", "FAILED", "CANCELLED")
 REJECTED_CURRENCY = "XXX"  # known to the purchase service, refused by the payment service
 # The search's rates stop here: a bound on the purchases (and stock) a search may need.
 MAX_SEARCH_RATE = 400.0

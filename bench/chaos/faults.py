@@ -63,7 +63,7 @@ def _replica_kills() -> list[Fault]:
     every process kind that has copies (gunicorns, gRPC servers, relays, consumers, the
     Celery worker): the other copies must carry the load on (docs/adr/0023)."""
     programs = app_programs(observability=False)
-    kinds_with_copies = {p.name.removesuffix(f"-{p.replica}") for p in programs if p.replica > 1}
+    kinds_with_copies = {p.kind for p in programs if p.replica > 1}
     targets = [p.name for p in programs if p.replica == 1 and p.name in kinds_with_copies]
     if not targets:
         return []

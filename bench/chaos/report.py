@@ -18,8 +18,9 @@ from bench.chaos.stall import Work, longest_stall
 from bench.report import failure_kind
 from bench.runner import epoch
 from bench.stats import distribution
+from bench.workload import ENDED
 
-FINAL = ("COMPLETED", "FAILED", "CANCELLED", "NEEDS_ATTENTION")
+FINAL = (*ENDED, "NEEDS_ATTENTION")
 
 
 def _since(moment: float | None, origin: float) -> float | None:

@@ -143,7 +143,7 @@ def copy_checks(programs: list[Program]) -> dict[str, Callable[[], tuple[bool, s
     the edge, one healthy copy would hide a broken one."""
     checks: dict[str, Callable[[], tuple[bool, str]]] = {}
     for program in programs:
-        if program.replica > 1 and program.name.startswith(f"{program.service}-http"):
+        if program.replica > 1 and program.kind == f"{program.service}-http":
             prefix = SERVICES[program.service].route_prefixes[0]
             url = f"http://{program.address}{prefix}/healthz"
             checks[f"{program.service} http copy {program.replica}"] = functools.partial(

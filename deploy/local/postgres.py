@@ -21,7 +21,8 @@ def superuser() -> str:
     return "postgres" if paths.IS_ROOT else getpass.getuser()
 
 
-def _as_owner(cmd: list[str]) -> list[str]:
+def as_owner(cmd: list[str]) -> list[str]:
+    """`cmd` run as the cluster's owner (postgres) when we are root, else as is."""
     return ["runuser", "-u", "postgres", "--", *cmd] if paths.IS_ROOT else cmd
 
 
@@ -43,7 +44,7 @@ def ensure_initialized() -> None:
                 os.chmod(parent, 0o755)
     os.chmod(data, 0o700)
     result = subprocess.run(
-        _as_owner(
+        as_owner(
             [
                 str(paths.PG_BIN / "initdb"),
                 "-D",
@@ -65,7 +66,7 @@ def ensure_initialized() -> None:
 
 def psql(sql: str, *, database: str = "postgres") -> str:
     result = subprocess.run(
-        _as_owner(
+        as_owner(
             [
                 str(paths.PG_BIN / "psql"),
                 "-h",

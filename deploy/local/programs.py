@@ -38,6 +38,11 @@ class Program:
         return f"nice -n {self.nice} {self.command}" if self.nice else self.command
 
     @property
+    def kind(self) -> str:
+        """The process kind this copy runs: `account-http` for `account-http-2` too."""
+        return replica_name_base(self.name, self.replica)
+
+    @property
     def log(self) -> str:
         return str(paths.LOG / f"{self.name}.log")
 
@@ -74,6 +79,11 @@ def choose_replicas() -> int:
     REPLICAS_FILE.parent.mkdir(parents=True, exist_ok=True)
     REPLICAS_FILE.write_text(f"{copies}\n")
     return copies
+
+
+def replica_name_base(name: str, replica: int) -> str:
+    """The inverse of `replica_name`."""
+    return name.removesuffix(f"-{replica}") if replica > 1 else name
 
 
 def replica_name(name: str, replica: int) -> str:

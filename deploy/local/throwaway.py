@@ -27,16 +27,10 @@ import pytest
 import redis
 
 from deploy.local import paths
-from deploy.local.postgres import superuser
+from deploy.local.health import port_open
+from deploy.local.postgres import as_owner, superuser
 
 STARTUP_PATIENCE = 30.0  # seconds a throwaway server may take to answer
-
-
-def reachable(host: str, port: int) -> bool:
-    """Something accepts TCP connections at host:port."""
-    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
-        return True
-    return False
 
 
 def free_port() -> int:
@@ -97,9 +91,7 @@ class ThrowawayPostgres:
                 cursor.execute(f'CREATE ROLE "{role}" LOGIN CREATEDB PASSWORD %s', [password])
 
     def _run(self, program: str, *args: str) -> None:
-        command = [str(paths.PG_BIN / program), *args]
-        if paths.IS_ROOT:
-            command = ["runuser", "-u", "postgres", "--", *command]
+        command = as_owner([str(paths.PG_BIN / program), *args])
         result = subprocess.run(command, capture_output=True, text=True, timeout=120)
         if result.returncode != 0:
             raise RuntimeError(f"{program} failed: {result.stdout}{result.stderr}")
@@ -176,11 +168,11 @@ def backing_services() -> Iterator[None]:
     started: list[ThrowawayPostgres | ThrowawayRedisCluster] = []
     try:
         database = settings.DATABASES["default"]
-        if not reachable(database["HOST"], int(database["PORT"])):
+        if not port_open(database["HOST"], int(database["PORT"])):
             postgres = ThrowawayPostgres(role=database["USER"], password=database["PASSWORD"])
             started.append(postgres)
             database["HOST"], database["PORT"] = "127.0.0.1", str(postgres.port)
-        if not any(reachable(host, port) for host, port in _nodes(settings.REDIS_CLUSTER_NODES)):
+        if not any(port_open(host, port) for host, port in _nodes(settings.REDIS_CLUSTER_NODES)):
             cluster = ThrowawayRedisCluster()
             started.append(cluster)
             settings.REDIS_CLUSTER_NODES = cluster.nodes

@@ -199,8 +199,7 @@ def test_the_pipeline_runs_behind_the_requests_at_a_lower_cpu_priority(
     conf = supervisord(observability=False)
     for program in programs.all_programs(False):
         command = conf[f"program:{program.name}"]["command"]
-        kind = program.name.removesuffix(f"-{program.replica}")  # copies run alike
-        if kind in PIPELINE:
+        if program.kind in PIPELINE:  # copies run alike
             # (supervisord's own % escapes: Celery's %h is written %%h)
             assert command == f"nice -n 19 {program.command.replace('%', '%%')}", program.name
         else:  # the front door: HTTP, the gRPC servers a request calls, the databases
