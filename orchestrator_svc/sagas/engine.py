@@ -30,7 +30,7 @@ from functools import partial
 
 import grpc
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.db.models.functions import Now
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -58,7 +58,6 @@ from orchestrator_svc.sagas.models import (
     SagaPhase,
     SagaStepLog,
     db_now,
-    now_plus,
 )
 from orchestrator_svc.sagas.steps import PURCHASE_STEPS, BatchCall, StepRefused
 
@@ -143,34 +142,42 @@ def sagas_advance(
 # ------------------------------------------------------------------- waves
 
 
-def _due(owner: str) -> QuerySet[Saga]:
-    """Sagas in flight whose next run is due and that nobody holds, or `owner` still
-    holds (its earlier run was cut short by a database error), locked as read."""
-    return (
-        Saga.objects.select_for_update()
-        .annotate(db_now=Now())
-        .filter(
-            Q(lease_until__isnull=True) | Q(lease_until__lt=Now()) | Q(lease_owner=owner),
-            Q(next_run_at__isnull=True) | Q(next_run_at__lte=now_plus(DUE_TOLERANCE)),
-            state__in=ACTIVE_STATES,
-        )
-    )
+# The saga rows a wave locks, read with the database's clock. Plain SQL: compiling the
+# ORM's Q filters cost more than the queries themselves (about 1 ms a wave).
+_COLUMNS = ", ".join(str(field.column) for field in Saga._meta.concrete_fields)
+_SELECT = f"SELECT {_COLUMNS}, statement_timestamp() AS db_now FROM saga"
+# In flight, due (a countdown task may fire a hair early) and nobody's, or `owner`'s
+# still (its earlier run was cut short by a database error). The states are those of
+# the partial index saga_active_next_run, which serves the fill.
+_DUE = (
+    "state IN ('STARTED', 'RUNNING', 'COMPENSATING')"
+    " AND (lease_until IS NULL OR lease_until < statement_timestamp() OR lease_owner = %s)"
+    " AND (next_run_at IS NULL OR next_run_at <= statement_timestamp() + %s)"
+)
+# One lock order for every taker (purchase id): no deadlocks between them.
+_TAKE_SQL = (
+    f"{_SELECT} WHERE purchase_id = ANY(%s::uuid[]) AND {_DUE} ORDER BY purchase_id FOR UPDATE"
+)
+# Others' sagas are only taken if free now (SKIP LOCKED): this never waits.
+_FILL_SQL = (
+    f"{_SELECT} WHERE purchase_id <> ALL(%s::uuid[]) AND {_DUE}"
+    " ORDER BY next_run_at LIMIT %s FOR UPDATE SKIP LOCKED"
+)
+_RELOCK_SQL = f"{_SELECT} WHERE purchase_id = ANY(%s::uuid[]) ORDER BY purchase_id FOR UPDATE"
+
+
+def _locked(sql: str, params: list[object]) -> list[Saga]:
+    """The saga rows `sql` selects and locks, each with its `db_now`."""
+    return list(Saga.objects.raw(sql, params))
 
 
 def _take(purchase_ids: list[str], owner: str, steps: Steps, fill_to: int) -> list[_Run]:
     """Lock the due sagas, take their leases and begin their calls (one transaction)."""
     lease = timedelta(seconds=config().lease_seconds)
     with transaction.atomic():
-        # One lock order for every taker (purchase id): no deadlocks between them.
-        sagas = list(_due(owner).filter(purchase_id__in=purchase_ids).order_by("purchase_id"))
+        sagas = _locked(_TAKE_SQL, [purchase_ids, owner, DUE_TOLERANCE])
         if fill_to > len(sagas):
-            # Others' sagas are only taken if free now (SKIP LOCKED): this never waits.
-            sagas += (
-                _due(owner)
-                .select_for_update(skip_locked=True)
-                .exclude(purchase_id__in=purchase_ids)
-                .order_by("next_run_at")[: fill_to - len(sagas)]
-            )
+            sagas += _locked(_FILL_SQL, [purchase_ids, owner, DUE_TOLERANCE, fill_to - len(sagas)])
         if not sagas:
             return []
         effects = Effects()
@@ -201,10 +208,7 @@ def _record(calling: list[_Run], owner: str, steps: Steps) -> None:
     with transaction.atomic():
         fresh = {
             str(saga.purchase_id): saga
-            for saga in Saga.objects.select_for_update()
-            .annotate(db_now=Now())
-            .filter(purchase_id__in=[run.purchase_id for run in calling])
-            .order_by("purchase_id")
+            for saga in _locked(_RELOCK_SQL, [[run.purchase_id for run in calling]])
         }
         effects = Effects()
         kept = []

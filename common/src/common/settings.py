@@ -109,7 +109,7 @@ def build(
         ],
         "DATABASES": {
             "default": {
-                "ENGINE": "django.db.backends.postgresql",
+                "ENGINE": "common.postgresql",
                 "NAME": env("DB_NAME", svc.database),
                 "USER": env("DB_USER", svc.db_role),
                 "PASSWORD": db_password(service),
