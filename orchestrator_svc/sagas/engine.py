@@ -38,7 +38,13 @@ from opentelemetry.trace import Span, Status, StatusCode
 
 from common.contract.events import PurchaseCreated, parse_purchase_created
 from common.contract.topics import Topic
-from common.grpc.errors import Outcome, classify_error, details_of, status_code_of
+from common.grpc.errors import (
+    Outcome,
+    classify_error,
+    details_of,
+    never_reached,
+    status_code_of,
+)
 from common.kafka.messages import PoisonMessage
 from common.observability.tracing import extract_context, run_in_context, tracer
 from common.outbox.services import OutboxEvent, Statement, outbox_enqueue_many
@@ -47,6 +53,7 @@ from orchestrator_svc.sagas.conf import config
 from orchestrator_svc.sagas.machine import (
     ERROR_MAX_CHARS,
     Call,
+    CallResult,
     Effects,
     SagaMachine,
     Steps,
@@ -92,7 +99,7 @@ class _Run:
     call: Call | None = None
     call_span: Span | None = None
     call_context: otel_context.Context | None = None
-    outcome: tuple[Outcome | None, str, int] = (None, "", 0)
+    result: CallResult = CallResult(None)
     lost: bool = False
 
     @property
@@ -227,7 +234,7 @@ def _record(calling: list[_Run], owner: str, steps: Steps) -> None:
                 continue
             run.saga = saga
             machine = SagaMachine(saga, steps, effects, db_now(saga), circuits.hold_for)
-            machine.conclude(*run.outcome)
+            machine.conclude(run.result)
             kept.append(run)
         _write(kept, effects, owner)
     for run in calling:
@@ -361,7 +368,7 @@ def _call_all(calling: list[_Run], steps: Steps) -> set[str]:
         _open_call(run, steps)
         assert run.call is not None
         groups.setdefault((run.call.definition.step.value, run.call.forward), []).append(run)
-    calls: list[tuple[list[_Run], Callable[[], list[tuple[Outcome | None, str, int]]]]] = []
+    calls: list[tuple[list[_Run], Callable[[], list[CallResult]]]] = []
     for runs in groups.values():
         batch = runs[0].call.batch_function if runs[0].call is not None else None
         if batch is not None:
@@ -376,12 +383,12 @@ def _call_all(calling: list[_Run], steps: Steps) -> set[str]:
         futures = [(runs, pool.submit(call)) for runs, call in calls]
         answered = [(runs, future.result()) for runs, future in futures]
     recovered = set()
-    for runs, outcomes in answered:
-        for run, outcome in zip(runs, outcomes, strict=True):
-            run.outcome = outcome
+    for runs, results in answered:
+        for run, result in zip(runs, results, strict=True):
+            run.result = result
         assert runs[0].call is not None
         participant = runs[0].call.definition.participant
-        if all(outcome is Outcome.RETRY for outcome, _, _ in outcomes):
+        if all(result.outcome is Outcome.RETRY for result in results):
             circuits.call_failed(participant)  # no useful answer: it may be down
         elif circuits.call_answered(participant):
             recovered.add(participant)
@@ -413,12 +420,12 @@ def _wake(participants: set[str], steps: Steps) -> list[str]:
     return woken
 
 
-def _call_alone(run: _Run) -> list[tuple[Outcome | None, str, int]]:
+def _call_alone(run: _Run) -> list[CallResult]:
     """`_call` on a pool thread, in the run's trace."""
     return [run_in_context(run.event_context, _call, run)]
 
 
-def _call(run: _Run) -> tuple[Outcome | None, str, int]:
+def _call(run: _Run) -> CallResult:
     """Make one call with the step deadline: (None if OK else what to do, error, ms)."""
     assert run.call is not None
     started = time.monotonic()
@@ -426,10 +433,10 @@ def _call(run: _Run) -> tuple[Outcome | None, str, int]:
         run.call.function(run.purchase, config().step_deadline_seconds)
     except Exception as exc:
         return _judge(exc, run, started)
-    return None, "", _ms_since(started)
+    return CallResult(None, duration_ms=_ms_since(started))
 
 
-def _call_batch(runs: list[_Run], batch: BatchCall) -> list[tuple[Outcome | None, str, int]]:
+def _call_batch(runs: list[_Run], batch: BatchCall) -> list[CallResult]:
     """One batch call for `runs` (all making the same call): each run's outcome. A
     batch of one is made in that run's trace, as its single call would be."""
     if len(runs) == 1:
@@ -437,22 +444,25 @@ def _call_batch(runs: list[_Run], batch: BatchCall) -> list[tuple[Outcome | None
     return _batch_outcomes(runs, batch)
 
 
-def _batch_outcomes(runs: list[_Run], batch: BatchCall) -> list[tuple[Outcome | None, str, int]]:
+def _batch_outcomes(runs: list[_Run], batch: BatchCall) -> list[CallResult]:
     started = time.monotonic()
     try:
         results = batch([run.purchase for run in runs], config().step_deadline_seconds)
     except Exception as exc:  # the batch as a whole: the same outcome for every run
         return [_judge(exc, run, started) for run in runs]
     return [
-        (None, "", _ms_since(started)) if result is None else _judge(result, run, started)
+        CallResult(None, duration_ms=_ms_since(started))
+        if result is None
+        else _judge(result, run, started)
         for run, result in zip(runs, results, strict=True)
     ]
 
 
-def _judge(exc: Exception, run: _Run, started: float) -> tuple[Outcome | None, str, int]:
+def _judge(exc: Exception, run: _Run, started: float) -> CallResult:
     """What a failed call means for the saga: compensate or retry, and why."""
+    reached = True
     if isinstance(exc, grpc.RpcError):
-        outcome, error = classify_error(exc), _describe(exc)
+        outcome, error, reached = classify_error(exc), _describe(exc), not never_reached(exc)
     elif isinstance(exc, StepRefused):
         outcome, error = Outcome.COMPENSATE, f"REFUSED: {exc}"
     else:  # a bug or a broken channel: retried within the budget
@@ -460,7 +470,7 @@ def _judge(exc: Exception, run: _Run, started: float) -> tuple[Outcome | None, s
         name = getattr(run.call.function, "__name__", run.call.function)
         logger.error("saga %s: %s raised", run.purchase_id, name, exc_info=exc)
         outcome, error = Outcome.RETRY, f"{type(exc).__name__}: {exc}"
-    return outcome, error[:ERROR_MAX_CHARS], _ms_since(started)
+    return CallResult(outcome, error[:ERROR_MAX_CHARS], _ms_since(started), reached)
 
 
 def _ms_since(started: float) -> int:
@@ -511,7 +521,7 @@ def _close_call(run: _Run) -> None:
     span, call = run.call_span, run.call
     if span is None or call is None:
         return
-    outcome, error, duration_ms = run.outcome
+    outcome, error, duration_ms = run.result.outcome, run.result.error, run.result.duration_ms
     label = "ok" if outcome is None else "refused" if outcome is Outcome.COMPENSATE else "error"
     if not run.lost:
         span.set_attribute("saga.outcome", label)

@@ -63,14 +63,6 @@ from orchestrator_svc.sagas.steps import BatchCall, StepCall, StepDefinition
 
 ERROR_MAX_CHARS = 500  # events stay small; the full story is in the worker's log
 INTERRUPTED = "interrupted: the worker making the call was lost"
-# A transient fault whose text proves the request never reached the participant: the edge
-# answered 503 (no server to send it to) or could not be connected to at all. Anything
-# else (a timeout, a reset, a 502) may have let the command take effect.
-UNREACHED_MARKERS = (
-    "Received http2 header with status: 503",
-    "failed to connect to all addresses",
-    "Connection refused",
-)
 HOLD_JITTER_SECONDS = 1.0  # held sagas come due spread over this, not all at once
 
 # The circuit's answer for a participant: None to call now, else seconds to wait.
@@ -88,12 +80,6 @@ def retry_window(call: Call) -> float:
     return conf.step_retry_windows.get(step, conf.step_retry_window_seconds)
 
 
-def unreached(error: str) -> bool:
-    """Whether a failed call's error (engine: "CODE: details") proves the request never
-    reached the participant, so its command cannot have taken effect."""
-    return error.startswith("UNAVAILABLE:") and any(m in error for m in UNREACHED_MARKERS)
-
-
 def _always_call(participant: str) -> float | None:
     return None
 
@@ -105,6 +91,18 @@ def retry_delay(
     with equal jitter (50-100 % of that) so retries of many sagas spread out."""
     ceiling = min(cap, base * 2 ** max(attempt - 1, 0))
     return ceiling / 2 + rng() * ceiling / 2
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """How a call ended: `outcome` None when it succeeded, else the saga's next move and
+    the error; `reached` False only when the failure proves the request never reached
+    its participant (common.grpc.errors.never_reached), so it cannot have taken effect."""
+
+    outcome: Outcome | None
+    error: str = ""
+    duration_ms: int = 0
+    reached: bool = True
 
 
 @dataclass
@@ -216,15 +214,15 @@ class SagaMachine:
         if self.forward:
             self._publish(StepStatus.EXECUTE, error=saga.last_error if saga.attempt > 1 else "")
 
-    def conclude(self, outcome: Outcome | None, error: str, duration_ms: int) -> None:
-        """Record the outcome of the call in flight (None: it succeeded) and start the
-        next call when it is due now. The caller checked that the call is ours."""
-        if outcome is None:
-            self._succeeded(duration_ms)
-        elif outcome is Outcome.COMPENSATE:
-            self._refused(error, duration_ms)
+    def conclude(self, result: CallResult) -> None:
+        """Record how the call in flight ended and start the next call when it is due
+        now. The caller checked that the call is ours."""
+        if result.outcome is None:
+            self._succeeded(result.duration_ms)
+        elif result.outcome is Outcome.COMPENSATE:
+            self._refused(result.error, result.duration_ms)
         else:
-            self._failed_transiently(error, duration_ms)
+            self._failed_transiently(result.error, result.duration_ms, reached=result.reached)
 
     def _succeeded(self, duration_ms: int) -> None:
         saga = self.saga
@@ -270,9 +268,9 @@ class SagaMachine:
         )
         self._finish(SagaState.NEEDS_ATTENTION)
 
-    def _failed_transiently(self, error: str, duration_ms: int) -> None:
+    def _failed_transiently(self, error: str, duration_ms: int, *, reached: bool) -> None:
         saga = self.saga
-        if self.forward and not unreached(error):
+        if self.forward and reached:
             saga.effect_possible = True
         if self.forward and (reason := self._stop_asked()) is not None:
             self._stop(reason, error=error, duration_ms=duration_ms)  # no retry: it stops

@@ -16,7 +16,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common.grpc import client, server
 from common.grpc.client import channel, close_channels, health_check, stub
-from common.grpc.errors import BUSINESS_CODES, TRANSIENT_CODES, Outcome, classify, classify_error
+from common.grpc.errors import (
+    BUSINESS_CODES,
+    TRANSIENT_CODES,
+    Outcome,
+    classify,
+    classify_error,
+    never_reached,
+)
 from common.grpc.server import GrpcServer, build_server, serve_forever
 from common.topology import INFRA
 from saga_proto import order_pb2, order_pb2_grpc
@@ -177,6 +184,53 @@ def test_every_failure_code_has_exactly_one_outcome() -> None:
     assert not BUSINESS_CODES & TRANSIENT_CODES
     with pytest.raises(ValueError):
         classify(grpc.StatusCode.OK)
+
+
+class _Failed(grpc.RpcError):
+    """A failed call as a stub raises it: a status code and details."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(details)
+        self._code, self._details = code, details
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+
+@pytest.mark.parametrize(
+    ("code", "details", "reached"),
+    [
+        # The edge had no server to send it to, or no connection opened: never sent on.
+        (grpc.StatusCode.UNAVAILABLE, "Received http2 header with status: 503", False),
+        (grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses; last error: x", False),
+        # It may have got there: a 502, a reset, a timeout, a server's own failure.
+        (grpc.StatusCode.UNAVAILABLE, "Received http2 header with status: 502", True),
+        (grpc.StatusCode.UNAVAILABLE, "Socket closed", True),
+        (grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded", True),
+        (grpc.StatusCode.INTERNAL, "Received http2 header with status: 503", True),
+    ],
+)
+def test_only_a_refusal_before_the_callee_proves_a_call_never_reached_it(
+    code: grpc.StatusCode, details: str, reached: bool
+) -> None:
+    assert never_reached(_Failed(code, details)) is not reached
+
+
+def test_a_call_to_a_port_nobody_serves_never_reached_it() -> None:
+    orders = stub(order_pb2_grpc.OrderServiceStub, "127.0.0.1:1")
+    with pytest.raises(grpc.RpcError) as raised:
+        orders.CreateOrder(order_pb2.CreateOrderRequest(purchase_id="x"), timeout=2)
+    assert never_reached(raised.value)
+
+
+def test_a_refusal_by_the_callee_reached_it(running: GrpcServer) -> None:
+    orders = stub(order_pb2_grpc.OrderServiceStub, target(running))
+    with pytest.raises(grpc.RpcError) as raised:
+        orders.CreateOrder(order_pb2.CreateOrderRequest(purchase_id=REJECTED_PURCHASE), timeout=2)
+    assert not never_reached(raised.value)
 
 
 # --- channel cache ----------------------------------------------------------

@@ -24,7 +24,6 @@ from common.contract.events import (
 )
 from common.errors import ApplicationError
 from orchestrator_svc.sagas import circuits, metrics, services
-from orchestrator_svc.sagas.machine import unreached
 from orchestrator_svc.sagas.models import PendingCancel, SagaPhase, SagaState, StopReason
 from orchestrator_svc.tests.fakes import (
     FakeRpcError,
@@ -213,22 +212,6 @@ def test_a_step_the_edge_refused_before_it_reached_its_participant_is_not_undone
         (ORDER, "ROLLBACK"),
         (INVENTORY, "ROLLBACK"),
     ]
-
-
-@pytest.mark.parametrize(
-    ("error", "reached"),
-    [
-        (f"UNAVAILABLE: {EDGE_503}", False),
-        ("UNAVAILABLE: failed to connect to all addresses; last error: ...", False),
-        ("UNAVAILABLE: Received http2 header with status: 502", True),  # it may have got there
-        ("DEADLINE_EXCEEDED: Deadline Exceeded", True),
-        (f"INTERNAL: {EDGE_503}", True),
-    ],
-)
-def test_only_an_edge_refusal_proves_a_call_never_reached_its_participant(
-    error: str, reached: bool
-) -> None:
-    assert unreached(error) is not reached
 
 
 def test_a_cancel_acts_on_a_saga_held_by_an_open_circuit(

@@ -17,6 +17,11 @@ deliberately refuse it, so that the same request will be refused again?
   compensating them could undo a step that would have succeeded. A genuine bug
   still ends safely: a forward step whose budget is spent compensates, and a
   compensation whose budget is spent leaves the saga in NEEDS_ATTENTION.
+
+A second question matters when a saga stops (a cancel, its deadline): may the command
+have taken effect? Only an UNAVAILABLE that the edge answered without a server behind
+it, or a connection that never opened, proves the request never reached the callee
+(`never_reached`); a timeout, a reset or a 502 may have let it through.
 """
 
 from __future__ import annotations
@@ -85,3 +90,20 @@ def classify_error(error: grpc.RpcError) -> Outcome:
     if code is None:
         return Outcome.RETRY
     return classify(code)
+
+
+# The details gRPC gives an UNAVAILABLE that never left for the callee: the edge answered
+# 503 (no server to send it to), or no connection could be opened at all.
+UNREACHED_MARKERS = (
+    "Received http2 header with status: 503",
+    "failed to connect to all addresses",
+    "Connection refused",
+)
+
+
+def never_reached(error: BaseException) -> bool:
+    """Whether a failed call proves its request never reached the callee, so the
+    command cannot have taken effect."""
+    return status_code_of(error) is grpc.StatusCode.UNAVAILABLE and any(
+        marker in details_of(error) for marker in UNREACHED_MARKERS
+    )
