@@ -29,9 +29,7 @@ from datetime import timedelta
 from functools import partial
 
 import grpc
-from django.db import transaction
-from django.db.models import Q
-from django.db.models.functions import Now
+from django.db import connection, transaction
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
@@ -156,8 +154,9 @@ _SELECT = f"SELECT {_COLUMNS}, statement_timestamp() AS db_now FROM saga"
 # In flight, due (a countdown task may fire a hair early) and nobody's, or `owner`'s
 # still (its earlier run was cut short by a database error). The states are those of
 # the partial index saga_active_next_run, which serves the fill.
+_ACTIVE = f"state IN ({', '.join(repr(str(state)) for state in ACTIVE_STATES)})"
 _DUE = (
-    "state IN ('STARTED', 'RUNNING', 'COMPENSATING')"
+    f"{_ACTIVE}"
     " AND (lease_until IS NULL OR lease_until < statement_timestamp() OR lease_owner = %s)"
     " AND (next_run_at IS NULL OR next_run_at <= statement_timestamp() + %s)"
 )
@@ -395,27 +394,30 @@ def _call_all(calling: list[_Run], steps: Steps) -> set[str]:
     return recovered
 
 
+# The sagas held on the given steps (their participant's circuit was open) and nobody's,
+# made due now, the longest held first: one statement, each row checked again as it is
+# updated (a saga that moved on meanwhile is left alone).
+_WAKE_SQL = (
+    "UPDATE saga SET next_run_at = statement_timestamp()"
+    " WHERE phase = 'WAITING' AND purchase_id IN ("
+    "  SELECT purchase_id FROM saga"
+    f"  WHERE {_ACTIVE} AND phase = 'WAITING'"
+    "  AND step_index = ANY(%s) AND (lease_until IS NULL OR lease_until < statement_timestamp())"
+    "  ORDER BY next_run_at LIMIT %s)"
+    " RETURNING purchase_id"
+)
+
+
 def _wake(participants: set[str], steps: Steps) -> list[str]:
     """Make the sagas waiting on `participants` due now (their circuits closed): answers
     their ids, for the caller to hand over at once instead of at their held due time."""
     if not participants:
         return []
     indexes = [i for i, step in enumerate(steps) if step.participant in participants]
-    woken = [
-        str(pid)
-        for pid in Saga.objects.filter(
-            Q(lease_until__isnull=True) | Q(lease_until__lt=Now()),
-            state__in=ACTIVE_STATES,
-            phase=SagaPhase.WAITING,
-            step_index__in=indexes,
-        )
-        .order_by("next_run_at")
-        .values_list("purchase_id", flat=True)[:_WAKE_LIMIT]
-    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_WAKE_SQL, [indexes, _WAKE_LIMIT])
+        woken = [str(pid) for (pid,) in cursor.fetchall()]
     if woken:
-        Saga.objects.filter(purchase_id__in=woken, phase=SagaPhase.WAITING).update(
-            next_run_at=Now()
-        )
         logger.info("%s answered again: %d waiting sagas resumed", sorted(participants), len(woken))
     return woken
 
