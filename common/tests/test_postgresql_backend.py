@@ -23,7 +23,6 @@ import time
 from unittest import mock
 
 import django
-import psycopg2
 from django.conf import settings
 
 from common.settings import db_password
@@ -51,6 +50,8 @@ django.setup()
 from django.db import close_old_connections, connection
 from django.db.backends.postgresql.base import DatabaseWrapper as DjangoWrapper
 
+from common.postgresql import own_connection
+
 
 def backend_pid():
     with connection.cursor() as cursor:
@@ -65,11 +66,7 @@ with mock.patch.object(DjangoWrapper, "is_usable", return_value=True) as select_
     out["live_round_trips"] = select_one.call_count
 
 # The server drops the connection (as a restart does): terminated by another session.
-params = dict(connection.get_connection_params())
-for django_only in ("cursor_factory", "context", "prepare_threshold"):
-    params.pop(django_only, None)
-other = psycopg2.connect(**params)
-other.autocommit = True
+other = own_connection()
 with other.cursor() as cursor:
     cursor.execute("SELECT pg_terminate_backend(%s)", [first])
 select.select([connection.connection.fileno()], [], [], 5)  # the farewell arrives

@@ -10,7 +10,7 @@ engine and the audit classify the raw status to retry or compensate (common.grpc
 
 A batch call carries every purchase's request in one RPC and answers, per purchase in
 the same order, its item's result (`.reply` where the single call has one) or the status
-its single call would have ended with (`ItemFailed`), or fails as a whole
+its single call would have ended with (`CallFailed`), or fails as a whole
 (`grpc.RpcError` raised).
 """
 
@@ -23,7 +23,7 @@ import grpc
 
 from common.contract.events import PurchaseCreated
 from common.grpc.client import stub
-from common.grpc.errors import status_code_from_number
+from common.grpc.errors import CallFailed, status_code_from_number
 from saga_proto import (
     order_pb2,
     order_pb2_grpc,
@@ -35,20 +35,6 @@ from saga_proto import (
 
 # Per purchase of a batch call: its item's result (code OK), or why it failed.
 BatchAnswers = list[Any]
-
-
-class ItemFailed(grpc.RpcError):
-    """One item of a batch call ended with this status (its single call would have)."""
-
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
-        super().__init__(details)
-        self._code, self._details = code, details
-
-    def code(self) -> grpc.StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return self._details
 
 
 # ----------------------------------------------------------------- requests
@@ -134,14 +120,14 @@ refund_payment = _single(PaymentService, "RefundPayment", _refund_payment_reques
 
 
 def _answers(results: Sequence[Any], count: int) -> BatchAnswers:
-    """Each item's result, or ItemFailed, from a batch reply's `results` (code 0 = OK)."""
+    """Each item's result, or CallFailed, from a batch reply's `results` (code 0 = OK)."""
     if len(results) != count:
         # Not the answer to this request: nothing can be concluded for any item.
-        raise ItemFailed(grpc.StatusCode.INTERNAL, f"{len(results)} results for {count} items")
+        raise CallFailed(grpc.StatusCode.INTERNAL, f"{len(results)} results for {count} items")
     return [
         result
         if result.code == grpc.StatusCode.OK.value[0]
-        else ItemFailed(status_code_from_number(result.code), result.message)
+        else CallFailed(status_code_from_number(result.code), result.message)
         for result in results
     ]
 

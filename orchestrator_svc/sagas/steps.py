@@ -8,7 +8,7 @@ OK without taking effect (a create after its compensation answers the cancelled 
 or refunded payment) raises `StepRefused`: a business refusal.
 
 Every call also has a batch form, for a wave of sagas making the same call: per
-purchase, None (done) or why not (`clients.ItemFailed`, `StepRefused`).
+purchase, None (done) or why not (`CallFailed`, `StepRefused`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.contract.events import PurchaseCreated, Step
+from common.grpc.errors import CallFailed
 from orchestrator_svc.sagas import clients
-from orchestrator_svc.sagas.clients import BatchAnswers, ItemFailed
+from orchestrator_svc.sagas.clients import BatchAnswers
 from saga_proto import order_pb2, payment_pb2
 
 # A call: the purchase and the deadline (seconds) of the call.
@@ -77,7 +78,7 @@ def _outcomes(
     def call(purchases: Sequence[PurchaseCreated], timeout: float) -> list[Exception | None]:
         outcomes: list[Exception | None] = []
         for answer in batch(purchases, timeout):
-            if isinstance(answer, ItemFailed):
+            if isinstance(answer, CallFailed):
                 outcomes.append(answer)
                 continue
             try:

@@ -17,6 +17,7 @@ from common.contract.events import (
     PurchaseResult,
     parse_purchase_result,
 )
+from common.grpc.errors import CallFailed
 from common.outbox.models import OutboxMessage
 from orchestrator_svc.sagas import services
 from orchestrator_svc.sagas.models import Saga, SagaStepLog
@@ -30,18 +31,11 @@ CALL_NAMES = {
 FORWARD = list(CALL_NAMES)
 
 
-class FakeRpcError(grpc.RpcError):
-    """What a stub raises: a status code and details."""
+class FakeRpcError(CallFailed):
+    """What a stub raises: a status code and details (by default the code's name)."""
 
     def __init__(self, code: grpc.StatusCode, details: str = "") -> None:
-        super().__init__(details)
-        self._code, self._details = code, details or code.name.lower()
-
-    def code(self) -> grpc.StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return self._details
+        super().__init__(code, details or code.name.lower())
 
 
 class FakeServices:

@@ -25,9 +25,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import psycopg2
-import psycopg2.extensions
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS
 
+from common.postgresql import own_connection
 from purchase_svc.purchases.services import EVENTS_CHANNEL
 
 logger = logging.getLogger(__name__)
@@ -105,19 +105,12 @@ class PurchaseEventHub:
             )
             self._thread.start()
 
-    def _connection_params(self) -> dict[str, Any]:
-        params = dict(connections[self._using].get_connection_params())
-        for django_only in ("cursor_factory", "context", "prepare_threshold"):
-            params.pop(django_only, None)
-        return params
-
     def _run(self, stop: threading.Event) -> None:
         pause = _RECONNECT_SECONDS[0]
         while not stop.is_set():
             conn = None
             try:
-                conn = psycopg2.connect(**self._connection_params())
-                conn.set_isolation_level(psycopg2.extensions.ISOLATION_LEVEL_AUTOCOMMIT)
+                conn = own_connection(self._using)
                 with conn.cursor() as cursor:
                     cursor.execute(f"LISTEN {EVENTS_CHANNEL}")
                 self.listening = True

@@ -19,6 +19,7 @@ from common.grpc.client import channel, close_channels, health_check, stub
 from common.grpc.errors import (
     BUSINESS_CODES,
     TRANSIENT_CODES,
+    CallFailed,
     Outcome,
     classify,
     classify_error,
@@ -186,20 +187,6 @@ def test_every_failure_code_has_exactly_one_outcome() -> None:
         classify(grpc.StatusCode.OK)
 
 
-class _Failed(grpc.RpcError):
-    """A failed call as a stub raises it: a status code and details."""
-
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
-        super().__init__(details)
-        self._code, self._details = code, details
-
-    def code(self) -> grpc.StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return self._details
-
-
 @pytest.mark.parametrize(
     ("code", "details", "reached"),
     [
@@ -216,7 +203,7 @@ class _Failed(grpc.RpcError):
 def test_only_a_refusal_before_the_callee_proves_a_call_never_reached_it(
     code: grpc.StatusCode, details: str, reached: bool
 ) -> None:
-    assert never_reached(_Failed(code, details)) is not reached
+    assert never_reached(CallFailed(code, details)) is not reached
 
 
 def test_a_call_to_a_port_nobody_serves_never_reached_it() -> None:

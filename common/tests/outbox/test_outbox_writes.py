@@ -55,6 +55,7 @@ from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from common.outbox.models import OutboxMessage
+from common.postgresql import own_connection
 from common.outbox.relay import publish_batch
 from common.outbox.services import (
     OutboxEvent,
@@ -106,11 +107,7 @@ class FakePublisher:
 out = {}
 connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
 try:
-    params = dict(connection.get_connection_params())
-    for django_only in ("cursor_factory", "context", "prepare_threshold"):
-        params.pop(django_only, None)
-    listener = psycopg2.connect(**params)
-    listener.autocommit = True
+    listener = own_connection()
     with listener.cursor() as cursor:
         cursor.execute("LISTEN outbox")
 
@@ -286,7 +283,7 @@ try:
                 for k in range(24)
             ]
         )
-    other = psycopg2.connect(**params)  # the other relay, in the middle of its batch
+    other = own_connection()  # the other relay, in the middle of its batch
     with other.cursor() as cursor:
         cursor.execute(
             "SELECT pg_advisory_xact_lock(%s, lane) FROM generate_series(0, 3) AS lane",

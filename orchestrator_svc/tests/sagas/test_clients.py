@@ -9,6 +9,7 @@ import grpc
 import pytest
 
 from common.contract.events import PurchaseItem
+from common.grpc.errors import CallFailed
 from orchestrator_svc.sagas import clients
 from orchestrator_svc.tests.fakes import purchase_event
 from saga_proto import product_pb2
@@ -69,7 +70,7 @@ def test_a_batch_reply_that_does_not_answer_every_item_fails_the_whole_batch(
         results=[product_pb2.InventoryBatchResult(code=0)]
     )
 
-    with pytest.raises(clients.ItemFailed) as failed:
+    with pytest.raises(CallFailed) as failed:
         clients.reserve_inventory_batch([purchase_event(), purchase_event()], 1.0)
 
     assert failed.value.code() is grpc.StatusCode.INTERNAL

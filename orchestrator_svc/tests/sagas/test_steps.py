@@ -9,7 +9,8 @@ import grpc
 import pytest
 
 from common.contract.events import Step
-from orchestrator_svc.sagas import clients, steps
+from common.grpc.errors import CallFailed
+from orchestrator_svc.sagas import steps
 from orchestrator_svc.tests.fakes import purchase_event
 from saga_proto import order_pb2, payment_pb2, product_pb2
 
@@ -94,7 +95,7 @@ def test_a_batch_call_carries_every_purchase_and_answers_each_in_order(
     ]
     assert request.items[0].items[0].unit_price == first.items[0].unit_price
     assert outcomes[0] is None
-    assert isinstance(outcomes[1], clients.ItemFailed)
+    assert isinstance(outcomes[1], CallFailed)
     assert outcomes[1].code() is grpc.StatusCode.FAILED_PRECONDITION
     assert outcomes[1].details() == "no"
     assert isinstance(outcomes[2], steps.StepRefused)  # answered, but cancelled
@@ -117,5 +118,5 @@ def test_a_batch_call_without_replies_answers_done_or_the_item_s_status(
 
     assert stub_calls[0][0] == "ReleaseInventoryBatch"
     assert outcomes[0] is None
-    assert isinstance(outcomes[1], clients.ItemFailed)
+    assert isinstance(outcomes[1], CallFailed)
     assert outcomes[1].code() is grpc.StatusCode.NOT_FOUND

@@ -8,7 +8,6 @@ import time
 import uuid
 from typing import Any
 
-import psycopg2
 import pytest
 from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
@@ -22,6 +21,7 @@ from common.contract.events import (
     parse_purchase_created,
 )
 from common.outbox.models import OutboxMessage
+from common.postgresql import own_connection
 from purchase_svc.purchases import services
 from purchase_svc.purchases.clients import ProductQuote
 from purchase_svc.purchases.idempotency import IdempotencyKeyReused
@@ -267,11 +267,7 @@ def test_a_step_of_an_unknown_purchase_is_recorded_anyway() -> None:
 
 
 def _listen() -> Any:
-    params = dict(connection.get_connection_params())
-    for django_only in ("cursor_factory", "context", "prepare_threshold"):
-        params.pop(django_only, None)
-    conn = psycopg2.connect(**params)
-    conn.autocommit = True
+    conn = own_connection()
     with conn.cursor() as cursor:
         cursor.execute("LISTEN purchase_events")
     return conn

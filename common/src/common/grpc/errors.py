@@ -84,6 +84,22 @@ def details_of(error: BaseException) -> str:
     return str(details() or "") if callable(details) else ""
 
 
+class CallFailed(grpc.RpcError):
+    """A failed call as a stub raises one, made of its status code and details: how an
+    item of a batch reply that failed is answered (its single call would have raised
+    the same), and what tests fake a failure with."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(details)
+        self._code, self._details = code, details
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+
 def classify_error(error: grpc.RpcError) -> Outcome:
     """Classify a raised RpcError; one without a code (never sent) is transient."""
     code = status_code_of(error)

@@ -44,9 +44,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import psycopg2
-import psycopg2.extensions
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, transaction
 
 from common.kafka.consumer import Backoff, close_stale_db_connections
 from common.kafka.messages import MESSAGE_ID_HEADER
@@ -56,6 +55,7 @@ from common.kafka.shutdown import stop_event_on_signals
 from common.observability.tracing import producer_span, recording
 from common.outbox.models import OutboxMessage
 from common.outbox.services import NOTIFY_CHANNEL
+from common.postgresql import own_connection
 
 logger = logging.getLogger(__name__)
 
@@ -144,10 +144,7 @@ class OutboxListener:
     """LISTEN outbox on a connection of its own; `wait()` returns on NOTIFY or timeout."""
 
     def __init__(self, using: str = DEFAULT_DB_ALIAS) -> None:
-        params = connections[using].get_connection_params()
-        for django_only in ("cursor_factory", "context", "prepare_threshold"):
-            params.pop(django_only, None)
-        self._params = params
+        self._using = using
         self._conn: Any = None
 
     def connect(self) -> None:
@@ -155,8 +152,7 @@ class OutboxListener:
         if self._conn is not None:
             return
         try:
-            conn = psycopg2.connect(**self._params)
-            conn.set_isolation_level(psycopg2.extensions.ISOLATION_LEVEL_AUTOCOMMIT)
+            conn = own_connection(self._using)
             with conn.cursor() as cursor:
                 cursor.execute(f"LISTEN {NOTIFY_CHANNEL}")
             self._conn = conn
