@@ -141,6 +141,8 @@ def make_loop(
     max_batch: int = 10,
     batch_scope: Callable[[], Any] | None = None,
     batch_handler: BatchHandler | None = None,
+    commit_interval: float = 0.0,
+    clock: Callable[[], float] | None = None,
 ) -> ConsumerLoop:
     return ConsumerLoop(
         SPEC,
@@ -153,6 +155,8 @@ def make_loop(
         backoff=Backoff(base=0, cap=0),
         batch_scope=batch_scope,
         batch_handler=batch_handler,
+        commit_interval=commit_interval,
+        **({"clock": clock} if clock is not None else {}),
     )
 
 
@@ -257,6 +261,85 @@ def test_revoked_partitions_get_their_handled_offsets_committed_lost_ones_do_not
     on_revoke(consumer, [TopicPartition(TOPIC, 0)])
 
     assert consumer.commits == [{(TOPIC, 0): 2}]
+
+
+class Clock:
+    """Seconds that move only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def trickle(consumer: FakeConsumer, *values: bytes) -> None:
+    """More messages arrive on partition 0."""
+    consumer.logs[(TOPIC, 0)].extend(values)
+
+
+def test_under_a_steady_trickle_offsets_are_committed_once_an_interval() -> None:
+    consumer, clock = FakeConsumer({0: []}), Clock()
+    handler = RecordingHandler(consumer)
+    loop = make_loop(consumer, handler, commit_interval=1.0, clock=clock)
+
+    for at, value in ((0.1, b"a"), (0.5, b"b"), (0.9, b"c")):
+        clock.now = at
+        trickle(consumer, value)
+        assert loop.run_once() is True
+    assert consumer.commits == []  # handled, committable, not committed yet
+
+    clock.now = 1.2
+    trickle(consumer, b"d")
+    assert loop.run_once() is True
+
+    assert handler.handled == [b"a", b"b", b"c", b"d"]
+    assert consumer.commits == [{(TOPIC, 0): 4}]  # one commit for the second's four
+
+
+def test_going_idle_commits_what_was_handled_since_the_last_commit() -> None:
+    consumer, clock = FakeConsumer({0: [b"a", b"b"]}), Clock()
+    loop = make_loop(consumer, RecordingHandler(consumer), commit_interval=1.0, clock=clock)
+
+    assert loop.run_once() is True
+    assert consumer.commits == []
+    assert loop.run_once() is True  # nothing more came
+
+    assert consumer.commits == [{(TOPIC, 0): 2}]
+
+
+def test_a_failed_message_is_never_committed_while_the_ones_before_it_are_on_time() -> None:
+    consumer, clock = FakeConsumer({0: [b"a", b"bad", b"c"]}), Clock()
+    handler = RecordingHandler(consumer, {b"bad": [RuntimeError("transient")]})
+    loop = make_loop(consumer, handler, commit_interval=1.0, clock=clock)
+
+    clock.now = 2.0
+    assert loop.run_once() is False  # "bad" failed: back off, nothing committed
+    assert consumer.commits == []
+    assert loop.run_once() is True  # "bad" again, then "c"
+
+    assert handler.handled == [b"a", b"bad", b"c"]
+    assert consumer.committed() == {(TOPIC, 0): 3}
+
+
+def test_stopping_and_a_revoke_commit_what_the_interval_held_back() -> None:
+    consumer, clock = FakeConsumer({0: [b"a"], 1: [b"b"]}), Clock()
+    stop = threading.Event()
+    loop = make_loop(
+        consumer, RecordingHandler(consumer), stop_event=stop, commit_interval=1.0, clock=clock
+    )
+    loop.subscribe()
+    assert loop.run_once() is True and consumer.commits == []
+    on_revoke = consumer.callbacks["on_revoke"]
+    assert on_revoke is not None
+
+    on_revoke(consumer, [TopicPartition(TOPIC, 1)])
+    assert consumer.commits == [{(TOPIC, 1): 1}]
+
+    stop.set()
+    loop.run()
+    assert consumer.commits == [{(TOPIC, 1): 1}, {(TOPIC, 0): 1}]
+    assert consumer.closed is True
 
 
 def test_backoff_doubles_up_to_its_cap_and_resets() -> None:

@@ -1,9 +1,13 @@
 """The consumer loop: at-least-once, never skipping, poison to the DLQ.
 
 Per batch from `Consumer.consume()` the loop calls the handler once per message, in
-order, and commits offsets synchronously only when every message of the batch was
-handled. So a committed offset always stands for effects already made durable by
-the handler, and a crash re-delivers at most the batch in hand.
+order; the offsets of a batch become committable only when every message of it was
+handled. So a committed offset always stands for effects already made durable by the
+handler. They are committed synchronously at most every `commit_interval` (1 s), and
+whenever the loop goes idle, stops or gives partitions up in a rebalance: one commit a
+second under a steady trickle instead of one per batch (each commit is a request the
+broker writes to its offsets log). A crash re-delivers what was handled since the last
+commit, at most about a second of messages, into idempotent handlers.
 
 - `PoisonMessage`: the message goes to `<topic>.DLQ` with the reason and its origin
   in headers; once that produce is flushed it counts as handled and the loop goes on.
@@ -27,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
@@ -43,6 +48,9 @@ from common.kafka.shutdown import stop_event_on_signals
 from common.observability.tracing import batch_consumer_span, consumer_span, recording
 
 logger = logging.getLogger(__name__)
+
+# Seconds between offset commits while batches keep coming (see the module's docstring).
+COMMIT_INTERVAL_SECONDS = 1.0
 
 DLQ_REASON = "dlq-reason"
 DLQ_SOURCE_TOPIC = "dlq-source-topic"
@@ -114,6 +122,8 @@ class ConsumerLoop:
         backoff: Backoff | None = None,
         batch_scope: Callable[[], AbstractContextManager[Any]] | None = None,
         batch_handler: BatchHandler | None = None,
+        commit_interval: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if batch_handler is not None and batch_scope is None:
             raise ValueError("a batch handler runs only inside a batch_scope")
@@ -132,6 +142,10 @@ class ConsumerLoop:
         self._backoff = backoff or Backoff()
         # Next offset to commit per partition: handled, not yet committed.
         self._pending: dict[PartitionKey, int] = {}
+        # Seconds between commits while batches keep coming (0: after every batch).
+        self._commit_interval = commit_interval
+        self._clock = clock
+        self._committed_at = clock()
 
     def run(self) -> None:
         """Consume until `stop_event` is set, then commit what was handled and close."""
@@ -173,13 +187,17 @@ class ConsumerLoop:
         records = self._next_batch()
         messages = [ConsumedMessage.from_kafka(r) for r in records if self._is_message(r)]
         if not messages:
-            return self._commit()  # leftovers of a failed batch or a failed commit
+            # Idle: what was handled since the last commit, the leftovers of a failed
+            # batch or of a failed commit.
+            return self._commit()
         close_stale_db_connections()
         try:
             handled = self._handle_in_order(messages)
         finally:
             close_stale_db_connections()
-        if not handled or not self._commit():
+        if not handled:
+            return False
+        if self._clock() - self._committed_at >= self._commit_interval and not self._commit():
             return False
         self._backoff.reset()
         return True
@@ -342,6 +360,7 @@ class ConsumerLoop:
         except KafkaException as exc:
             logger.warning("consumer %s: commit failed: %s", self.spec.name, exc)
             return False
+        self._committed_at = self._clock()
         failed = {(tp.topic, tp.partition) for tp in result if tp.error is not None}
         for tp in offsets:
             key = (tp.topic, tp.partition)
@@ -372,6 +391,7 @@ def run_consumer(
     stop_event: threading.Event | None = None,
     max_batch: int | None = None,
     poll_timeout: float = 1.0,
+    commit_interval: float = COMMIT_INTERVAL_SECONDS,
     handler: Handler | None = None,
     batch_handler: BatchHandler | None = None,
     consumer_overrides: Mapping[str, Any] | None = None,
@@ -408,4 +428,5 @@ def run_consumer(
         poll_timeout=poll_timeout,
         batch_scope=batch_scope,
         batch_handler=batch_handler,
+        commit_interval=commit_interval,
     ).run()

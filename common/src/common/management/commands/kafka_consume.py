@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from common.contract.consumers import CONSUMERS
-from common.kafka.consumer import run_consumer
+from common.kafka.consumer import COMMIT_INTERVAL_SECONDS, run_consumer
 from common.kafka.shutdown import stop_event_on_signals
 
 
@@ -18,6 +18,12 @@ class Command(BaseCommand):
         parser.add_argument("name", choices=sorted(CONSUMERS), help="registered consumer")
         parser.add_argument("--max-batch", type=int, default=None, help="messages per batch")
         parser.add_argument("--poll-timeout", type=float, default=1.0, help="seconds")
+        parser.add_argument(
+            "--commit-interval",
+            type=float,
+            default=COMMIT_INTERVAL_SECONDS,
+            help="seconds between offset commits while messages keep coming (0: every batch)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         run_consumer(
@@ -25,4 +31,5 @@ class Command(BaseCommand):
             stop_event=stop_event_on_signals(),
             max_batch=options["max_batch"],
             poll_timeout=options["poll_timeout"],
+            commit_interval=options["commit_interval"],
         )
