@@ -283,7 +283,8 @@ try:
                 for k in range(24)
             ]
         )
-    other = own_connection()  # the other relay, in the middle of its batch
+    other = own_connection()  # the other relay, in the middle of its batch:
+    other.autocommit = False  # its lane locks last until its transaction ends
     with other.cursor() as cursor:
         cursor.execute(
             "SELECT pg_advisory_xact_lock(%s, lane) FROM generate_series(0, 3) AS lane",
