@@ -23,6 +23,9 @@ from orchestrator_svc.sagas import services
 from orchestrator_svc.sagas.models import Saga, SagaStepLog
 from orchestrator_svc.sagas.steps import PURCHASE_STEPS, StepCall, StepDefinition
 
+# The purchase saga's steps as step-log rows and events name them.
+INVENTORY, ORDER, PAYMENT = "UPDATE_PRODUCT_INVENTORY", "CREATE_ORDER", "CREATE_PAYMENT"
+
 CALL_NAMES = {
     "reserve_inventory": "release_inventory",
     "create_order": "cancel_order",

@@ -224,15 +224,31 @@ def _own_purchase(request: Request, purchase_id: Any) -> Purchase:
     )
 
 
-def _accepted(purchase: Purchase, *, replayed: bool) -> HttpResponse:
-    """The stored first answer of the POST that created `purchase`, byte for byte."""
-    response = HttpResponse(
-        purchase.response_body, status=purchase.response_status, content_type="application/json"
-    )
-    response["Location"] = purchase_url(purchase.id)
+def _kept_answer(purchase_id: Any, status: int, body: str, *, replayed: bool) -> HttpResponse:
+    """A keyed request's first answer about a purchase, byte for byte, as first sent or
+    replayed (the POST that created it, a cancel of it)."""
+    response = HttpResponse(body, status=status, content_type="application/json")
+    response["Location"] = purchase_url(purchase_id)
     if replayed:
         response[REPLAYED_HEADER] = "true"
     return response
+
+
+def _accepted(purchase: Purchase, *, replayed: bool) -> HttpResponse:
+    """The stored first answer of the POST that created `purchase`."""
+    return _kept_answer(
+        purchase.id, purchase.response_status, purchase.response_body, replayed=replayed
+    )
+
+
+def _idempotency_parameter(description: str) -> OpenApiParameter:
+    """The schema of the optional Idempotency-Key header of a POST."""
+    return OpenApiParameter(
+        IDEMPOTENCY_HEADER,
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        description=f"Up to 128 visible ASCII characters. {description}",
+    )
 
 
 class PurchasesApi(APIView):
@@ -265,12 +281,9 @@ class PurchasesApi(APIView):
         operation_id="purchase_create",
         request=InputSerializer,
         parameters=[
-            OpenApiParameter(
-                IDEMPOTENCY_HEADER,
-                OpenApiTypes.STR,
-                OpenApiParameter.HEADER,
-                description="Up to 128 visible ASCII characters. A retry with the same key"
-                " (and body) answers the first response instead of creating a purchase.",
+            _idempotency_parameter(
+                "A retry with the same key (and body) answers the first response instead of"
+                " creating a purchase."
             )
         ],
         responses={202: PurchaseAcceptedSerializer, **_errors(400, 401, 404, 413, 422, 503)},
@@ -338,12 +351,9 @@ class PurchaseCancelApi(APIView):
         " (FAILED or NEEDS_ATTENTION).",
         request=InputSerializer,
         parameters=[
-            OpenApiParameter(
-                IDEMPOTENCY_HEADER,
-                OpenApiTypes.STR,
-                OpenApiParameter.HEADER,
-                description="Up to 128 visible ASCII characters. A retry with the same key"
-                " answers the first response again; the key with another purchase is 422.",
+            _idempotency_parameter(
+                "A retry with the same key answers the first response again; the key with"
+                " another purchase is 422."
             )
         ],
         responses={202: PurchaseDetailSerializer, **_cancel_errors(400, 401, 404, 409, 422)},
@@ -359,11 +369,7 @@ class PurchaseCancelApi(APIView):
             request_fingerprint=request_fingerprint({"cancel": str(purchase.id)}),
         )
         status, body = cancellation.answer
-        response = HttpResponse(body, status=status, content_type="application/json")
-        response["Location"] = purchase_url(purchase.id)
-        if cancellation.replayed:
-            response[REPLAYED_HEADER] = "true"
-        return response
+        return _kept_answer(purchase.id, status, body, replayed=cancellation.replayed)
 
 
 class PurchaseDetailApi(APIView):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from rest_framework.request import Request
 
@@ -41,6 +41,23 @@ class IdempotencyKeyReused(ApplicationError):
     @property
     def http_status(self) -> int:
         return 422
+
+
+class KeptAnswer(Protocol):
+    """A row that keeps the first answer to a keyed request (a purchase, a cancel key)."""
+
+    request_fingerprint: str
+
+
+KeptT = TypeVar("KeptT", bound=KeptAnswer)
+
+
+def replay_of(earlier: KeptT | None, *, key: str, fingerprint: str) -> KeptT | None:
+    """`earlier`, the row that keeps the first answer to `key`, to answer again (None:
+    the key is new). IdempotencyKeyReused (422) when that first request was another."""
+    if earlier is not None and earlier.request_fingerprint != fingerprint:
+        raise IdempotencyKeyReused(key)
+    return earlier
 
 
 def idempotency_key(request: Request) -> str | None:

@@ -31,7 +31,7 @@ from common.outbox.services import OutboxEvent, Statement, outbox_enqueue_many
 from purchase_svc.purchases import selectors
 from purchase_svc.purchases.clients import products_check
 from purchase_svc.purchases.conf import config
-from purchase_svc.purchases.idempotency import IdempotencyKeyReused
+from purchase_svc.purchases.idempotency import replay_of
 from purchase_svc.purchases.metrics import count_finished_on_commit
 from purchase_svc.purchases.models import Purchase, PurchaseCancelKey, PurchaseStepEvent
 
@@ -189,12 +189,11 @@ def purchase_replay(
     """The purchase an earlier request with this key created, to answer again; None
     when there is none. Raises IdempotencyKeyReused (422) when that request had
     another body."""
-    earlier = selectors.purchase_find_by_key(
-        customer_id=customer_id, idempotency_key=idempotency_key
+    return replay_of(
+        selectors.purchase_find_by_key(customer_id=customer_id, idempotency_key=idempotency_key),
+        key=idempotency_key,
+        fingerprint=request_fingerprint,
     )
-    if earlier is not None and earlier.request_fingerprint != request_fingerprint:
-        raise IdempotencyKeyReused(idempotency_key)
-    return earlier
 
 
 @dataclass(frozen=True)
@@ -299,11 +298,13 @@ def _cancel_replay(
     IdempotencyKeyReused when the key cancelled another purchase. (Cancels keep their
     keys apart from the POST's, as a key names a retry of one operation: checking both
     would cost every POST a query.)"""
-    earlier = selectors.cancel_key_find(customer_id=customer_id, idempotency_key=idempotency_key)
+    earlier = replay_of(
+        selectors.cancel_key_find(customer_id=customer_id, idempotency_key=idempotency_key),
+        key=idempotency_key,
+        fingerprint=request_fingerprint,
+    )
     if earlier is None:
         return None
-    if earlier.request_fingerprint != request_fingerprint:
-        raise IdempotencyKeyReused(idempotency_key)
     return PurchaseCancellation(
         purchase=earlier.purchase,
         answer=(earlier.response_status, earlier.response_body),

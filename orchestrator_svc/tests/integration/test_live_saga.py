@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from common.testing import Customer, edge, edge_inventory
+from orchestrator_svc.tests.fakes import INVENTORY, ORDER, PAYMENT
 from orchestrator_svc.tests.integration.conftest import (
     SagaDb,
     eventually,
@@ -26,7 +27,6 @@ from orchestrator_svc.tests.integration.conftest import (
 
 pytestmark = pytest.mark.live
 
-INVENTORY, ORDER, PAYMENT = "UPDATE_PRODUCT_INVENTORY", "CREATE_ORDER", "CREATE_PAYMENT"
 
 MakeProduct = Callable[..., dict[str, Any]]
 Publish = Callable[..., dict[str, Any]]

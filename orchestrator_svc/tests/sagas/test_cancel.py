@@ -26,6 +26,9 @@ from common.errors import ApplicationError
 from orchestrator_svc.sagas import circuits, metrics, services
 from orchestrator_svc.sagas.models import PendingCancel, SagaPhase, SagaState, StopReason
 from orchestrator_svc.tests.fakes import (
+    INVENTORY,
+    ORDER,
+    PAYMENT,
     FakeRpcError,
     FakeServices,
     published,
@@ -36,8 +39,6 @@ from orchestrator_svc.tests.fakes import (
 )
 
 pytestmark = pytest.mark.django_db
-
-INVENTORY, ORDER, PAYMENT = "UPDATE_PRODUCT_INVENTORY", "CREATE_ORDER", "CREATE_PAYMENT"
 
 
 def cancel(purchase_id: str, customer_id: int = 42, by: str = "customer") -> list[str]:

@@ -24,6 +24,9 @@ from orchestrator_svc.sagas import services
 from orchestrator_svc.sagas.models import SagaPhase, SagaState, StepLogStatus
 from orchestrator_svc.sagas.steps import StepRefused
 from orchestrator_svc.tests.fakes import (
+    INVENTORY,
+    ORDER,
+    PAYMENT,
     FakeServices,
     log_rows,
     published,
@@ -34,7 +37,6 @@ from orchestrator_svc.tests.fakes import (
 
 pytestmark = pytest.mark.django_db
 
-INVENTORY, ORDER, PAYMENT = "UPDATE_PRODUCT_INVENTORY", "CREATE_ORDER", "CREATE_PAYMENT"
 STEPS = [INVENTORY, ORDER, PAYMENT]
 FORWARD = ["reserve_inventory", "create_order", "create_payment"]
 BACKWARD = ["release_inventory", "cancel_order", "refund_payment"]
